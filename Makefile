@@ -1,0 +1,106 @@
+# SPDX-License-Identifier: MIT
+# JIVE build: libjivecore.a, the three services and jivectl; tests, lint, run.
+#
+#   make            release-ish build into build/
+#   make SAN=1      the same with ASan+UBSan into build/san/
+#   make test       bootstrap check, sanitizer build, unit + integration tests
+#   make run        local stack (Postgres + Redis under .jive/) and the three services
+#   make lint       clang-format check, cppcheck, clang-tidy, banned functions
+
+ifeq ($(origin CC),default)
+CC      := gcc
+endif
+PKGS    := libevent libpq hiredis libcjson libjwt openssl yaml-0.1
+PY      := /usr/bin/python3
+
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wundef -Wpointer-arith -Wvla -Werror
+CSTD    := -std=c17 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+ifeq ($(SAN),1)
+BUILD   := build/san
+OPT     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g -O1
+else
+BUILD   := build
+OPT     := -O2 -g
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_pthreads -lpthread
+CFLAGS  += $(CSTD) $(WARN) $(OPT) -Ilibjivecore/include $(PKG_CFLAGS) -DJC_VERSION='"$(VERSION)"' -MMD -MP
+LDFLAGS += $(OPT)
+
+LIB_SRC := $(wildcard libjivecore/src/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB     := $(BUILD)/lib/libjivecore.a
+
+SVC_MCP := $(wildcard svc-mcp/*.c)
+SVC_WH  := $(wildcard svc-webhook/*.c)
+SVC_ORC := $(wildcard svc-orchestrator/*.c)
+CTL     := $(wildcard libjivecore/cli/*.c)
+
+BINS    := $(BUILD)/bin/jive-mcp $(BUILD)/bin/jive-webhook $(BUILD)/bin/jive-orchestrator $(BUILD)/bin/jivectl
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all units bootstrap test test-unit test-integration run lint format clean bench
+all: $(LIB) $(BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/jive-mcp: $(SVC_MCP:%.c=$(BUILD)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bin/jive-webhook: $(SVC_WH:%.c=$(BUILD)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bin/jive-orchestrator: $(SVC_ORC:%.c=$(BUILD)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/bin/jivectl: $(CTL:%.c=$(BUILD)/obj/%.o) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+bootstrap:
+	@bash deploy/bootstrap.sh
+
+# The README's test command. Everything runs against the sanitizer build; the pytest session
+# starts its own Postgres and Redis on free loopback ports and runs the cmocka suites too.
+test: bootstrap
+	$(MAKE) SAN=1 all units
+	JIVE_BUILD=build/san $(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+units: $(UNIT_BINS)
+
+test-unit: bootstrap
+	$(MAKE) SAN=1 all units
+	JIVE_BUILD=build/san $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_unit_suites.py
+
+run: bootstrap all
+	@bash deploy/local-stack.sh run
+
+lint:
+	@bash deploy/lint.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/* jc/config.h: the environment read once at start, typed and validated (DESIGN.md table). */
+#ifndef JC_CONFIG_H
+#define JC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "jc/err.h"
+#include "jc/log.h"
+
+enum jc_svc { JC_SVC_MCP, JC_SVC_WEBHOOK, JC_SVC_ORCHESTRATOR, JC_SVC_CTL };
+
+enum jc_jwt_alg { JC_JWT_HS256, JC_JWT_RS256, JC_JWT_ES256 };
+
+/* Looks up one variable; returns NULL when unset. The default reads getenv(). */
+typedef const char *jc_config_lookup_fn(const char *name, void *ud);
+
+struct jc_config {
+    enum jc_svc svc;
+    const char *svc_name;    /* "jive-mcp", ... (static) */
+    char *env;               /* JIVE_ENV: "production" or "development" */
+    bool development;
+    char *database_url;      /* DATABASE_URL (NULL only for jivectl) */
+    char *redis_url;         /* REDIS_URL (NULL only for jivectl) */
+    char *redis_host;        /* parsed from REDIS_URL */
+    int redis_port;
+    char *redis_password;    /* NULL when none */
+    int redis_db;
+    int port;                /* PORT */
+    char *bind;              /* JIVE_BIND */
+    enum jc_log_level log_level;
+    char *jwt_secret;        /* JIVE_JWT_SECRET */
+    char *jwt_public_key;    /* JIVE_JWT_PUBLIC_KEY (PEM) */
+    enum jc_jwt_alg jwt_alg; /* pinned: HS256 with a secret, JIVE_JWT_ALG (RS256|ES256) with a key */
+    char *jwt_issuer;        /* JIVE_JWT_ISSUER */
+    char *jwt_audience;      /* JIVE_JWT_AUDIENCE */
+    long rate_limit_per_minute;
+    char *github_webhook_secret; /* NULL: only per-project webhook URLs */
+    char *workspace_dir;
+    char **cors_origins;     /* NULL-terminated */
+    size_t n_cors_origins;
+    size_t max_body_bytes;
+    long shutdown_timeout_ms;   /* JIVE_SHUTDOWN_TIMEOUT_MS: drain bound on SIGTERM */
+    long db_pool_size;          /* JIVE_DB_POOL_SIZE */
+    long query_timeout_ms;      /* JIVE_QUERY_TIMEOUT_MS */
+    long redis_timeout_ms;      /* JIVE_REDIS_TIMEOUT_MS */
+    long health_timeout_ms;     /* JIVE_HEALTH_TIMEOUT_MS */
+    long worker_concurrency;    /* JIVE_WORKER_CONCURRENCY */
+};
+
+/*
+ * Fills cfg for service svc from lookup (NULL: getenv). On error returns JC_EINVAL and writes a
+ * one-line message naming the variable into err ("PORT: must be an integer 1..65535, got 'x'");
+ * cfg is then cleared. jivectl (JC_SVC_CTL) treats DATABASE_URL, REDIS_URL and the JWT settings
+ * as optional; commands check what they need with jc_config_require.
+ * Call jc_config_clear to release cfg's strings.
+ */
+enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_lookup_fn *lookup,
+                           void *ud, char *err, size_t errlen) JC_MUSTCHECK;
+
+/* Frees every string cfg owns and zeroes it; safe on a zeroed or already cleared cfg. */
+void jc_config_clear(struct jc_config *cfg);
+
+/*
+ * For jivectl: returns JC_OK when the named setting ("DATABASE_URL", "REDIS_URL",
+ * "JIVE_JWT_SECRET") is present in cfg, else JC_EINVAL with "<NAME>: required, not set".
+ */
+enum jc_err jc_config_require(const struct jc_config *cfg, const char *name, char *err,
+                              size_t errlen) JC_MUSTCHECK;
+
+/* True when origin is in the CORS allowlist (exact match; "*" in the list allows any). */
+bool jc_config_origin_allowed(const struct jc_config *cfg, const char *origin);
+
+#endif

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/* jc/parse.h: checked number and duration parsing (the replacement for atoi and friends). */
+#ifndef JC_PARSE_H
+#define JC_PARSE_H
+
+#include <stdbool.h>
+#include "jc/err.h"
+
+/*
+ * Parses the whole of s as a base-10 integer within [min, max] into *out.
+ * Returns JC_OK, or JC_EINVAL for NULL/empty input, trailing characters, or a value out of
+ * range; *out is untouched on error.
+ */
+enum jc_err jc_parse_long(const char *s, long min, long max, long *out) JC_MUSTCHECK;
+
+/*
+ * Parses a duration such as "500ms", "15s", "10m", "2h", "30d" (a bare number means seconds)
+ * into milliseconds. Returns JC_OK or JC_EINVAL (unknown unit, negative, overflow).
+ */
+enum jc_err jc_parse_duration_ms(const char *s, long long *out_ms) JC_MUSTCHECK;
+
+/* Parses "true/false/1/0/yes/no/on/off" (case-insensitive). Returns JC_OK or JC_EINVAL. */
+enum jc_err jc_parse_bool(const char *s, bool *out) JC_MUSTCHECK;
+
+#endif
