@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/* jivectl: operator CLI: migrations, projects, tokens. Blocking libpq is fine here (no loop). */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "jc/auth.h"
+#include "jc/config.h"
+#include "jc/crypto.h"
+#include "jc/migrate.h"
+#include "jc/parse.h"
+
+#define MAX_OPTS 8
+
+struct opt {
+    const char *name; /* without the leading "--" */
+    const char *value;
+};
+
+struct cmd {
+    const char *group;
+    const char *verb;
+    const char *usage;
+    const char *help;
+    const char *const opts[MAX_OPTS]; /* accepted options */
+    int (*run)(const struct jc_config *cfg, struct opt *opts, int nopts);
+};
+
+static const char *opt_get(struct opt *opts, int n, const char *name)
+{
+    int i;
+
+    for (i = 0; i < n; i++)
+        if (strcmp(opts[i].name, name) == 0)
+            return opts[i].value;
+    return NULL;
+}
+
+static int fail(const char *fmt, ...) JC_PRINTF(1, 2);
+
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "jivectl: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+static PGconn *connect_db(const struct jc_config *cfg)
+{
+    char err[256];
+    PGconn *conn;
+
+    if (jc_config_require(cfg, "DATABASE_URL", err, sizeof(err)) != JC_OK) {
+        fail("%s", err);
+        return NULL;
+    }
+    conn = PQconnectdb(cfg->database_url);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        fprintf(stderr, "jivectl: cannot connect to the database: %s", PQerrorMessage(conn));
+        PQfinish(conn);
+        return NULL;
+    }
+    PQclear(PQexec(conn, "SET client_min_messages = warning"));
+    return conn;
+}
+
+/* ---- migrate ---- */
+
+static int dir_exists(const char *p)
+{
+    char probe[PATH_MAX + 32];
+
+    snprintf(probe, sizeof(probe), "%s/001_init.sql", p);
+    return access(probe, R_OK) == 0;
+}
+
+static const char *schema_dir(struct opt *opts, int n, char *buf, size_t len)
+{
+    const char *d = opt_get(opts, n, "dir");
+    char exe[PATH_MAX];
+    ssize_t r;
+    char *slash;
+
+    if (d != NULL)
+        return d;
+    if ((d = getenv("JIVE_SCHEMA_DIR")) != NULL && *d != '\0')
+        return d;
+    if (dir_exists("schema"))
+        return "schema";
+    r = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (r > 0) {
+        exe[r] = '\0';
+        slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            /* build/bin/jivectl in a checkout, then an installed layout */
+            if (snprintf(buf, len, "%s/../../schema", exe) < (int)len && dir_exists(buf))
+                return buf;
+            if (snprintf(buf, len, "%s/../share/jive/schema", exe) < (int)len && dir_exists(buf))
+                return buf;
+        }
+    }
+    return "/usr/share/jive/schema";
+}
+
+static int cmd_migrate(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    char buf[PATH_MAX];
+    char err[1024];
+    const char *dir = schema_dir(opts, n, buf, sizeof(buf));
+    PGconn *conn = connect_db(cfg);
+    int applied = 0;
+    enum jc_err rc;
+
+    if (conn == NULL)
+        return 1;
+    rc = jc_migrate_run(conn, dir, stdout, &applied, err, sizeof(err));
+    PQfinish(conn);
+    if (rc != JC_OK)
+        return fail("migrate: %s", err);
+    if (applied == 0)
+        printf("schema is up to date\n");
+    return 0;
+}
+
+/* ---- project ---- */
+
+static int cmd_project_add(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    const char *org = opt_get(opts, n, "org");
+    const char *name = opt_get(opts, n, "name");
+    const char *repo = opt_get(opts, n, "repo");
+    const char *branch = opt_get(opts, n, "branch");
+    const char *secret = opt_get(opts, n, "secret");
+    char generated[65];
+    PGconn *conn = NULL;
+    PGresult *r = NULL;
+    int code = 1;
+
+    if (org == NULL || name == NULL || repo == NULL)
+        return fail("%s", "project add: --org, --name and --repo are required (see --help)");
+    if (secret != NULL && strlen(secret) < 16)
+        return fail("%s", "project add: --secret must be at least 16 characters");
+    if (secret == NULL) {
+        if (jc_crypto_random_hex(generated, 32) != JC_OK)
+            return fail("%s", "project add: no randomness available");
+    }
+    conn = connect_db(cfg);
+    if (conn == NULL)
+        return 1;
+    {
+        const char *p[6] = {org, name, repo, branch != NULL ? branch : "main",
+                            secret != NULL ? secret : generated, NULL};
+        r = PQexecParams(conn,
+                         "WITH o AS (INSERT INTO orgs (slug, name) VALUES ($1, $1) "
+                         "  ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id) "
+                         "INSERT INTO projects (org_id, name, repo_url, default_branch, "
+                         "  webhook_secret) SELECT o.id, $2, $3, $4, $5 FROM o RETURNING id",
+                         5, NULL, p, NULL, NULL, 0);
+    }
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (state != NULL && strcmp(state, "23505") == 0)
+            fprintf(stderr, "jivectl: project add: a project with that repository URL or name "
+                            "already exists\n");
+        else if (state != NULL && strcmp(state, "23514") == 0)
+            fprintf(stderr, "jivectl: project add: invalid value: %s", PQresultErrorMessage(r));
+        else
+            fprintf(stderr, "jivectl: project add: %s", PQresultErrorMessage(r));
+        goto out;
+    }
+    printf("%s\n", PQgetvalue(r, 0, 0));
+    if (secret == NULL)
+        printf("webhook secret (shown once): %s\n", generated);
+    code = 0;
+out:
+    PQclear(r);
+    PQfinish(conn);
+    return code;
+}
+
+static int cmd_project_list(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    PGconn *conn = connect_db(cfg);
+    PGresult *r;
+    int i;
+
+    (void)opts;
+    (void)n;
+    if (conn == NULL)
+        return 1;
+    r = PQexec(conn, "SELECT p.id, o.slug, p.name, p.repo_url, p.default_branch, "
+                     "coalesce(to_char(p.last_seen, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), '-') "
+                     "FROM projects p JOIN orgs o ON o.id = p.org_id ORDER BY o.slug, p.name");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "jivectl: project list: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(conn);
+        return 1;
+    }
+    printf("%-36s  %-16s  %-24s  %-8s  %-25s  %s\n", "ID", "ORG", "NAME", "BRANCH", "LAST SEEN",
+           "REPOSITORY");
+    for (i = 0; i < PQntuples(r); i++)
+        printf("%-36s  %-16s  %-24s  %-8s  %-25s  %s\n", PQgetvalue(r, i, 0),
+               PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 4),
+               PQgetvalue(r, i, 5), PQgetvalue(r, i, 3));
+    PQclear(r);
+    PQfinish(conn);
+    return 0;
+}
+
+/* ---- token ---- */
+
+static int cmd_token_mint(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    struct jc_auth_claims c = {0};
+    const char *ttl = opt_get(opts, n, "ttl");
+    char err[256];
+    char org_id[64] = "";
+    char *tok = NULL;
+    PGconn *conn;
+    PGresult *r;
+
+    c.sub = opt_get(opts, n, "sub");
+    c.name = opt_get(opts, n, "name");
+    c.org = opt_get(opts, n, "org");
+    c.scopes = opt_get(opts, n, "scopes");
+    if (c.sub == NULL || c.name == NULL || c.org == NULL || c.scopes == NULL)
+        return fail("%s", "token mint: --sub, --name, --org and --scopes are required");
+    if (jc_parse_duration_ms(ttl != NULL ? ttl : "30d", &c.ttl_ms) != JC_OK || c.ttl_ms < 1000)
+        return fail("token mint: --ttl must be a duration such as 15m, 12h or 30d, got '%s'",
+                    ttl);
+    if (jc_config_require(cfg, "JIVE_JWT_SECRET", err, sizeof(err)) != JC_OK ||
+        jc_config_require(cfg, "JIVE_JWT_ISSUER", err, sizeof(err)) != JC_OK ||
+        jc_config_require(cfg, "JIVE_JWT_AUDIENCE", err, sizeof(err)) != JC_OK)
+        return fail("token mint: %s", err);
+    /* The org must exist: a typo would mint a token that can see nothing. */
+    conn = connect_db(cfg);
+    if (conn == NULL)
+        return 1;
+    r = PQexecParams(conn, "SELECT id FROM orgs WHERE slug = $1", 1, NULL, &c.org, NULL, NULL,
+                     0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        PQclear(r);
+        PQfinish(conn);
+        return fail("token mint: no org with slug '%s' (create it with jivectl project add)",
+                    c.org);
+    }
+    snprintf(org_id, sizeof(org_id), "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(conn);
+    c.org_id = org_id;
+    if (jc_auth_mint(cfg, &c, &tok, err, sizeof(err)) != JC_OK)
+        return fail("token mint: %s", err);
+    printf("%s\n", tok);
+    free(tok);
+    return 0;
+}
+
+static const struct cmd cmds[] = {
+    {"migrate", NULL, "jivectl migrate [--dir DIR]",
+     "Applies pending schema migrations in order, each in a transaction; a no-op when the\n"
+     "database is up to date. Refuses a database that records a migration this jivectl does\n"
+     "not know. DIR defaults to $JIVE_SCHEMA_DIR, ./schema, or the installed schema.\n"
+     "Needs DATABASE_URL.",
+     {"dir"},
+     cmd_migrate},
+    {"project", "add",
+     "jivectl project add --org SLUG --name NAME --repo URL [--branch B] [--secret S]",
+     "Registers a project (creating the org when new) and prints its id. Without --secret a\n"
+     "webhook secret is generated and printed once. Needs DATABASE_URL.",
+     {"org", "name", "repo", "branch", "secret"},
+     cmd_project_add},
+    {"project", "list", "jivectl project list", "Lists projects with their org and repository.",
+     {NULL},
+     cmd_project_list},
+    {"token", "mint",
+     "jivectl token mint --sub ID --name NAME --org SLUG --scopes \"a b\" [--ttl 30d]",
+     "Mints an HS256 access token with JIVE_JWT_SECRET, JIVE_JWT_ISSUER and JIVE_JWT_AUDIENCE\n"
+     "and prints only the token. The org must exist (needs DATABASE_URL). Scopes include\n"
+     "status:read projects:read stories:read conflicts:read gates:read runs:read jobs:read\n"
+     "kanban:write agents:write runs:write admin.",
+     {"sub", "name", "org", "scopes", "ttl"},
+     cmd_token_mint},
+};
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static void usage(FILE *f)
+{
+    size_t i;
+
+    fprintf(f, "usage: jivectl <command> [options]   (jivectl <command> --help)\n\ncommands:\n");
+    for (i = 0; i < NCMDS; i++)
+        fprintf(f, "  %s\n", cmds[i].usage);
+    fprintf(f, "\njivectl reads the same environment as the services (DATABASE_URL, "
+               "JIVE_JWT_SECRET, ...).\n");
+}
+
+static bool is_help(const char *a)
+{
+    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0 || strcmp(a, "help") == 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct jc_config cfg;
+    struct opt opts[MAX_OPTS];
+    const struct cmd *cmd = NULL;
+    char err[512];
+    int nopts = 0, i, first, code;
+    size_t k;
+
+    if (argc < 2 || is_help(argv[1])) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (k = 0; k < NCMDS && cmd == NULL; k++) {
+        if (strcmp(argv[1], cmds[k].group) != 0)
+            continue;
+        if (cmds[k].verb == NULL)
+            cmd = &cmds[k];
+        else if (argc > 2 && strcmp(argv[2], cmds[k].verb) == 0)
+            cmd = &cmds[k];
+    }
+    if (cmd == NULL) {
+        if (argc > 2 && is_help(argv[2])) {
+            for (k = 0; k < NCMDS; k++)
+                if (strcmp(argv[1], cmds[k].group) == 0)
+                    printf("%s\n", cmds[k].usage);
+            return 0;
+        }
+        fprintf(stderr, "jivectl: unknown command '%s%s%s'\n", argv[1], argc > 2 ? " " : "",
+                argc > 2 ? argv[2] : "");
+        usage(stderr);
+        return 2;
+    }
+    first = cmd->verb != NULL ? 3 : 2;
+    for (i = first; i < argc; i++) {
+        const char *a = argv[i];
+        const char *eq;
+        bool known = false;
+
+        if (is_help(a)) {
+            printf("usage: %s\n\n%s\n", cmd->usage, cmd->help);
+            return 0;
+        }
+        if (strncmp(a, "--", 2) != 0 || nopts == MAX_OPTS) {
+            fprintf(stderr, "jivectl: unexpected argument '%s'\nusage: %s\n", a, cmd->usage);
+            return 2;
+        }
+        opts[nopts].name = a + 2;
+        eq = strchr(a, '=');
+        if (eq != NULL) {
+            /* --name=value: split in place on a copy-free basis */
+            argv[i][eq - a] = '\0';
+            opts[nopts].value = eq + 1;
+        } else if (i + 1 < argc) {
+            opts[nopts].value = argv[++i];
+        } else {
+            fprintf(stderr, "jivectl: option %s needs a value\nusage: %s\n", a, cmd->usage);
+            return 2;
+        }
+        for (k = 0; k < MAX_OPTS && cmd->opts[k] != NULL; k++)
+            if (strcmp(cmd->opts[k], opts[nopts].name) == 0)
+                known = true;
+        if (!known) {
+            fprintf(stderr, "jivectl: unknown option --%s\nusage: %s\n", opts[nopts].name,
+                    cmd->usage);
+            return 2;
+        }
+        nopts++;
+    }
+    if (jc_config_load(&cfg, JC_SVC_CTL, NULL, NULL, err, sizeof(err)) != JC_OK) {
+        fprintf(stderr, "jivectl: %s\n", err);
+        return 2;
+    }
+    code = cmd->run(&cfg, opts, nopts);
+    jc_config_clear(&cfg);
+    return code;
+}
