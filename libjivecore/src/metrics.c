@@ -235,7 +235,7 @@ char *jc_metrics_render(const struct jc_metrics *m)
             if (f->kind != K_HISTOGRAM) {
                 sb_printf(&b, "%s", f->name);
                 render_labels(&b, s->labels, NULL);
-                sb_printf(&b, " %.17g\n", s->value);
+                sb_printf(&b, " %.15g\n", s->value);
                 continue;
             }
             for (i = 0; i < NBOUNDS; i++) {
@@ -248,7 +248,7 @@ char *jc_metrics_render(const struct jc_metrics *m)
             render_labels(&b, s->labels, "le=\"+Inf\"");
             sb_printf(&b, " %llu\n%s_sum", s->count, f->name);
             render_labels(&b, s->labels, NULL);
-            sb_printf(&b, " %.17g\n%s_count", s->value, f->name);
+            sb_printf(&b, " %.15g\n%s_count", s->value, f->name);
             render_labels(&b, s->labels, NULL);
             sb_printf(&b, " %llu\n", s->count);
         }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Installs the Debian packages JIVE's build, tests and `make run` need. Idempotent and quiet
+# when everything is present; as root it installs what is missing, otherwise it prints the one
+# apt-get line to run. The Dockerfile runs the same list (deploy/packages.txt).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+mapfile -t wanted < <(grep -v '^\s*#' "$here/packages.txt" | awk 'NF {print $1}')
+
+missing=()
+for p in "${wanted[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "JIVE needs these Debian packages; run:" >&2
+    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+fi
+echo "bootstrap: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists unless they are recent (a fresh machine has none).
+if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n1)" ]; then
+    apt-get update -qq >/dev/null
+fi
+# No daemons are started for us: JIVE runs its own Postgres and Redis under .jive/ or a temp dir.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.jive
+chmod +x /usr/sbin/policy-rc.d.jive
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    cp /usr/sbin/policy-rc.d.jive /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+rm -f /usr/sbin/policy-rc.d.jive
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "bootstrap: done" >&2

@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: MIT
+"""jivectl migrate: ordered, once, transactional; refuses unknown or edited migrations. The
+schema isolates tenants by row-level security for the runtime role."""
+import uuid
+
+import psycopg
+import pytest
+
+from conftest import ROOT, run_bin
+
+
+@pytest.fixture
+def fresh_db(stack):
+    name = "m_" + uuid.uuid4().hex[:12]
+    return stack.pg.create_db(name)
+
+
+def migrate(stack, dsn, *args):
+    return run_bin("jivectl", stack.env(DATABASE_URL=dsn), "migrate", *args)
+
+
+def test_migrations_apply_once_and_second_run_is_noop(stack, fresh_db):
+    p = migrate(stack, fresh_db)
+    assert p.returncode == 0, p.stderr
+    files = sorted(f.name for f in (ROOT / "schema").glob("[0-9][0-9][0-9]_*.sql"))
+    assert p.stdout.splitlines() == [f"applied {f}" for f in files]
+    p = migrate(stack, fresh_db)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "schema is up to date"
+    with psycopg.connect(fresh_db) as c:
+        rows = c.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    assert [r[0] for r in rows] == files
+
+
+def test_refuses_database_with_unknown_migration(stack, fresh_db):
+    assert migrate(stack, fresh_db).returncode == 0
+    with psycopg.connect(fresh_db) as c:
+        c.execute("INSERT INTO schema_migrations (version, checksum) VALUES ('999_future.sql', 'x')")
+    p = migrate(stack, fresh_db)
+    assert p.returncode == 1
+    assert "999_future.sql" in p.stderr and "refusing" in p.stderr
+
+
+def test_refuses_edited_migration(stack, fresh_db):
+    assert migrate(stack, fresh_db).returncode == 0
+    with psycopg.connect(fresh_db) as c:
+        c.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = '001_init.sql'")
+    p = migrate(stack, fresh_db)
+    assert p.returncode == 1
+    assert "001_init.sql changed after it was applied" in p.stderr
+
+
+def test_failed_migration_rolls_back_and_names_file(stack, fresh_db, tmp_path):
+    for f in (ROOT / "schema").glob("*.sql"):
+        (tmp_path / f.name).write_text(f.read_text())
+    (tmp_path / "900_broken.sql").write_text(
+        "CREATE TABLE half_done (id int);\nSELECT no_such_function();\n")
+    p = migrate(stack, fresh_db, "--dir", str(tmp_path))
+    assert p.returncode == 1
+    assert "900_broken.sql failed" in p.stderr
+    with psycopg.connect(fresh_db) as c:
+        assert c.execute("SELECT to_regclass('half_done')").fetchone()[0] is None
+        versions = [r[0] for r in c.execute("SELECT version FROM schema_migrations")]
+    assert "900_broken.sql" not in versions and "001_init.sql" in versions
+
+
+def test_missing_database_url_for_migrate(stack):
+    p = run_bin("jivectl", stack.env(DATABASE_URL=None), "migrate")
+    assert p.returncode == 1
+    assert "DATABASE_URL: required, not set" in p.stderr
+
+
+def seed_two_orgs(dsn):
+    with psycopg.connect(dsn) as c:
+        a = c.execute("INSERT INTO orgs (slug, name) VALUES ('org-a', 'A') RETURNING id").fetchone()[0]
+        b = c.execute("INSERT INTO orgs (slug, name) VALUES ('org-b', 'B') RETURNING id").fetchone()[0]
+        for org, n in ((a, "a"), (b, "b")):
+            p = c.execute("INSERT INTO projects (org_id, name, repo_url, webhook_secret) "
+                          "VALUES (%s, %s, %s, repeat('s', 32)) RETURNING id",
+                          (org, f"proj-{n}", f"https://github.com/x/{n}")).fetchone()[0]
+            c.execute("INSERT INTO conflicts (org_id, project_id, kind, fingerprint, severity, summary) "
+                      "VALUES (%s, %s, 'file_overlap', %s, 'high', 'x')", (org, p, f"fp-{n}"))
+    return a, b
+
+
+def test_runtime_role_sees_only_its_org(stack, fresh_db):
+    assert migrate(stack, fresh_db).returncode == 0
+    a, b = seed_two_orgs(fresh_db)
+    with psycopg.connect(fresh_db) as c:
+        role = c.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'jive_runtime'").fetchone()
+        assert role == (False, False)
+        owner = c.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'projects'").fetchone()[0]
+        assert owner != "jive_runtime"
+        # every tenant table has RLS enabled
+        tables = c.execute(
+            "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
+            "AND relname <> 'schema_migrations' AND NOT relrowsecurity").fetchall()
+        assert tables == []
+        with c.transaction():
+            c.execute("SET LOCAL ROLE jive_runtime")
+            c.execute("SELECT set_config('jive.org_id', %s, true)", (str(a),))
+            names = [r[0] for r in c.execute("SELECT name FROM projects")]
+            assert names == ["proj-a"]
+            # a forgotten WHERE cannot leak the other tenant's conflicts
+            fps = [r[0] for r in c.execute("SELECT fingerprint FROM conflicts")]
+            assert fps == ["fp-a"]
+        with c.transaction():
+            c.execute("SET LOCAL ROLE jive_runtime")
+            assert c.execute("SELECT count(*) FROM projects").fetchone()[0] == 0  # no tenant set
+        pb = c.execute("SELECT id FROM projects WHERE org_id = %s", (b,)).fetchone()[0]
+        # writing a row into another tenant is refused by the policy's WITH CHECK
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            with c.transaction():
+                c.execute("SET LOCAL ROLE jive_runtime")
+                c.execute("SELECT set_config('jive.org_id', %s, true)", (str(a),))
+                c.execute("INSERT INTO jobs (org_id, project_id, queue) VALUES (%s, %s, 'story-move')",
+                          (b, pb))
+
+
+def test_constraints_reject_bad_rows(stack, fresh_db):
+    assert migrate(stack, fresh_db).returncode == 0
+    a, _ = seed_two_orgs(fresh_db)
+    with psycopg.connect(fresh_db) as c:
+        pid = c.execute("SELECT id FROM projects WHERE org_id = %s", (a,)).fetchone()[0]
+        with pytest.raises(psycopg.errors.CheckViolation):
+            with c.transaction():
+                c.execute("INSERT INTO jobs (org_id, project_id, queue) VALUES (%s, %s, 'nope')", (a, pid))
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            with c.transaction():
+                c.execute("INSERT INTO conflicts (org_id, project_id, kind, fingerprint, severity, summary) "
+                          "VALUES (%s, %s, 'file_overlap', 'fp-a', 'high', 'dup')", (a, pid))
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            with c.transaction():
+                # a row whose org does not own the project
+                c.execute("INSERT INTO artifacts (org_id, project_id, path, kind) "
+                          "VALUES (gen_random_uuid(), %s, 'docs/prd.md', 'prd')", (pid,))

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* unit.h: what every cmocka suite includes, plus a loop runner for async tests. */
+#ifndef JC_UNIT_H
+#define JC_UNIT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+/* Runs base until *done is true or timeout_ms passes; fails the test on timeout. */
+static inline void unit_run_until(struct event_base *base, const int *done, long timeout_ms)
+{
+    struct timeval step = {0, 10000};
+    long waited = 0;
+
+    while (!*done && waited < timeout_ms) {
+        event_base_loopexit(base, &step);
+        event_base_dispatch(base);
+        waited += 10;
+    }
+    assert_true(*done);
+}
+
+/* An environment variable the harness must provide (the test fails, never skips). */
+static inline const char *unit_env(const char *name)
+{
+    const char *v = getenv(name);
+
+    if (v == NULL || *v == '\0')
+        fail_msg("%s is not set: run the suites through make test (pytest harness)", name);
+    return v;
+}
+
+#endif
