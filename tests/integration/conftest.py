@@ -69,7 +69,13 @@ class Postgres:
         return subprocess.run(cmd, check=check, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, cwd=self.dir)
 
+    def running(self):
+        return self._run([f"{self.bindir}/pg_ctl", "-D", f"{self.dir}/data", "status"],
+                         check=False).returncode == 0
+
     def start(self):
+        if self.running():
+            return
         opts = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
                 f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=300")
         self._run([f"{self.bindir}/pg_ctl", "-D", f"{self.dir}/data", "-o", opts, "-l",
@@ -99,6 +105,8 @@ class Redis:
         self.proc = None
 
     def start(self):
+        if self.proc and self.proc.poll() is None:
+            return
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir],
@@ -122,7 +130,8 @@ class Redis:
         self.proc.send_signal(signal.SIGSTOP)
 
     def resume(self):
-        self.proc.send_signal(signal.SIGCONT)
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
 
     def url(self):
         return f"redis://127.0.0.1:{self.port}"
@@ -197,7 +206,8 @@ def pg_up(stack):
 def redis_up(stack):
     """Use in tests that stop or pause Redis: guarantees it runs again afterwards."""
     yield stack.redis
-    stack.redis.resume() if stack.redis.proc.poll() is None else stack.redis.start()
+    stack.redis.resume()
+    stack.redis.start()
 
 
 class Service:

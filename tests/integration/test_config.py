@@ -21,7 +21,7 @@ def test_missing_database_url_stops_service(stack, name):
     ("PORT", "70000", "PORT: must be an integer 1..65535, got '70000'"),
     ("PORT", "12ab", "PORT: must be an integer 1..65535, got '12ab'"),
     ("JIVE_LOG_LEVEL", "loud", "JIVE_LOG_LEVEL: must be debug, info, warn or error"),
-    ("DATABASE_URL", "postgresql://x:notaport/db", "DATABASE_URL: not a valid libpq connection string"),
+    ("DATABASE_URL", "postgresql://h/db?bogus_option=1", "DATABASE_URL: not a valid libpq connection string: invalid URI query parameter"),
     ("JIVE_ENV", "staging", "JIVE_ENV: must be production or development"),
     ("JIVE_CORS_ORIGINS", "ftp://x", "JIVE_CORS_ORIGINS: 'ftp://x' is not an http(s) origin"),
     ("JIVE_MAX_BODY_BYTES", "-5", "JIVE_MAX_BODY_BYTES: must be an integer"),

@@ -63,16 +63,26 @@ def test_cors_allowlist_and_preflight(svc):
     assert "Access-Control-Allow-Origin" not in r.headers
 
 
+def metric(text, series):
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split(" ")[1])
+    return 0.0
+
+
 def test_metrics_count_requests_by_route_and_status(svc):
+    ok = 'jive_http_requests_total{method="GET",route="/livez",status="200"}'
+    before = requests.get(svc.url("/metrics")).text
     for _ in range(3):
         requests.get(svc.url("/livez"))
     requests.get(svc.url("/missing"))
     text = requests.get(svc.url("/metrics")).text
     assert '# TYPE jive_http_requests_total counter' in text
-    assert 'jive_http_requests_total{method="GET",route="/livez",status="200"} 3' in text
-    assert 'jive_http_requests_total{method="GET",route="unmatched",status="404"} 1' in text
-    assert 'jive_http_request_duration_seconds_count{route="/livez"} 3' in text
-    assert 'jive_http_request_duration_seconds_bucket{route="/livez",le="+Inf"} 3' in text
+    assert metric(text, ok) - metric(before, ok) == 3
+    assert metric(text, 'jive_http_requests_total{method="GET",route="unmatched",status="404"}') == 1
+    count = 'jive_http_request_duration_seconds_count{route="/livez"}'
+    assert metric(text, count) - metric(before, count) == 3
+    assert metric(text, 'jive_http_request_duration_seconds_bucket{route="/livez",le="+Inf"}') == metric(text, count)
 
 
 def test_oversized_body_is_refused_with_413_without_reading_it(svc):

@@ -86,7 +86,8 @@ def seed_two_orgs(dsn):
 def test_runtime_role_sees_only_its_org(stack, fresh_db):
     assert migrate(stack, fresh_db).returncode == 0
     a, b = seed_two_orgs(fresh_db)
-    with psycopg.connect(fresh_db) as c:
+    # autocommit: each c.transaction() below is a real transaction, so SET LOCAL ends with it
+    with psycopg.connect(fresh_db, autocommit=True) as c:
         role = c.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'jive_runtime'").fetchone()
         assert role == (False, False)
         owner = c.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'projects'").fetchone()[0]
