@@ -159,8 +159,9 @@ static int cmd_project_add(const struct jc_config *cfg, struct opt *opts, int n)
     if (conn == NULL)
         return 1;
     {
-        const char *p[6] = {org, name, repo, branch != NULL ? branch : "main",
-                            secret != NULL ? secret : generated, NULL};
+        const char *p[6] = {
+            org, name, repo, branch != NULL ? branch : "main", secret != NULL ? secret : generated,
+            NULL};
         r = PQexecParams(conn,
                          "WITH o AS (INSERT INTO orgs (slug, name) VALUES ($1, $1) "
                          "  ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id) "
@@ -211,9 +212,8 @@ static int cmd_project_list(const struct jc_config *cfg, struct opt *opts, int n
     printf("%-36s  %-16s  %-24s  %-8s  %-25s  %s\n", "ID", "ORG", "NAME", "BRANCH", "LAST SEEN",
            "REPOSITORY");
     for (i = 0; i < PQntuples(r); i++)
-        printf("%-36s  %-16s  %-24s  %-8s  %-25s  %s\n", PQgetvalue(r, i, 0),
-               PQgetvalue(r, i, 1), PQgetvalue(r, i, 2), PQgetvalue(r, i, 4),
-               PQgetvalue(r, i, 5), PQgetvalue(r, i, 3));
+        printf("%-36s  %-16s  %-24s  %-8s  %-25s  %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+               PQgetvalue(r, i, 2), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5), PQgetvalue(r, i, 3));
     PQclear(r);
     PQfinish(conn);
     return 0;
@@ -238,8 +238,7 @@ static int cmd_token_mint(const struct jc_config *cfg, struct opt *opts, int n)
     if (c.sub == NULL || c.name == NULL || c.org == NULL || c.scopes == NULL)
         return fail("%s", "token mint: --sub, --name, --org and --scopes are required");
     if (jc_parse_duration_ms(ttl != NULL ? ttl : "30d", &c.ttl_ms) != JC_OK || c.ttl_ms < 1000)
-        return fail("token mint: --ttl must be a duration such as 15m, 12h or 30d, got '%s'",
-                    ttl);
+        return fail("token mint: --ttl must be a duration such as 15m, 12h or 30d, got '%s'", ttl);
     if (jc_config_require(cfg, "JIVE_JWT_SECRET", err, sizeof(err)) != JC_OK ||
         jc_config_require(cfg, "JIVE_JWT_ISSUER", err, sizeof(err)) != JC_OK ||
         jc_config_require(cfg, "JIVE_JWT_AUDIENCE", err, sizeof(err)) != JC_OK)
@@ -248,8 +247,7 @@ static int cmd_token_mint(const struct jc_config *cfg, struct opt *opts, int n)
     conn = connect_db(cfg);
     if (conn == NULL)
         return 1;
-    r = PQexecParams(conn, "SELECT id FROM orgs WHERE slug = $1", 1, NULL, &c.org, NULL, NULL,
-                     0);
+    r = PQexecParams(conn, "SELECT id FROM orgs WHERE slug = $1", 1, NULL, &c.org, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         PQclear(r);
         PQfinish(conn);
@@ -268,23 +266,30 @@ static int cmd_token_mint(const struct jc_config *cfg, struct opt *opts, int n)
 }
 
 static const struct cmd cmds[] = {
-    {"migrate", NULL, "jivectl migrate [--dir DIR]",
+    {"migrate",
+     NULL,
+     "jivectl migrate [--dir DIR]",
      "Applies pending schema migrations in order, each in a transaction; a no-op when the\n"
      "database is up to date. Refuses a database that records a migration this jivectl does\n"
      "not know. DIR defaults to $JIVE_SCHEMA_DIR, ./schema, or the installed schema.\n"
      "Needs DATABASE_URL.",
      {"dir"},
      cmd_migrate},
-    {"project", "add",
+    {"project",
+     "add",
      "jivectl project add --org SLUG --name NAME --repo URL [--branch B] [--secret S]",
      "Registers a project (creating the org when new) and prints its id. Without --secret a\n"
      "webhook secret is generated and printed once. Needs DATABASE_URL.",
      {"org", "name", "repo", "branch", "secret"},
      cmd_project_add},
-    {"project", "list", "jivectl project list", "Lists projects with their org and repository.",
+    {"project",
+     "list",
+     "jivectl project list",
+     "Lists projects with their org and repository.",
      {NULL},
      cmd_project_list},
-    {"token", "mint",
+    {"token",
+     "mint",
      "jivectl token mint --sub ID --name NAME --org SLUG --scopes \"a b\" [--ttl 30d]",
      "Mints an HS256 access token with JIVE_JWT_SECRET, JIVE_JWT_ISSUER and JIVE_JWT_AUDIENCE\n"
      "and prints only the token. The org must exist (needs DATABASE_URL). Scopes include\n"

@@ -131,8 +131,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     jc_app_stop(arg);
 }
 
-enum jc_err jc_app_init(struct jc_app *app, enum jc_svc svc, jc_config_lookup_fn *lookup,
-                        void *ud, char *err, size_t errlen)
+enum jc_err jc_app_init(struct jc_app *app, enum jc_svc svc, jc_config_lookup_fn *lookup, void *ud,
+                        char *err, size_t errlen)
 {
     enum jc_err rc;
 
@@ -152,8 +152,8 @@ enum jc_err jc_app_init(struct jc_app *app, enum jc_svc svc, jc_config_lookup_fn
         app->pg = jc_pg_new(app->base, app->log, &po);
     }
     {
-        struct jc_redis_opts ro = {app->cfg.redis_host,     app->cfg.redis_port,
-                                   app->cfg.redis_password, app->cfg.redis_db,
+        struct jc_redis_opts ro = {app->cfg.redis_host,       app->cfg.redis_port,
+                                   app->cfg.redis_password,   app->cfg.redis_db,
                                    app->cfg.redis_timeout_ms, false};
         app->redis = jc_redis_new(app->base, app->log, &ro);
     }
@@ -178,8 +178,8 @@ enum jc_err jc_app_listen(struct jc_app *app, char *err, size_t errlen)
     enum jc_err rc = jc_http_listen(app->http, 0, err, errlen);
 
     if (rc == JC_OK)
-        jc_info(app->log, "%s %s listening on %s:%d", app->cfg.svc_name, JC_VERSION,
-                app->cfg.bind, app->cfg.port);
+        jc_info(app->log, "%s %s listening on %s:%d", app->cfg.svc_name, JC_VERSION, app->cfg.bind,
+                app->cfg.port);
     return rc;
 }
 
@@ -211,8 +211,7 @@ void jc_app_free(struct jc_app *app)
 
 int jc_app_main(enum jc_svc svc, jc_app_setup_fn *setup)
 {
-    static const char *const names[] = {"jive-mcp", "jive-webhook", "jive-orchestrator",
-                                        "jivectl"};
+    static const char *const names[] = {"jive-mcp", "jive-webhook", "jive-orchestrator", "jivectl"};
     struct jc_app app;
     char err[512] = "";
     int code = 2;

@@ -59,8 +59,8 @@ static enum jc_err get_long(struct loader *l, const char *name, long def, long m
         return JC_OK;
     }
     if (jc_parse_long(v, min, max, out) != JC_OK) {
-        jc_errbuf_set(l->err, l->errlen, "%s: must be an integer %ld..%ld, got '%.40s'", name,
-                      min, max, v);
+        jc_errbuf_set(l->err, l->errlen, "%s: must be an integer %ld..%ld, got '%.40s'", name, min,
+                      max, v);
         return JC_EINVAL;
     }
     return JC_OK;
@@ -164,8 +164,7 @@ nomem:
 enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_lookup_fn *lookup,
                            void *ud, char *err, size_t errlen)
 {
-    static const char *const names[] = {"jive-mcp", "jive-webhook", "jive-orchestrator",
-                                        "jivectl"};
+    static const char *const names[] = {"jive-mcp", "jive-webhook", "jive-orchestrator", "jivectl"};
     static const int ports[] = {4000, 4001, 4002, 0};
     struct loader l = {lookup != NULL ? lookup : env_lookup, ud, err, errlen};
     bool ctl = svc == JC_SVC_CTL;
@@ -224,8 +223,7 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
 
     if ((rc = dup_str(&l, "JIVE_JWT_SECRET", NULL, false, &cfg->jwt_secret)) != JC_OK ||
         (rc = dup_str(&l, "JIVE_JWT_PUBLIC_KEY", NULL, false, &cfg->jwt_public_key)) != JC_OK ||
-        (rc = dup_str(&l, "JIVE_JWT_ISSUER", NULL, svc == JC_SVC_MCP, &cfg->jwt_issuer)) !=
-            JC_OK ||
+        (rc = dup_str(&l, "JIVE_JWT_ISSUER", NULL, svc == JC_SVC_MCP, &cfg->jwt_issuer)) != JC_OK ||
         (rc = dup_str(&l, "JIVE_JWT_AUDIENCE", NULL, svc == JC_SVC_MCP, &cfg->jwt_audience)) !=
             JC_OK)
         goto fail;
@@ -280,8 +278,8 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
             JC_OK ||
         (rc = get_long(&l, "JIVE_REDIS_TIMEOUT_MS", 2000, 10, 600000, &cfg->redis_timeout_ms)) !=
             JC_OK ||
-        (rc = get_long(&l, "JIVE_HEALTH_TIMEOUT_MS", 1000, 10, 60000,
-                       &cfg->health_timeout_ms)) != JC_OK ||
+        (rc = get_long(&l, "JIVE_HEALTH_TIMEOUT_MS", 1000, 10, 60000, &cfg->health_timeout_ms)) !=
+            JC_OK ||
         (rc = get_long(&l, "JIVE_WORKER_CONCURRENCY", 4, 1, 256, &cfg->worker_concurrency)) !=
             JC_OK)
         goto fail;

@@ -31,15 +31,15 @@ enum jc_err jc_crypto_hmac_sha256(const void *key, size_t keylen, const void *da
 
     if (keylen > 0x7fffffff)
         return JC_EINVAL;
-    if (HMAC(EVP_sha256(), key != NULL ? key : &empty, (int)keylen,
-             data != NULL ? data : &empty, len, out, &outlen) == NULL ||
+    if (HMAC(EVP_sha256(), key != NULL ? key : &empty, (int)keylen, data != NULL ? data : &empty,
+             len, out, &outlen) == NULL ||
         outlen != JC_SHA256_LEN)
         return JC_EINVAL;
     return JC_OK;
 }
 
-enum jc_err jc_crypto_hmac_sha256_hex(const void *key, size_t keylen, const void *data,
-                                      size_t len, char out[JC_SHA256_HEX_LEN])
+enum jc_err jc_crypto_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len,
+                                      char out[JC_SHA256_HEX_LEN])
 {
     unsigned char mac[JC_SHA256_LEN];
     enum jc_err err = jc_crypto_hmac_sha256(key, keylen, data, len, mac);

@@ -209,15 +209,14 @@ static void record(struct jc_req *req, int status)
                       now_mono() - req->start);
 }
 
-void jc_http_reply_raw(struct jc_req *req, int status, const char *content_type,
-                       const char *body, size_t len)
+void jc_http_reply_raw(struct jc_req *req, int status, const char *content_type, const char *body,
+                       size_t len)
 {
     struct evbuffer *out = evbuffer_new();
 
     add_common_headers(req);
     if (content_type != NULL)
-        evhttp_add_header(evhttp_request_get_output_headers(req->ev), "Content-Type",
-                          content_type);
+        evhttp_add_header(evhttp_request_get_output_headers(req->ev), "Content-Type", content_type);
     if (out != NULL && body != NULL && len > 0)
         evbuffer_add(out, body, len);
     record(req, status);
@@ -233,7 +232,8 @@ void jc_http_reply_json(struct jc_req *req, int status, cJSON *body)
 
     cJSON_Delete(body);
     if (text == NULL) {
-        static const char oom[] = "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
+        static const char oom[] =
+            "{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}";
         jc_http_reply_raw(req, 500, "application/json", oom, sizeof(oom) - 1);
         return;
     }
@@ -420,8 +420,8 @@ static void gencb(struct evhttp_request *ev, void *arg)
     }
     if (allow != NULL) {
         jc_req_add_header(req, "Allow", allow);
-        jc_http_reply_error(req, 405, "method_not_allowed", "%s is not allowed on %s",
-                            req->method, req->path);
+        jc_http_reply_error(req, 405, "method_not_allowed", "%s is not allowed on %s", req->method,
+                            req->path);
         return;
     }
     jc_http_reply_error(req, 404, "not_found", "no route for %s %s", req->method, req->path);

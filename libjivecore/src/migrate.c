@@ -181,16 +181,16 @@ enum jc_err jc_migrate_run(PGconn *conn, const char *dir, FILE *out, int *applie
         if (!exec_ok(conn, "BEGIN", err, errlen))
             goto unlock;
         if (!exec_ok(conn, sql, detail, sizeof(detail))) {
-            jc_errbuf_set(err, errlen, "%s failed: %.*s", files[i],
-                          (int)strcspn(detail, "\n"), detail);
+            jc_errbuf_set(err, errlen, "%s failed: %.*s", files[i], (int)strcspn(detail, "\n"),
+                          detail);
             exec_ok(conn, "ROLLBACK", NULL, 0);
             goto unlock;
         }
         params[0] = files[i];
         params[1] = sum;
-        ins = PQexecParams(conn,
-                           "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
-                           2, NULL, params, NULL, NULL, 0);
+        ins =
+            PQexecParams(conn, "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
+                         2, NULL, params, NULL, NULL, 0);
         if (PQresultStatus(ins) != PGRES_COMMAND_OK) {
             jc_errbuf_set(err, errlen, "%s: %s", files[i], PQerrorMessage(conn));
             PQclear(ins);

@@ -28,8 +28,7 @@ enum jc_err jc_parse_duration_ms(const char *s, long long *out_ms)
     static const struct {
         const char *unit;
         long long ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}, {"h", 3600000},
-                 {"d", 86400000}};
+    } units[] = {{"ms", 1}, {"s", 1000}, {"", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
     char *end = NULL;
     long long v;
     size_t i;

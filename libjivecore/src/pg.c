@@ -25,10 +25,11 @@ struct pg_op {
     struct pg_conn *conn; /* set while running */
     struct event *timer;
     PGresult *res;
-    bool fail_now;        /* complete with now_err/fail_msg when the timer fires */
+    bool queued;   /* linked in the pool queue */
+    bool fail_now; /* complete with now_err/fail_msg when the timer fires */
     enum jc_err now_err;
     const char *fail_msg;
-    const char *end_msg;  /* OP_END: a successful ROLLBACK standing in for COMMIT */
+    const char *end_msg; /* OP_END: a successful ROLLBACK standing in for COMMIT */
     struct pg_op *next;
 };
 
@@ -61,7 +62,8 @@ struct jc_pg {
     long connect_timeout_ms;
     struct pg_conn *conns;
     struct pg_op *qhead, *qtail;
-    bool was_up; /* for logging transitions only */
+    bool was_up;  /* for logging transitions only */
+    bool closing; /* jc_pg_free is running: nothing new starts */
 };
 
 static void conn_connect(struct pg_conn *c);
@@ -109,6 +111,7 @@ static void queue_remove(struct jc_pg *pg, struct pg_op *op)
             if (pg->qtail == op)
                 pg->qtail = prev;
             op->next = NULL;
+            op->queued = false;
             return;
         }
     }
@@ -132,9 +135,9 @@ static void op_finish(struct pg_op *op, enum jc_err err, const char *msg)
         op->conn = NULL;
         if (c->state == C_BUSY)
             c->state = C_IDLE;
-    } else {
-        queue_remove(pg, op);
     }
+    if (op->queued)
+        queue_remove(pg, op);
     if (op->timer != NULL)
         event_del(op->timer);
     if (msg == NULL)
@@ -244,6 +247,7 @@ fail:
 
 static void queue_append(struct jc_pg *pg, struct pg_op *op)
 {
+    op->queued = true;
     op->next = NULL;
     if (pg->qtail != NULL)
         pg->qtail->next = op;
@@ -253,8 +257,7 @@ static void queue_append(struct jc_pg *pg, struct pg_op *op)
 }
 
 /* Completes op with err/msg on the next loop turn (callbacks never run inside the call). */
-static void op_complete_later(struct jc_pg *pg, struct pg_op *op, enum jc_err err,
-                              const char *msg)
+static void op_complete_later(struct jc_pg *pg, struct pg_op *op, enum jc_err err, const char *msg)
 {
     struct timeval tv = {0, 0};
 
@@ -295,8 +298,8 @@ static void conn_run(struct pg_conn *c, struct pg_op *op)
     c->op = op;
     op->conn = c;
     c->state = C_BUSY;
-    if (!PQsendQueryParams(c->conn, op->sql, op->nparams, NULL,
-                           (const char *const *)op->params, NULL, NULL, 0)) {
+    if (!PQsendQueryParams(c->conn, op->sql, op->nparams, NULL, (const char *const *)op->params,
+                           NULL, NULL, 0)) {
         conn_lost(c, PQerrorMessage(c->conn));
         return;
     }
@@ -328,8 +331,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     while (!PQisBusy(c->conn)) {
         r = PQgetResult(c->conn);
         if (r == NULL) {
-            ExecStatusType st =
-                op->res != NULL ? PQresultStatus(op->res) : PGRES_FATAL_ERROR;
+            ExecStatusType st = op->res != NULL ? PQresultStatus(op->res) : PGRES_FATAL_ERROR;
             if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
                 op_finish(op, JC_OK, NULL);
             else {
@@ -375,8 +377,12 @@ bool jc_pg_healthy(const struct jc_pg *pg)
 
 static void fail_queue(struct jc_pg *pg, enum jc_err err, const char *msg)
 {
-    while (pg->qhead != NULL)
-        op_finish(pg->qhead, err, msg);
+    struct pg_op *op;
+
+    while ((op = pg->qhead) != NULL) {
+        queue_remove(pg, op);
+        op_finish(op, err, msg);
+    }
 }
 
 static void conn_close(struct pg_conn *c)
@@ -447,7 +453,6 @@ static void conn_lost(struct pg_conn *c, const char *why)
     if (op != NULL) {
         op->conn = NULL;
         c->op = NULL;
-        queue_append(pg, op); /* op_finish unqueues an op that has no connection */
         op_finish(op, JC_EPG, msg);
     }
     schedule_retry(c);
@@ -548,6 +553,8 @@ static void dispatch(struct jc_pg *pg)
     struct pg_op *op;
     int i;
 
+    if (pg->closing)
+        return;
     for (op = pg->qhead; op != NULL;) {
         struct pg_op *next = op->next;
         if (op->fail_now || op->kind == OP_TXQUERY || op->kind == OP_END) {
@@ -612,6 +619,7 @@ void jc_pg_free(struct jc_pg *pg)
 
     if (pg == NULL)
         return;
+    pg->closing = true;
     for (i = 0; pg->conns != NULL && i < pg->size; i++) {
         struct pg_conn *c = &pg->conns[i];
         if (c->tx != NULL) {
@@ -623,16 +631,10 @@ void jc_pg_free(struct jc_pg *pg)
             struct pg_op *op = c->op;
             c->op = NULL;
             op->conn = NULL;
-            op->next = pg->qhead;
-            pg->qhead = op;
-            if (pg->qtail == NULL)
-                pg->qtail = op;
+            op_finish(op, JC_ECLOSED, "database pool closed");
         }
         conn_close(c);
     }
-    /* No connection is left, so op_finish cannot dispatch anything new. */
-    for (i = 0; pg->conns != NULL && i < pg->size; i++)
-        pg->conns[i].state = C_DOWN;
     fail_queue(pg, JC_ECLOSED, "database pool closed");
     for (i = 0; pg->conns != NULL && i < pg->size; i++)
         if (pg->conns[i].retry != NULL)
@@ -649,6 +651,8 @@ enum jc_err jc_pg_query(struct jc_pg *pg, long timeout_ms, const char *sql, int 
 
     if (pg == NULL || sql == NULL || cb == NULL || nparams < 0)
         return JC_EINVAL;
+    if (pg->closing)
+        return JC_ECLOSED;
     op = op_new(pg, OP_QUERY, timeout_ms, sql, nparams, params);
     if (op == NULL)
         return JC_ENOMEM;
@@ -667,6 +671,8 @@ enum jc_err jc_pg_begin(struct jc_pg *pg, long timeout_ms, jc_pg_tx_cb *cb, void
 
     if (pg == NULL || cb == NULL)
         return JC_EINVAL;
+    if (pg->closing)
+        return JC_ECLOSED;
     op = op_new(pg, OP_BEGIN, timeout_ms, "BEGIN", 0, NULL);
     if (op == NULL)
         return JC_ENOMEM;

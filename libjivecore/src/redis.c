@@ -78,17 +78,11 @@ bool jc_redis_healthy(const struct jc_redis *r)
 
 /* ---- command bookkeeping ---- */
 
-static void cmd_free(struct rcmd *c)
+/* Frees an unlinked command record. */
+static void cmd_destroy(struct rcmd *c)
 {
-    struct jc_redis *r = c->r;
     int i;
 
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        r->cmds = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
     if (c->timer != NULL)
         event_free(c->timer);
     for (i = 0; c->argv != NULL && i < c->argc; i++)
@@ -98,9 +92,20 @@ static void cmd_free(struct rcmd *c)
     free(c);
 }
 
+/* Unlinks c from r (its owner) and frees it. */
+static void cmd_free(struct jc_redis *r, struct rcmd *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        r->cmds = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    cmd_destroy(c);
+}
+
 /* Runs the user callback once; the record lives on while hiredis still holds it. */
-static void cmd_complete(struct rcmd *c, const redisReply *reply, enum jc_err err,
-                         const char *msg)
+static void cmd_complete(struct rcmd *c, const redisReply *reply, enum jc_err err, const char *msg)
 {
     if (c->done)
         return;
@@ -121,7 +126,7 @@ static void cmd_timer_cb(evutil_socket_t fd, short what, void *arg)
     if (!c->in_flight) {
         /* a deferred early completion */
         cmd_complete(c, NULL, c->now_err, c->now_msg);
-        cmd_free(c);
+        cmd_free(c->r, c);
         return;
     }
     cmd_complete(c, NULL, JC_ETIMEOUT, "redis command timed out");
@@ -139,7 +144,7 @@ static void reply_cb(redisAsyncContext *ac, void *reply_, void *priv)
     (void)ac;
     c->in_flight = false;
     if (c->done) {
-        cmd_free(c);
+        cmd_free(c->r, c);
         return;
     }
     if (reply == NULL) {
@@ -166,7 +171,7 @@ static void reply_cb(redisAsyncContext *ac, void *reply_, void *priv)
     } else {
         cmd_complete(c, reply, JC_OK, NULL);
     }
-    cmd_free(c);
+    cmd_free(c->r, c);
 }
 
 static int send_cmd(struct jc_redis *r, struct rcmd *c)
@@ -213,7 +218,7 @@ static struct rcmd *cmd_new(struct jc_redis *r, long timeout_ms, jc_redis_cb *cb
     }
     return c;
 fail:
-    cmd_free(c);
+    cmd_free(c->r, c);
     return NULL;
 }
 
@@ -508,9 +513,12 @@ void jc_redis_free(struct jc_redis *r)
     }
     while (r->cmds != NULL) {
         struct rcmd *c = r->cmds;
+        r->cmds = c->next;
+        if (r->cmds != NULL)
+            r->cmds->prev = NULL;
         c->in_flight = false;
         cmd_complete(c, NULL, JC_ECLOSED, "redis client closed");
-        cmd_free(c);
+        cmd_destroy(c);
     }
     for (s = r->subs; s != NULL; s = sn) {
         sn = s->next;

@@ -11,8 +11,12 @@
 static void mint_and_verify(void **state)
 {
     struct jc_config cfg = {0};
-    struct jc_auth_claims c = {"agent-1", "Cursor", "acme", "00000000-0000-4000-8000-000000000001",
-                               "status:read kanban:write", 3600000};
+    struct jc_auth_claims c = {"agent-1",
+                               "Cursor",
+                               "acme",
+                               "00000000-0000-4000-8000-000000000001",
+                               "status:read kanban:write",
+                               3600000};
     char err[128] = "";
     char *tok = NULL;
     jwt_t *jwt = NULL;
@@ -36,7 +40,8 @@ static void mint_and_verify(void **state)
     jwt_free(jwt);
     jwt = NULL;
     /* another key does not verify it */
-    assert_int_not_equal(jwt_decode(&jwt, tok, (const unsigned char *)"x-other-key-0123456789abcdef0123", 32), 0);
+    assert_int_not_equal(
+        jwt_decode(&jwt, tok, (const unsigned char *)"x-other-key-0123456789abcdef0123", 32), 0);
     jwt_free(jwt);
     free(tok);
 }

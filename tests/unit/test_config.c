@@ -50,11 +50,25 @@ static void defaults_per_service(void **state)
 
 static void railway_port_and_overrides(void **state)
 {
-    const char *env[] = {"DATABASE_URL", "postgresql://u@h/db", "REDIS_URL", "redis://r",
-                         "PORT", "8080", "JIVE_CORS_ORIGINS", " https://a.example/ ,http://b:3000,",
-                         "JIVE_LOG_LEVEL", "warn", "JIVE_ENV", "development",
-                         "JIVE_JWT_SECRET", "0123456789abcdef0123456789abcdef",
-                         "JIVE_JWT_ISSUER", "iss", "JIVE_JWT_AUDIENCE", "aud", NULL};
+    const char *env[] = {"DATABASE_URL",
+                         "postgresql://u@h/db",
+                         "REDIS_URL",
+                         "redis://r",
+                         "PORT",
+                         "8080",
+                         "JIVE_CORS_ORIGINS",
+                         " https://a.example/ ,http://b:3000,",
+                         "JIVE_LOG_LEVEL",
+                         "warn",
+                         "JIVE_ENV",
+                         "development",
+                         "JIVE_JWT_SECRET",
+                         "0123456789abcdef0123456789abcdef",
+                         "JIVE_JWT_ISSUER",
+                         "iss",
+                         "JIVE_JWT_AUDIENCE",
+                         "aud",
+                         NULL};
     struct jc_config cfg;
     char err[256] = "";
 
@@ -84,13 +98,17 @@ static void errors_name_the_variable(void **state)
         {"DATABASE_URL", NULL, "DATABASE_URL: required, not set"},
         {"DATABASE_URL", "", "DATABASE_URL: required, not set"},
         {"REDIS_URL", NULL, "REDIS_URL: required, not set"},
-        {"REDIS_URL", "rediss://h:1", "REDIS_URL: scheme must be redis:// (TLS rediss:// is not supported)"},
+        {"REDIS_URL", "rediss://h:1",
+         "REDIS_URL: scheme must be redis:// (TLS rediss:// is not supported)"},
         {"REDIS_URL", "redis://h/x", "REDIS_URL: database must be 0..15, got 'x'"},
         {"PORT", "0", "PORT: must be an integer 1..65535, got '0'"},
         {"PORT", "http", "PORT: must be an integer 1..65535, got 'http'"},
-        {"JIVE_LOG_LEVEL", "trace", "JIVE_LOG_LEVEL: must be debug, info, warn or error, got 'trace'"},
-        {"JIVE_RATE_LIMIT_PER_MINUTE", "0", "JIVE_RATE_LIMIT_PER_MINUTE: must be an integer 1..1000000, got '0'"},
-        {"JIVE_CORS_ORIGINS", "localhost", "JIVE_CORS_ORIGINS: 'localhost' is not an http(s) origin or *"},
+        {"JIVE_LOG_LEVEL", "trace",
+         "JIVE_LOG_LEVEL: must be debug, info, warn or error, got 'trace'"},
+        {"JIVE_RATE_LIMIT_PER_MINUTE", "0",
+         "JIVE_RATE_LIMIT_PER_MINUTE: must be an integer 1..1000000, got '0'"},
+        {"JIVE_CORS_ORIGINS", "localhost",
+         "JIVE_CORS_ORIGINS: 'localhost' is not an http(s) origin or *"},
         {"JIVE_ENV", "prod", "JIVE_ENV: must be production or development, got 'prod'"},
     };
     size_t i;
@@ -98,7 +116,7 @@ static void errors_name_the_variable(void **state)
     (void)state;
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *env[] = {"DATABASE_URL", "postgresql://u@h/db", "REDIS_URL", "redis://r",
-                             cases[i].var, cases[i].value, NULL};
+                             cases[i].var,   cases[i].value,        NULL};
         struct jc_config cfg;
         char err[256] = "";
 
@@ -119,11 +137,22 @@ static void errors_name_the_variable(void **state)
 
 static void mcp_needs_jwt(void **state)
 {
-    const char *env[] = {"DATABASE_URL", "postgresql://u@h/db", "REDIS_URL", "redis://r",
-                         "JIVE_JWT_ISSUER", "iss", "JIVE_JWT_AUDIENCE", "aud", NULL};
-    const char *env2[] = {"DATABASE_URL", "postgresql://u@h/db", "REDIS_URL", "redis://r",
-                          "JIVE_JWT_PUBLIC_KEY", "-----BEGIN PUBLIC KEY-----", "JIVE_JWT_ALG",
-                          "ES256", "JIVE_JWT_ISSUER", "iss", "JIVE_JWT_AUDIENCE", "aud", NULL};
+    const char *env[] = {
+        "DATABASE_URL", "postgresql://u@h/db", "REDIS_URL", "redis://r", "JIVE_JWT_ISSUER",
+        "iss",          "JIVE_JWT_AUDIENCE",   "aud",       NULL};
+    const char *env2[] = {"DATABASE_URL",
+                          "postgresql://u@h/db",
+                          "REDIS_URL",
+                          "redis://r",
+                          "JIVE_JWT_PUBLIC_KEY",
+                          "-----BEGIN PUBLIC KEY-----",
+                          "JIVE_JWT_ALG",
+                          "ES256",
+                          "JIVE_JWT_ISSUER",
+                          "iss",
+                          "JIVE_JWT_AUDIENCE",
+                          "aud",
+                          NULL};
     struct jc_config cfg;
     char err[256] = "";
 
@@ -134,9 +163,9 @@ static void mcp_needs_jwt(void **state)
     assert_int_equal(cfg.jwt_alg, JC_JWT_ES256);
     jc_config_clear(&cfg);
     /* jivectl needs nothing at load time; commands check */
-    assert_int_equal(jc_config_load(&cfg, JC_SVC_CTL, lookup, (void *)(const char *[]){NULL}, err,
-                                    sizeof(err)),
-                     JC_OK);
+    assert_int_equal(
+        jc_config_load(&cfg, JC_SVC_CTL, lookup, (void *)(const char *[]){NULL}, err, sizeof(err)),
+        JC_OK);
     assert_int_equal(jc_config_require(&cfg, "DATABASE_URL", err, sizeof(err)), JC_EINVAL);
     assert_string_equal(err, "DATABASE_URL: required, not set");
     jc_config_clear(&cfg);

@@ -20,9 +20,9 @@ static void hmac_github_example(void **state)
     char hex[JC_SHA256_HEX_LEN];
 
     (void)state;
-    assert_int_equal(jc_crypto_hmac_sha256_hex("It's a Secret to Everybody", 26, "Hello, World!",
-                                               13, hex),
-                     JC_OK);
+    assert_int_equal(
+        jc_crypto_hmac_sha256_hex("It's a Secret to Everybody", 26, "Hello, World!", 13, hex),
+        JC_OK);
     assert_string_equal(hex, "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
 }
 
@@ -55,8 +55,8 @@ static void uuids_and_random(void **state)
     assert_int_equal(jc_crypto_uuid4(b), JC_OK);
     assert_true(jc_crypto_is_uuid(a));
     assert_string_not_equal(a, b);
-    assert_int_equal(a[14], '4');                    /* version */
-    assert_non_null(strchr("89ab", a[19]));          /* RFC 4122 variant */
+    assert_int_equal(a[14], '4');           /* version */
+    assert_non_null(strchr("89ab", a[19])); /* RFC 4122 variant */
     assert_false(jc_crypto_is_uuid("not-a-uuid"));
     assert_false(jc_crypto_is_uuid("0123456789abcdef0123456789abcdef0123"));
     assert_int_equal(jc_crypto_random_hex(hex, 16), JC_OK);

@@ -35,7 +35,8 @@ static void json_line_shape(void **state)
     assert_non_null(line);
     assert_string_equal(cJSON_GetObjectItem(line, "level")->valuestring, "warn");
     assert_string_equal(cJSON_GetObjectItem(line, "svc")->valuestring, "jive-test");
-    assert_string_equal(cJSON_GetObjectItem(line, "msg")->valuestring, "retrying \"scan\" in 250 ms");
+    assert_string_equal(cJSON_GetObjectItem(line, "msg")->valuestring,
+                        "retrying \"scan\" in 250 ms");
     assert_string_equal(cJSON_GetObjectItem(line, "request_id")->valuestring, "req-1");
     assert_string_equal(cJSON_GetObjectItem(line, "project_id")->valuestring, "p1");
     assert_int_equal(cJSON_GetObjectItem(line, "attempt")->valueint, 2);

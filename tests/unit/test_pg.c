@@ -173,9 +173,8 @@ static void many_concurrent_queries(void **state)
     for (i = 0; i < 60; i++) {
         const char *p[1] = {num[i]};
         snprintf(num[i], sizeof(num[i]), "%d", i);
-        assert_int_equal(jc_pg_query(fx->pg, 0, "SELECT ($1::int * 2)::text", 1, p, on_result,
-                                     &rs[i]),
-                         JC_OK);
+        assert_int_equal(
+            jc_pg_query(fx->pg, 0, "SELECT ($1::int * 2)::text", 1, p, on_result, &rs[i]), JC_OK);
     }
     for (waited = 0; !all_done(rs, 60) && waited < 10000; waited += 10) {
         struct timeval tv = {0, 10000};

@@ -45,8 +45,8 @@ struct jc_app {
  * pools (connecting in the background) and the HTTP server with /health, /livez and /metrics.
  * On error returns non-OK with a one-line message in err; jc_app_free is still required.
  */
-enum jc_err jc_app_init(struct jc_app *app, enum jc_svc svc, jc_config_lookup_fn *lookup,
-                        void *ud, char *err, size_t errlen) JC_MUSTCHECK;
+enum jc_err jc_app_init(struct jc_app *app, enum jc_svc svc, jc_config_lookup_fn *lookup, void *ud,
+                        char *err, size_t errlen) JC_MUSTCHECK;
 
 /* Starts listening on the configured address and port. JC_EIO with err on failure. */
 enum jc_err jc_app_listen(struct jc_app *app, char *err, size_t errlen) JC_MUSTCHECK;

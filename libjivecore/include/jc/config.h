@@ -18,35 +18,36 @@ typedef const char *jc_config_lookup_fn(const char *name, void *ud);
 
 struct jc_config {
     enum jc_svc svc;
-    const char *svc_name;    /* "jive-mcp", ... (static) */
-    char *env;               /* JIVE_ENV: "production" or "development" */
+    const char *svc_name; /* "jive-mcp", ... (static) */
+    char *env;            /* JIVE_ENV: "production" or "development" */
     bool development;
-    char *database_url;      /* DATABASE_URL (NULL only for jivectl) */
-    char *redis_url;         /* REDIS_URL (NULL only for jivectl) */
-    char *redis_host;        /* parsed from REDIS_URL */
+    char *database_url; /* DATABASE_URL (NULL only for jivectl) */
+    char *redis_url;    /* REDIS_URL (NULL only for jivectl) */
+    char *redis_host;   /* parsed from REDIS_URL */
     int redis_port;
-    char *redis_password;    /* NULL when none */
+    char *redis_password; /* NULL when none */
     int redis_db;
-    int port;                /* PORT */
-    char *bind;              /* JIVE_BIND */
+    int port;   /* PORT */
+    char *bind; /* JIVE_BIND */
     enum jc_log_level log_level;
-    char *jwt_secret;        /* JIVE_JWT_SECRET */
-    char *jwt_public_key;    /* JIVE_JWT_PUBLIC_KEY (PEM) */
-    enum jc_jwt_alg jwt_alg; /* pinned: HS256 with a secret, JIVE_JWT_ALG (RS256|ES256) with a key */
-    char *jwt_issuer;        /* JIVE_JWT_ISSUER */
-    char *jwt_audience;      /* JIVE_JWT_AUDIENCE */
+    char *jwt_secret;     /* JIVE_JWT_SECRET */
+    char *jwt_public_key; /* JIVE_JWT_PUBLIC_KEY (PEM) */
+    enum jc_jwt_alg
+        jwt_alg;        /* pinned: HS256 with a secret, JIVE_JWT_ALG (RS256|ES256) with a key */
+    char *jwt_issuer;   /* JIVE_JWT_ISSUER */
+    char *jwt_audience; /* JIVE_JWT_AUDIENCE */
     long rate_limit_per_minute;
     char *github_webhook_secret; /* NULL: only per-project webhook URLs */
     char *workspace_dir;
-    char **cors_origins;     /* NULL-terminated */
+    char **cors_origins; /* NULL-terminated */
     size_t n_cors_origins;
     size_t max_body_bytes;
-    long shutdown_timeout_ms;   /* JIVE_SHUTDOWN_TIMEOUT_MS: drain bound on SIGTERM */
-    long db_pool_size;          /* JIVE_DB_POOL_SIZE */
-    long query_timeout_ms;      /* JIVE_QUERY_TIMEOUT_MS */
-    long redis_timeout_ms;      /* JIVE_REDIS_TIMEOUT_MS */
-    long health_timeout_ms;     /* JIVE_HEALTH_TIMEOUT_MS */
-    long worker_concurrency;    /* JIVE_WORKER_CONCURRENCY */
+    long shutdown_timeout_ms; /* JIVE_SHUTDOWN_TIMEOUT_MS: drain bound on SIGTERM */
+    long db_pool_size;        /* JIVE_DB_POOL_SIZE */
+    long query_timeout_ms;    /* JIVE_QUERY_TIMEOUT_MS */
+    long redis_timeout_ms;    /* JIVE_REDIS_TIMEOUT_MS */
+    long health_timeout_ms;   /* JIVE_HEALTH_TIMEOUT_MS */
+    long worker_concurrency;  /* JIVE_WORKER_CONCURRENCY */
 };
 
 /*

@@ -10,16 +10,16 @@
 
 enum jc_err {
     JC_OK = 0,
-    JC_ENOMEM,   /* allocation failed */
-    JC_EINVAL,   /* caller or input error: bad value, malformed data */
-    JC_ENOTFOUND,/* the thing asked for does not exist */
-    JC_EIO,      /* operating-system I/O failure */
-    JC_EPG,      /* PostgreSQL unavailable or returned an error */
-    JC_EREDIS,   /* Redis unavailable or returned an error */
-    JC_ETIMEOUT, /* an operation did not finish within its deadline */
-    JC_EAUTH,    /* authentication or authorisation failure */
-    JC_ECLOSED,  /* the object is shutting down; the operation was not started */
-    JC_ECONFLICT /* the state changed under the caller (duplicate, version mismatch) */
+    JC_ENOMEM,    /* allocation failed */
+    JC_EINVAL,    /* caller or input error: bad value, malformed data */
+    JC_ENOTFOUND, /* the thing asked for does not exist */
+    JC_EIO,       /* operating-system I/O failure */
+    JC_EPG,       /* PostgreSQL unavailable or returned an error */
+    JC_EREDIS,    /* Redis unavailable or returned an error */
+    JC_ETIMEOUT,  /* an operation did not finish within its deadline */
+    JC_EAUTH,     /* authentication or authorisation failure */
+    JC_ECLOSED,   /* the object is shutting down; the operation was not started */
+    JC_ECONFLICT  /* the state changed under the caller (duplicate, version mismatch) */
 };
 
 /* Returns a static, human-readable name for err; never NULL, also for unknown values. */

@@ -29,12 +29,12 @@ struct jc_req {
     struct jc_http *http;
     struct evhttp_request *ev;
     char request_id[129];
-    char *path;          /* decoded path, owned */
-    const char *route;   /* the matched route pattern (metrics label) */
-    const char *method;  /* "GET", "POST", ... */
-    bool client_gone;    /* the client disconnected; replying is still required and harmless */
+    char *path;           /* decoded path, owned */
+    const char *route;    /* the matched route pattern (metrics label) */
+    const char *method;   /* "GET", "POST", ... */
+    bool client_gone;     /* the client disconnected; replying is still required and harmless */
     bool body_terminated; /* jc_req_body appended its NUL */
-    double start;        /* monotonic seconds */
+    double start;         /* monotonic seconds */
     struct jc_req *prev, *next;
 };
 
@@ -59,8 +59,9 @@ enum jc_err jc_http_listen(struct jc_http *http, int port, char *err, size_t err
 
 /*
  * Adds a route. method is "GET", "POST", "DELETE", ... or NULL for any; path is matched exactly,
- * or as a prefix when its last character is a star (e.g. webhooks/github/ + star). First match wins; a path matched
- * with the wrong method answers 405 with Allow. Strings are borrowed (use literals).
+ * or as a prefix when its last character is a star (e.g. webhooks/github/ + star). First match
+ * wins; a path matched with the wrong method answers 405 with Allow. Strings are borrowed (use
+ * literals).
  */
 enum jc_err jc_http_route(struct jc_http *http, const char *method, const char *path,
                           jc_http_handler *handler, void *ud) JC_MUSTCHECK;
@@ -92,11 +93,11 @@ void jc_req_add_header(struct jc_req *req, const char *name, const char *value);
 void jc_http_reply_json(struct jc_req *req, int status, cJSON *body);
 
 /* Sends status with len bytes of body and the given content type (body borrowed). */
-void jc_http_reply_raw(struct jc_req *req, int status, const char *content_type,
-                       const char *body, size_t len);
+void jc_http_reply_raw(struct jc_req *req, int status, const char *content_type, const char *body,
+                       size_t len);
 
 /* Sends the error envelope {"error":{"code":code,"message":<fmt>,"request_id":...}}. */
-void jc_http_reply_error(struct jc_req *req, int status, const char *code, const char *fmt,
-                         ...) JC_PRINTF(4, 5);
+void jc_http_reply_error(struct jc_req *req, int status, const char *code, const char *fmt, ...)
+    JC_PRINTF(4, 5);
 
 #endif

@@ -40,7 +40,7 @@ void jc_log_write(struct jc_log *log, enum jc_log_level level, const char *reque
 enum jc_err jc_log_level_parse(const char *s, enum jc_log_level *out) JC_MUSTCHECK;
 
 /* Level-checked logging: arguments are only evaluated when the level is enabled. */
-#define JC_LOG(log, level, rid, fields, ...)                                                      \
+#define JC_LOG(log, level, rid, fields, ...)                                                       \
     do {                                                                                           \
         if (jc_log_enabled((log), (level)))                                                        \
             jc_log_write((log), (level), (rid), (fields), __VA_ARGS__);                            \

@@ -69,8 +69,7 @@ enum jc_err jc_pg_query(struct jc_pg *pg, long timeout_ms, const char *sql, int 
  * Reserves a connection and runs BEGIN; cb receives the transaction. The connection stays
  * reserved until jc_pg_tx_commit or jc_pg_tx_rollback completes. Returns as jc_pg_query.
  */
-enum jc_err jc_pg_begin(struct jc_pg *pg, long timeout_ms, jc_pg_tx_cb *cb,
-                        void *ud) JC_MUSTCHECK;
+enum jc_err jc_pg_begin(struct jc_pg *pg, long timeout_ms, jc_pg_tx_cb *cb, void *ud) JC_MUSTCHECK;
 
 /*
  * Runs one statement inside tx. One statement at a time: submit the next from the callback of

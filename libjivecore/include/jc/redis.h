@@ -21,12 +21,12 @@
 struct jc_redis;
 
 struct jc_redis_opts {
-    const char *host;     /* copied */
+    const char *host; /* copied */
     int port;
     const char *password; /* NULL: no AUTH */
     int db;
-    long timeout_ms;      /* default command deadline */
-    bool subscriber;      /* subscriber-only client (jc_redis_subscribe) */
+    long timeout_ms; /* default command deadline */
+    bool subscriber; /* subscriber-only client (jc_redis_subscribe) */
 };
 
 /*
@@ -63,8 +63,7 @@ bool jc_redis_healthy(const struct jc_redis *r);
  * called, else JC_EINVAL/JC_ENOMEM and cb is not called.
  */
 enum jc_err jc_redis_command(struct jc_redis *r, long timeout_ms, jc_redis_cb *cb, void *ud,
-                             int argc, const char *const *argv,
-                             const size_t *argvlen) JC_MUSTCHECK;
+                             int argc, const char *const *argv, const size_t *argvlen) JC_MUSTCHECK;
 
 /* Computes script->sha from source. */
 void jc_redis_script_init(struct jc_redis_script *script, const char *source);
