@@ -45,7 +45,7 @@ BINS    := $(BUILD)/bin/jive-mcp $(BUILD)/bin/jive-webhook $(BUILD)/bin/jive-orc
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all units bootstrap test test-unit test-integration run lint format clean bench
+.PHONY: all units bootstrap test test-unit run lint format clean
 all: $(LIB) $(BINS)
 
 $(BUILD)/obj/%.o: %.c
