@@ -87,6 +87,24 @@ out:
     return buf;
 }
 
+/* Reads dir/name and its SHA-256 into sum; NULL (with err) when unreadable. Caller frees. */
+static char *read_migration(const char *dir, const char *name, char sum[JC_SHA256_HEX_LEN],
+                            char *err, size_t errlen)
+{
+    char path[4096];
+    size_t len = 0;
+    char *sql;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    sql = read_file(path, &len);
+    if (sql == NULL || jc_crypto_sha256_hex(sql, len, sum) != JC_OK) {
+        jc_errbuf_set(err, errlen, "cannot read %s", path);
+        free(sql);
+        return NULL;
+    }
+    return sql;
+}
+
 static bool exec_ok(PGconn *conn, const char *sql, char *err, size_t errlen)
 {
     PGresult *r = PQexec(conn, sql);
@@ -106,10 +124,8 @@ enum jc_err jc_migrate_run(PGconn *conn, const char *dir, FILE *out, int *applie
     int nfiles, i, j;
     PGresult *res = NULL;
     enum jc_err rc = JC_EPG;
-    char path[4096];
     char sum[JC_SHA256_HEX_LEN];
     char *sql = NULL;
-    size_t len = 0;
     char detail[1024];
 
     *applied = 0;
@@ -143,10 +159,8 @@ enum jc_err jc_migrate_run(PGconn *conn, const char *dir, FILE *out, int *applie
             rc = JC_ECONFLICT;
             goto unlock;
         }
-        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-        sql = read_file(path, &len);
-        if (sql == NULL || jc_crypto_sha256_hex(sql, len, sum) != JC_OK) {
-            jc_errbuf_set(err, errlen, "cannot read %s", path);
+        sql = read_migration(dir, files[i], sum, err, errlen);
+        if (sql == NULL) {
             rc = JC_EIO;
             goto unlock;
         }
@@ -171,10 +185,8 @@ enum jc_err jc_migrate_run(PGconn *conn, const char *dir, FILE *out, int *applie
                 known = true;
         if (known)
             continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
-        sql = read_file(path, &len);
-        if (sql == NULL || jc_crypto_sha256_hex(sql, len, sum) != JC_OK) {
-            jc_errbuf_set(err, errlen, "cannot read %s", path);
+        sql = read_migration(dir, files[i], sum, err, errlen);
+        if (sql == NULL) {
             rc = JC_EIO;
             goto unlock;
         }

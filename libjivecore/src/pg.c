@@ -644,6 +644,15 @@ void jc_pg_free(struct jc_pg *pg)
     free(pg);
 }
 
+/* Queues a pool operation, or fails it on the next turn when no connection can serve it. */
+static void pool_submit(struct jc_pg *pg, struct pg_op *op)
+{
+    if (pool_alive(pg))
+        op_submit(pg, op);
+    else
+        op_complete_later(pg, op, JC_EPG, "database unavailable");
+}
+
 enum jc_err jc_pg_query(struct jc_pg *pg, long timeout_ms, const char *sql, int nparams,
                         const char *const *params, jc_pg_cb *cb, void *ud)
 {
@@ -658,10 +667,7 @@ enum jc_err jc_pg_query(struct jc_pg *pg, long timeout_ms, const char *sql, int 
         return JC_ENOMEM;
     op->cb = cb;
     op->ud = ud;
-    if (pool_alive(pg))
-        op_submit(pg, op);
-    else
-        op_complete_later(pg, op, JC_EPG, "database unavailable");
+    pool_submit(pg, op);
     return JC_OK;
 }
 
@@ -678,10 +684,7 @@ enum jc_err jc_pg_begin(struct jc_pg *pg, long timeout_ms, jc_pg_tx_cb *cb, void
         return JC_ENOMEM;
     op->txcb = cb;
     op->ud = ud;
-    if (pool_alive(pg))
-        op_submit(pg, op);
-    else
-        op_complete_later(pg, op, JC_EPG, "database unavailable");
+    pool_submit(pg, op);
     return JC_OK;
 }
 

@@ -6,17 +6,6 @@
 
 #include "jc/config.h"
 
-/* A fake environment: NULL-terminated name/value pairs. */
-static const char *lookup(const char *name, void *ud)
-{
-    const char *const *kv = ud;
-
-    for (; kv[0] != NULL; kv += 2)
-        if (strcmp(kv[0], name) == 0)
-            return kv[1];
-    return NULL;
-}
-
 static void defaults_per_service(void **state)
 {
     const char *env[] = {"DATABASE_URL", "postgresql://u@h/db", "REDIS_URL",
@@ -25,7 +14,8 @@ static void defaults_per_service(void **state)
     char err[256] = "";
 
     (void)state;
-    assert_int_equal(jc_config_load(&cfg, JC_SVC_WEBHOOK, lookup, env, err, sizeof(err)), JC_OK);
+    assert_int_equal(jc_config_load(&cfg, JC_SVC_WEBHOOK, unit_lookup, env, err, sizeof(err)),
+                     JC_OK);
     assert_int_equal(cfg.port, 4001);
     assert_string_equal(cfg.bind, "0.0.0.0");
     assert_int_equal(cfg.max_body_bytes, 25 << 20);
@@ -40,7 +30,7 @@ static void defaults_per_service(void **state)
     assert_false(cfg.development);
     assert_int_equal(cfg.log_level, JC_LOG_INFO);
     jc_config_clear(&cfg);
-    assert_int_equal(jc_config_load(&cfg, JC_SVC_ORCHESTRATOR, lookup, env, err, sizeof(err)),
+    assert_int_equal(jc_config_load(&cfg, JC_SVC_ORCHESTRATOR, unit_lookup, env, err, sizeof(err)),
                      JC_OK);
     assert_int_equal(cfg.port, 4002);
     assert_int_equal(cfg.max_body_bytes, 1 << 20);
@@ -73,7 +63,7 @@ static void railway_port_and_overrides(void **state)
     char err[256] = "";
 
     (void)state;
-    assert_int_equal(jc_config_load(&cfg, JC_SVC_MCP, lookup, env, err, sizeof(err)), JC_OK);
+    assert_int_equal(jc_config_load(&cfg, JC_SVC_MCP, unit_lookup, env, err, sizeof(err)), JC_OK);
     assert_int_equal(cfg.port, 8080);
     assert_int_equal(cfg.redis_port, 6379);
     assert_null(cfg.redis_password);
@@ -128,7 +118,7 @@ static void errors_name_the_variable(void **state)
             env[3] = cases[i].value;
             env[4] = NULL;
         }
-        assert_int_equal(jc_config_load(&cfg, JC_SVC_WEBHOOK, lookup, env, err, sizeof(err)),
+        assert_int_equal(jc_config_load(&cfg, JC_SVC_WEBHOOK, unit_lookup, env, err, sizeof(err)),
                          JC_EINVAL);
         assert_string_equal(err, cases[i].message);
         assert_null(cfg.database_url); /* cleared on error */
@@ -157,15 +147,16 @@ static void mcp_needs_jwt(void **state)
     char err[256] = "";
 
     (void)state;
-    assert_int_equal(jc_config_load(&cfg, JC_SVC_MCP, lookup, env, err, sizeof(err)), JC_EINVAL);
+    assert_int_equal(jc_config_load(&cfg, JC_SVC_MCP, unit_lookup, env, err, sizeof(err)),
+                     JC_EINVAL);
     assert_string_equal(err, "JIVE_JWT_SECRET: required (or JIVE_JWT_PUBLIC_KEY), not set");
-    assert_int_equal(jc_config_load(&cfg, JC_SVC_MCP, lookup, env2, err, sizeof(err)), JC_OK);
+    assert_int_equal(jc_config_load(&cfg, JC_SVC_MCP, unit_lookup, env2, err, sizeof(err)), JC_OK);
     assert_int_equal(cfg.jwt_alg, JC_JWT_ES256);
     jc_config_clear(&cfg);
     /* jivectl needs nothing at load time; commands check */
-    assert_int_equal(
-        jc_config_load(&cfg, JC_SVC_CTL, lookup, (void *)(const char *[]){NULL}, err, sizeof(err)),
-        JC_OK);
+    assert_int_equal(jc_config_load(&cfg, JC_SVC_CTL, unit_lookup, (void *)(const char *[]){NULL},
+                                    err, sizeof(err)),
+                     JC_OK);
     assert_int_equal(jc_config_require(&cfg, "DATABASE_URL", err, sizeof(err)), JC_EINVAL);
     assert_string_equal(err, "DATABASE_URL: required, not set");
     jc_config_clear(&cfg);

@@ -14,16 +14,6 @@
 
 #include "jc/http.h"
 
-static const char *lookup(const char *name, void *ud)
-{
-    const char *const *kv = ud;
-
-    for (; kv[0] != NULL; kv += 2)
-        if (strcmp(kv[0], name) == 0)
-            return kv[1];
-    return NULL;
-}
-
 struct fx {
     struct event_base *base;
     struct jc_config cfg;
@@ -95,7 +85,8 @@ static int setup(void **state)
 
     fx->base = event_base_new();
     assert_int_equal(
-        jc_config_load(&fx->cfg, JC_SVC_WEBHOOK, lookup, (void *)env, err, sizeof(err)), JC_OK);
+        jc_config_load(&fx->cfg, JC_SVC_WEBHOOK, unit_lookup, (void *)env, err, sizeof(err)),
+        JC_OK);
     fx->devnull = fopen("/dev/null", "w");
     fx->log = jc_log_new("test", JC_LOG_ERROR, fx->devnull);
     fx->metrics = jc_metrics_new();

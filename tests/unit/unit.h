@@ -37,4 +37,15 @@ static inline const char *unit_env(const char *name)
     return v;
 }
 
+/* A fake environment for jc_config_load: ud is NULL-terminated name/value pairs. */
+static inline const char *unit_lookup(const char *name, void *ud)
+{
+    const char *const *kv = ud;
+
+    for (; kv[0] != NULL; kv += 2)
+        if (strcmp(kv[0], name) == 0)
+            return kv[1];
+    return NULL;
+}
+
 #endif
