@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/dns.h>
+
 #include "jc/app.h"
 
 /* ---- GET /health: a live round trip to each dependency, bounded by health_timeout_ms ---- */
@@ -131,6 +133,28 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     jc_app_stop(arg);
 }
 
+/*
+ * libevent's own diagnostics (evdns "All nameservers have failed", ...) as JSON lines too.
+ * libevent offers only a process-wide hook without user data, so the line names libevent.
+ */
+static void libevent_log(int severity, const char *msg)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    cJSON *line = cJSON_CreateObject();
+    char *text;
+
+    cJSON_AddStringToObject(line, "level", levels[severity >= 0 && severity <= 3 ? severity : 3]);
+    cJSON_AddStringToObject(line, "svc", "libevent");
+    cJSON_AddStringToObject(line, "msg", msg);
+    text = cJSON_PrintUnformatted(line);
+    if (text != NULL) {
+        fprintf(stdout, "%s\n", text);
+        fflush(stdout);
+    }
+    cJSON_free(text);
+    cJSON_Delete(line);
+}
+
 enum jc_err jc_app_init(struct jc_app *app, enum jc_svc svc, jc_config_lookup_fn *lookup, void *ud,
                         char *err, size_t errlen)
 {
@@ -141,20 +165,32 @@ enum jc_err jc_app_init(struct jc_app *app, enum jc_svc svc, jc_config_lookup_fn
     if (rc != JC_OK)
         return rc;
     signal(SIGPIPE, SIG_IGN);
+    event_set_log_callback(libevent_log);
     app->base = event_base_new();
     app->log = jc_log_new(app->cfg.svc_name, app->cfg.log_level, stdout);
     app->metrics = jc_metrics_new();
     if (app->base == NULL || app->log == NULL || app->metrics == NULL)
         goto nomem;
+    /* Without nameservers (no resolv.conf) names fall back to libpq's and hiredis's own lookup. */
+    app->dns = evdns_base_new(app->base,
+                              EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (app->dns != NULL) {
+        evdns_base_set_option(app->dns, "timeout:", "2");
+        evdns_base_set_option(app->dns, "attempts:", "2");
+    }
     {
         struct jc_pg_opts po = {app->cfg.database_url, (int)app->cfg.db_pool_size,
-                                app->cfg.query_timeout_ms, app->cfg.query_timeout_ms};
+                                app->cfg.query_timeout_ms, app->cfg.query_timeout_ms, app->dns};
         app->pg = jc_pg_new(app->base, app->log, &po);
     }
     {
-        struct jc_redis_opts ro = {app->cfg.redis_host,       app->cfg.redis_port,
-                                   app->cfg.redis_password,   app->cfg.redis_db,
-                                   app->cfg.redis_timeout_ms, false};
+        struct jc_redis_opts ro = {app->cfg.redis_host,
+                                   app->cfg.redis_port,
+                                   app->cfg.redis_password,
+                                   app->cfg.redis_db,
+                                   app->cfg.redis_timeout_ms,
+                                   false,
+                                   app->dns};
         app->redis = jc_redis_new(app->base, app->log, &ro);
     }
     app->http = jc_http_new(app->base, &app->cfg, app->log, app->metrics);
@@ -200,6 +236,8 @@ void jc_app_free(struct jc_app *app)
     /* Pools first: their pending callbacks may still reply to open requests. */
     jc_pg_free(app->pg);
     jc_redis_free(app->redis);
+    if (app->dns != NULL)
+        evdns_base_free(app->dns, 1); /* completes cancelled lookups, which free themselves */
     jc_http_free(app->http);
     jc_metrics_free(app->metrics);
     jc_log_free(app->log);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "jc/crypto.h"
+#include "jc/dns.h"
 #include "jc/pg.h"
 
 enum cstate { C_DOWN, C_CONNECTING, C_IDLE, C_BUSY };
@@ -41,6 +42,7 @@ struct pg_conn {
     struct event *ev;    /* readable, persistent while connected */
     struct event *wev;   /* writable, while a query is being flushed */
     struct event *retry; /* reconnect / connect deadline timer */
+    struct jc_dns_req *dnsreq;
     int attempts;
     struct pg_op *op;
     struct jc_pg_tx *tx;
@@ -57,13 +59,17 @@ struct jc_pg {
     struct event_base *base;
     struct jc_log *log;
     char *conninfo;
+    PQconninfoOption *opts; /* parsed conninfo, for PQconnectStartParams */
+    struct evdns_base *dns;
+    const char *dns_host; /* the host name to resolve first, or NULL */
     int size;
     long query_timeout_ms;
     long connect_timeout_ms;
     struct pg_conn *conns;
     struct pg_op *qhead, *qtail;
-    bool was_up;  /* for logging transitions only */
-    bool closing; /* jc_pg_free is running: nothing new starts */
+    bool was_up;           /* for logging transitions only */
+    char unavailable[320]; /* "database unavailable: <last connection error>" */
+    bool closing;          /* jc_pg_free is running: nothing new starts */
 };
 
 static void conn_connect(struct pg_conn *c);
@@ -387,6 +393,10 @@ static void fail_queue(struct jc_pg *pg, enum jc_err err, const char *msg)
 
 static void conn_close(struct pg_conn *c)
 {
+    if (c->dnsreq != NULL) {
+        jc_dns_cancel(c->dnsreq);
+        c->dnsreq = NULL;
+    }
     if (c->cev != NULL) {
         event_free(c->cev);
         c->cev = NULL;
@@ -444,6 +454,8 @@ static void conn_lost(struct pg_conn *c, const char *why)
     struct pg_op *op = c->op;
 
     snprintf(msg, sizeof(msg), "database connection lost: %.*s", (int)strcspn(why, "\n"), why);
+    snprintf(pg->unavailable, sizeof(pg->unavailable), "database unavailable: %.*s",
+             (int)strcspn(why, "\n"), why);
     if (c->tx != NULL) {
         c->tx->failed = true;
         c->tx->conn = NULL;
@@ -461,7 +473,7 @@ static void conn_lost(struct pg_conn *c, const char *why)
         jc_warn(pg->log, "%s", msg);
     }
     if (!pool_alive(pg))
-        fail_queue(pg, JC_EPG, "database unavailable");
+        fail_queue(pg, JC_EPG, pg->unavailable);
 }
 
 static void connect_poll(struct pg_conn *c, PostgresPollingStatusType st);
@@ -517,12 +529,29 @@ static void connect_poll(struct pg_conn *c, PostgresPollingStatusType st)
     }
 }
 
-static void conn_connect(struct pg_conn *c)
+static void conn_start(struct pg_conn *c, const char *hostaddr)
 {
     struct jc_pg *pg = c->pool;
-    struct timeval tv;
+    const char *kw[64];
+    const char *vals[64];
+    int n = 0;
+    PQconninfoOption *o;
 
-    c->conn = PQconnectStart(pg->conninfo);
+    if (hostaddr == NULL) {
+        c->conn = PQconnectStart(pg->conninfo);
+    } else {
+        for (o = pg->opts; o->keyword != NULL && n < 62; o++) {
+            if (o->val == NULL || o->val[0] == '\0' || strcmp(o->keyword, "hostaddr") == 0)
+                continue;
+            kw[n] = o->keyword;
+            vals[n++] = o->val;
+        }
+        kw[n] = "hostaddr";
+        vals[n++] = hostaddr;
+        kw[n] = NULL;
+        vals[n] = NULL;
+        c->conn = PQconnectStartParams(kw, vals, 0);
+    }
     if (c->conn == NULL) {
         conn_lost(c, "out of memory");
         return;
@@ -531,10 +560,35 @@ static void conn_connect(struct pg_conn *c)
         conn_lost(c, PQerrorMessage(c->conn));
         return;
     }
+    connect_poll(c, PGRES_POLLING_WRITING);
+}
+
+static void dns_cb(enum jc_err err, const char *addr, const char *errmsg, void *ud)
+{
+    struct pg_conn *c = ud;
+    char msg[256];
+
+    c->dnsreq = NULL;
+    if (err != JC_OK) {
+        snprintf(msg, sizeof(msg), "cannot resolve %s: %s", c->pool->dns_host, errmsg);
+        conn_lost(c, msg);
+        return;
+    }
+    conn_start(c, addr);
+}
+
+static void conn_connect(struct pg_conn *c)
+{
+    struct jc_pg *pg = c->pool;
+    struct timeval tv;
+
     c->state = C_CONNECTING;
     tv_ms(&tv, pg->connect_timeout_ms);
     evtimer_add(c->retry, &tv); /* connect deadline; retry_cb sees C_CONNECTING */
-    connect_poll(c, PGRES_POLLING_WRITING);
+    if (pg->dns_host != NULL)
+        c->dnsreq = jc_dns_resolve(pg->dns, pg->dns_host, dns_cb, c);
+    else
+        conn_start(c, NULL);
 }
 
 /* Returns c to the pool; a connection left inside a transaction is reset instead. */
@@ -589,9 +643,26 @@ struct jc_pg *jc_pg_new(struct event_base *base, struct jc_log *log, const struc
         free(pg);
         return NULL;
     }
-    PQconninfoFree(parsed);
+    pg->opts = parsed;
+    pg->dns = o->dns;
+    if (pg->dns != NULL) {
+        const char *host = NULL, *hostaddr = NULL;
+        PQconninfoOption *opt;
+        for (opt = parsed; opt->keyword != NULL; opt++) {
+            if (strcmp(opt->keyword, "host") == 0)
+                host = opt->val;
+            else if (strcmp(opt->keyword, "hostaddr") == 0)
+                hostaddr = opt->val;
+        }
+        /* one named TCP host without hostaddr: resolve it ourselves (sockets and lists not) */
+        if (host != NULL && host[0] != '\0' && host[0] != '/' && host[0] != '@' &&
+            strchr(host, ',') == NULL && (hostaddr == NULL || hostaddr[0] == '\0') &&
+            !jc_dns_is_numeric(host))
+            pg->dns_host = host;
+    }
     pg->base = base;
     pg->log = log;
+    snprintf(pg->unavailable, sizeof(pg->unavailable), "database unavailable");
     pg->size = o->size > 0 ? o->size : 1;
     pg->query_timeout_ms = o->query_timeout_ms > 0 ? o->query_timeout_ms : 5000;
     pg->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000;
@@ -641,6 +712,8 @@ void jc_pg_free(struct jc_pg *pg)
             event_free(pg->conns[i].retry);
     free(pg->conns);
     free(pg->conninfo);
+    if (pg->opts != NULL)
+        PQconninfoFree(pg->opts);
     free(pg);
 }
 
@@ -650,7 +723,7 @@ static void pool_submit(struct jc_pg *pg, struct pg_op *op)
     if (pool_alive(pg))
         op_submit(pg, op);
     else
-        op_complete_later(pg, op, JC_EPG, "database unavailable");
+        op_complete_later(pg, op, JC_EPG, pg->unavailable);
 }
 
 enum jc_err jc_pg_query(struct jc_pg *pg, long timeout_ms, const char *sql, int nparams,

@@ -8,6 +8,7 @@
 #include <openssl/sha.h>
 
 #include "jc/crypto.h"
+#include "jc/dns.h"
 #include "jc/redis.h"
 
 struct rcmd {
@@ -44,9 +45,12 @@ struct jc_redis {
     int db;
     long timeout_ms;
     bool subscriber;
+    struct evdns_base *dns;
+    struct jc_dns_req *dnsreq;
     redisAsyncContext *ac;
     bool ready;
     bool was_ready;
+    char unavailable[320]; /* "redis unavailable: <last connection error>" */
     bool closing;
     int attempts;
     struct event *retry;
@@ -233,7 +237,7 @@ static void cmd_dispatch(struct jc_redis *r, struct rcmd *c)
         return;
     }
     c->now_err = JC_EREDIS;
-    c->now_msg = "redis unavailable";
+    c->now_msg = r->unavailable;
     tv_ms(&tv, 0);
     evtimer_add(c->timer, &tv);
 }
@@ -349,6 +353,7 @@ static void schedule_retry(struct jc_redis *r)
 static void went_down(struct jc_redis *r, const char *why)
 {
     r->ready = false;
+    snprintf(r->unavailable, sizeof(r->unavailable), "redis unavailable: %s", why);
     if (r->was_ready) {
         r->was_ready = false;
         jc_warn(r->log, "redis connection lost: %s", why);
@@ -395,6 +400,7 @@ static void ready_cb(redisAsyncContext *ac, void *reply_, void *priv)
     }
     r->ready = true;
     r->attempts = 0;
+    event_del(r->retry); /* the connect deadline */
     if (!r->was_ready) {
         r->was_ready = true;
         jc_info(r->log, "redis connection established");
@@ -444,18 +450,23 @@ static void connect_cb(const redisAsyncContext *cac, int status)
 
 static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
+    struct jc_redis *r = arg;
+
     (void)fd;
     (void)what;
-    connect_start(arg);
+    if (r->ac != NULL && !r->ready) {
+        /* hiredis has no connect timeout: a silent host would hold us for minutes */
+        force_reconnect(r, "connection attempt timed out");
+        return;
+    }
+    connect_start(r);
 }
 
-static void connect_start(struct jc_redis *r)
+static void connect_to(struct jc_redis *r, const char *addr)
 {
-    redisAsyncContext *ac;
+    redisAsyncContext *ac = redisAsyncConnect(addr, r->port);
+    struct timeval tv;
 
-    if (r->closing || r->ac != NULL)
-        return;
-    ac = redisAsyncConnect(r->host, r->port);
     if (ac == NULL) {
         schedule_retry(r);
         return;
@@ -471,6 +482,33 @@ static void connect_start(struct jc_redis *r)
     redisLibeventAttach(ac, r->base);
     redisAsyncSetConnectCallback(ac, connect_cb);
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);
+    tv_ms(&tv, r->timeout_ms * 2); /* connect + AUTH/SELECT/PING deadline */
+    evtimer_add(r->retry, &tv);
+}
+
+static void dns_cb(enum jc_err err, const char *addr, const char *errmsg, void *ud)
+{
+    struct jc_redis *r = ud;
+    char msg[256];
+
+    r->dnsreq = NULL;
+    if (err != JC_OK) {
+        snprintf(msg, sizeof(msg), "cannot resolve %s: %s", r->host, errmsg);
+        went_down(r, msg);
+        schedule_retry(r);
+        return;
+    }
+    connect_to(r, addr);
+}
+
+static void connect_start(struct jc_redis *r)
+{
+    if (r->closing || r->ac != NULL || r->dnsreq != NULL)
+        return;
+    if (r->dns != NULL && !jc_dns_is_numeric(r->host))
+        r->dnsreq = jc_dns_resolve(r->dns, r->host, dns_cb, r);
+    else
+        connect_to(r, r->host);
 }
 
 struct jc_redis *jc_redis_new(struct event_base *base, struct jc_log *log,
@@ -486,6 +524,8 @@ struct jc_redis *jc_redis_new(struct event_base *base, struct jc_log *log,
     r->db = o->db;
     r->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : 2000;
     r->subscriber = o->subscriber;
+    r->dns = o->dns;
+    snprintf(r->unavailable, sizeof(r->unavailable), "redis unavailable: not connected yet");
     r->host = strdup(o->host != NULL ? o->host : "127.0.0.1");
     if (o->password != NULL)
         r->password = strdup(o->password);
@@ -505,6 +545,10 @@ void jc_redis_free(struct jc_redis *r)
     if (r == NULL)
         return;
     r->closing = true;
+    if (r->dnsreq != NULL) {
+        jc_dns_cancel(r->dnsreq);
+        r->dnsreq = NULL;
+    }
     if (r->ac != NULL) {
         redisAsyncContext *ac = r->ac;
         r->ac = NULL;

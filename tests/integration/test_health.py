@@ -68,3 +68,12 @@ def test_service_starts_while_dependencies_are_down(spawn, stack, redis_up, pg_u
     stack.redis.start()
     stack.pg.start()
     assert wait_for(lambda: health(svc)[0] == 200, 5)
+
+
+def test_dependencies_by_host_name(spawn, stack):
+    """Host names go through the non-blocking resolver (here: localhost from /etc/hosts)."""
+    svc = spawn("jive-orchestrator",
+                DATABASE_URL=stack.pg.dsn().replace("127.0.0.1", "localhost"),
+                REDIS_URL=stack.redis.url().replace("127.0.0.1", "localhost"))
+    assert wait_for(lambda: health(svc)[0] == 200, 5), health(svc)
+    assert "getaddrinfo" not in svc.log()

@@ -2,7 +2,26 @@
 /* test_pg.c: the async pool against the real Postgres the harness started (DATABASE_URL). */
 #include <stdio.h>
 
+#include <event2/dns.h>
+
 #include "unit.h"
+
+/*
+ * A resolver with /etc/hosts and one nameserver on a closed loopback port, so a name outside
+ * the hosts file fails within a second and no DNS query leaves the machine.
+ */
+static struct evdns_base *hosts_only_dns(struct event_base *base)
+{
+    struct evdns_base *dns = evdns_base_new(base, 0);
+
+    if (dns != NULL) {
+        evdns_base_load_hosts(dns, NULL);
+        evdns_base_nameserver_ip_add(dns, "127.0.0.1:1");
+        evdns_base_set_option(dns, "timeout:", "0.5");
+        evdns_base_set_option(dns, "attempts:", "1");
+    }
+    return dns;
+}
 
 #include "jc/pg.h"
 
@@ -42,9 +61,17 @@ struct fx {
     struct jc_pg *pg;
 };
 
+static struct jc_pg *pool_dns(struct event_base *base, const char *conninfo, int size,
+                              struct evdns_base *dns)
+{
+    struct jc_pg_opts o = {conninfo, size, 3000, 3000, dns};
+
+    return jc_pg_new(base, NULL, &o);
+}
+
 static struct jc_pg *pool(struct event_base *base, const char *conninfo, int size)
 {
-    struct jc_pg_opts o = {conninfo, size, 3000, 3000};
+    struct jc_pg_opts o = {conninfo, size, 3000, 3000, NULL};
 
     return jc_pg_new(base, NULL, &o);
 }
@@ -224,6 +251,66 @@ static void free_completes_pending_with_closed(void **state)
     event_base_free(base);
 }
 
+/* DATABASE_URL with its 127.0.0.1 replaced by host (the harness always uses 127.0.0.1). */
+static void url_with_host(char *out, size_t len, const char *host)
+{
+    const char *url = unit_env("DATABASE_URL");
+    const char *at = strstr(url, "127.0.0.1");
+
+    assert_non_null(at);
+    snprintf(out, len, "%.*s%s%s", (int)(at - url), url, host, at + strlen("127.0.0.1"));
+}
+
+static struct evdns_base *test_dns(struct event_base *base)
+{
+    struct evdns_base *dns = hosts_only_dns(base);
+
+    assert_non_null(dns);
+    return dns;
+}
+
+static void connects_by_host_name_without_blocking_lookup(void **state)
+{
+    struct event_base *base = event_base_new();
+    struct evdns_base *dns = test_dns(base);
+    char url[512];
+    struct jc_pg *pg;
+    struct res r = {0};
+
+    (void)state;
+    url_with_host(url, sizeof(url), "localhost"); /* /etc/hosts, through evdns */
+    pg = pool_dns(base, url, 1, dns);
+    assert_int_equal(jc_pg_query(pg, 5000, "SELECT 'by name'", 0, NULL, on_result, &r), JC_OK);
+    unit_run_until(base, &r.done, 6000);
+    assert_int_equal(r.err, JC_OK);
+    assert_string_equal(r.value, "by name");
+    jc_pg_free(pg);
+    evdns_base_free(dns, 1);
+    event_base_free(base);
+}
+
+static void unresolvable_host_says_so(void **state)
+{
+    struct event_base *base = event_base_new();
+    struct evdns_base *dns = test_dns(base);
+    char url[512];
+    struct jc_pg *pg;
+    struct res r = {0};
+
+    (void)state;
+    url_with_host(url, sizeof(url), "no-such-host.invalid");
+    pg = pool_dns(base, url, 1, dns);
+    assert_int_equal(jc_pg_query(pg, 8000, "SELECT 1", 0, NULL, on_result, &r), JC_OK);
+    unit_run_until(base, &r.done, 9000);
+    assert_int_equal(r.err, JC_EPG);
+    /* our resolver ran (libpq's own lookup would say "could not translate host name") */
+    if (strstr(r.msg, "cannot resolve no-such-host.invalid") == NULL)
+        fail_msg("unexpected message: %s", r.msg);
+    jc_pg_free(pg);
+    evdns_base_free(dns, 1);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +321,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(many_concurrent_queries, setup, teardown),
         cmocka_unit_test(unreachable_database_fails_fast),
         cmocka_unit_test(free_completes_pending_with_closed),
+        cmocka_unit_test(connects_by_host_name_without_blocking_lookup),
+        cmocka_unit_test(unresolvable_host_says_so),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

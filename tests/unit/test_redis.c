@@ -2,9 +2,27 @@
 /* test_redis.c: the async client against the real Redis the harness started (REDIS_URL). */
 #include <stdio.h>
 
+#include <event2/dns.h>
 #include <event2/http.h>
 
 #include "unit.h"
+
+/*
+ * A resolver with /etc/hosts and one nameserver on a closed loopback port, so a name outside
+ * the hosts file fails within a second and no DNS query leaves the machine.
+ */
+static struct evdns_base *hosts_only_dns(struct event_base *base)
+{
+    struct evdns_base *dns = evdns_base_new(base, 0);
+
+    if (dns != NULL) {
+        evdns_base_load_hosts(dns, NULL);
+        evdns_base_nameserver_ip_add(dns, "127.0.0.1:1");
+        evdns_base_set_option(dns, "timeout:", "0.5");
+        evdns_base_set_option(dns, "attempts:", "1");
+    }
+    return dns;
+}
 
 #include "jc/redis.h"
 
@@ -206,7 +224,7 @@ static void subscriber_receives(void **state)
 static void unreachable_fails_fast_and_free_closes(void **state)
 {
     struct event_base *base = event_base_new();
-    struct jc_redis_opts o = {"127.0.0.1", 1, NULL, 0, 5000, false};
+    struct jc_redis_opts o = {"127.0.0.1", 1, NULL, 0, 5000, false, NULL};
     struct jc_redis *r = jc_redis_new(base, NULL, &o);
     const char *ping[] = {"PING"};
     struct res a = {0};
@@ -233,6 +251,61 @@ static void free_completes_in_flight_with_closed(void **state)
     assert_int_equal(r.err, JC_ECLOSED);
 }
 
+static void connects_by_host_name(void **state)
+{
+    struct event_base *base = event_base_new();
+    struct evdns_base *dns = hosts_only_dns(base);
+    struct fx f = {0};
+    struct jc_redis *r;
+    const char *ping[] = {"PING"};
+    struct res a = {0};
+
+    (void)state;
+    assert_non_null(dns);
+    opts_from_env(&f, false);
+    f.o.host = "localhost"; /* /etc/hosts, through evdns */
+    f.o.dns = dns;
+    r = jc_redis_new(base, NULL, &f.o);
+    wait_healthy(base, r);
+    assert_int_equal(jc_redis_command(r, 0, on_reply, &a, 1, ping, NULL), JC_OK);
+    unit_run_until(base, &a.done, 2000);
+    assert_string_equal(a.str, "PONG");
+    jc_redis_free(r);
+    evdns_base_free(dns, 1);
+    event_base_free(base);
+}
+
+static void unresolvable_host_says_so(void **state)
+{
+    struct event_base *base = event_base_new();
+    struct evdns_base *dns = hosts_only_dns(base);
+    struct jc_redis_opts o = {"no-such-host.invalid", 6379, NULL, 0, 1000, false, dns};
+    struct jc_redis *r;
+    const char *ping[] = {"PING"};
+    int waited;
+
+    (void)state;
+    r = jc_redis_new(base, NULL, &o);
+    /* poll with commands until the failure names the lookup */
+    for (waited = 0; waited < 6000; waited += 100) {
+        struct res a = {0};
+        assert_int_equal(jc_redis_command(r, 0, on_reply, &a, 1, ping, NULL), JC_OK);
+        unit_run_until(base, &a.done, 2000);
+        assert_int_equal(a.err, JC_EREDIS);
+        if (strstr(a.msg, "cannot resolve no-such-host.invalid") != NULL)
+            break;
+        {
+            struct timeval tv = {0, 100000};
+            event_base_loopexit(base, &tv);
+            event_base_dispatch(base);
+        }
+    }
+    assert_true(waited < 6000);
+    jc_redis_free(r);
+    evdns_base_free(dns, 1);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +315,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(timeout_then_reconnects, setup, teardown),
         cmocka_unit_test_setup_teardown(subscriber_receives, setup, teardown),
         cmocka_unit_test(unreachable_fails_fast_and_free_closes),
+        cmocka_unit_test(connects_by_host_name),
+        cmocka_unit_test(unresolvable_host_says_so),
         cmocka_unit_test_setup_teardown(free_completes_in_flight_with_closed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

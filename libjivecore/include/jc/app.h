@@ -26,6 +26,7 @@ typedef void jc_app_shutdown_hook(struct jc_app *app, jc_app_done_fn *done, void
 
 struct jc_app {
     struct event_base *base;
+    struct evdns_base *dns; /* non-blocking name resolution for the pools; may be NULL */
     struct jc_config cfg;
     struct jc_log *log;
     struct jc_metrics *metrics;

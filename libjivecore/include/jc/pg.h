@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <libpq-fe.h>
 
@@ -24,6 +25,8 @@ struct jc_pg_opts {
     int size;                /* connections in the pool, >= 1 */
     long query_timeout_ms;   /* default deadline of an operation, queueing included */
     long connect_timeout_ms; /* deadline of one connection attempt */
+    struct evdns_base *dns;  /* borrowed; resolves a host name without blocking (NULL: libpq
+                                resolves it itself, blocking) */
 };
 
 /*

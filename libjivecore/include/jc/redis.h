@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
@@ -25,8 +26,10 @@ struct jc_redis_opts {
     int port;
     const char *password; /* NULL: no AUTH */
     int db;
-    long timeout_ms; /* default command deadline */
-    bool subscriber; /* subscriber-only client (jc_redis_subscribe) */
+    long timeout_ms;        /* default command deadline */
+    bool subscriber;        /* subscriber-only client (jc_redis_subscribe) */
+    struct evdns_base *dns; /* borrowed; resolves a host name without blocking (NULL: hiredis
+                               resolves it itself, blocking) */
 };
 
 /*
