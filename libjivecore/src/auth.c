@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* auth.c: HS256 token minting with libjwt. */
+/* auth.c: token minting and verification with libjwt; the algorithm is pinned by config. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
 #include <jwt.h>
 
 #include "jc/auth.h"
@@ -61,4 +65,170 @@ enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claim
 out:
     jwt_free(jwt);
     return rc;
+}
+
+static jwt_alg_t pinned_alg(const struct jc_config *cfg)
+{
+    switch (cfg->jwt_alg) {
+    case JC_JWT_RS256:
+        return JWT_ALG_RS256;
+    case JC_JWT_ES256:
+        return JWT_ALG_ES256;
+    case JC_JWT_HS256:
+        break;
+    }
+    return JWT_ALG_HS256;
+}
+
+static void copy_grant(jwt_t *jwt, const char *name, char *out, size_t len)
+{
+    const char *v = jwt_get_grant(jwt, name);
+
+    snprintf(out, len, "%s", v != NULL ? v : "");
+}
+
+/* True when claim (a JSON string or array of strings) is or contains want. */
+static bool json_claim_has(jwt_t *jwt, const char *claim, const char *want)
+{
+    char *json = jwt_get_grants_json(jwt, claim);
+    cJSON *v = json != NULL ? cJSON_Parse(json) : NULL;
+    const cJSON *e;
+    bool found = false;
+
+    if (cJSON_IsString(v)) {
+        found = strcmp(v->valuestring, want) == 0;
+    } else if (cJSON_IsArray(v)) {
+        cJSON_ArrayForEach(e, v)
+        {
+            if (cJSON_IsString(e) && strcmp(e->valuestring, want) == 0)
+                found = true;
+        }
+    }
+    cJSON_Delete(v);
+    free(json);
+    return found;
+}
+
+/* Scopes from "scope" (space-separated string) or "scp" (string or array). */
+static void read_scopes(jwt_t *jwt, char *out, size_t len)
+{
+    const char *scope = jwt_get_grant(jwt, "scope");
+    char *json;
+    cJSON *v;
+    const cJSON *e;
+    size_t used = 0;
+
+    out[0] = '\0';
+    if (scope != NULL) {
+        snprintf(out, len, "%s", scope);
+        return;
+    }
+    json = jwt_get_grants_json(jwt, "scp");
+    v = json != NULL ? cJSON_Parse(json) : NULL;
+    if (cJSON_IsString(v)) {
+        snprintf(out, len, "%s", v->valuestring);
+    } else if (cJSON_IsArray(v)) {
+        cJSON_ArrayForEach(e, v)
+        {
+            int n;
+            if (!cJSON_IsString(e) || used >= len)
+                continue;
+            n = snprintf(out + used, len - used, "%s%s", used > 0 ? " " : "", e->valuestring);
+            if (n > 0)
+                used += (size_t)n;
+        }
+    }
+    cJSON_Delete(v);
+    free(json);
+}
+
+enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long now,
+                           struct jc_principal *out, char *err, size_t errlen)
+{
+    jwt_t *jwt = NULL;
+    const char *key = cfg->jwt_secret != NULL ? cfg->jwt_secret : cfg->jwt_public_key;
+    enum jc_err rc = JC_EAUTH;
+    long exp, nbf;
+
+    memset(out, 0, sizeof(*out));
+    if (key == NULL) {
+        jc_errbuf_set(err, errlen, "token verification is not configured");
+        return JC_EAUTH;
+    }
+    if (token == NULL || *token == '\0' || strlen(token) > 8192) {
+        jc_errbuf_set(err, errlen, "missing or oversized token");
+        return JC_EAUTH;
+    }
+    if (jwt_decode(&jwt, token, (const unsigned char *)key, (int)strlen(key)) != 0 || jwt == NULL) {
+        jc_errbuf_set(err, errlen, "malformed token or bad signature");
+        goto out;
+    }
+    if (jwt_get_alg(jwt) != pinned_alg(cfg)) {
+        jc_errbuf_set(err, errlen, "token algorithm %s is not accepted",
+                      jwt_alg_str(jwt_get_alg(jwt)));
+        goto out;
+    }
+    errno = 0;
+    exp = jwt_get_grant_int(jwt, "exp");
+    if (errno != 0 || exp <= 0) {
+        jc_errbuf_set(err, errlen, "token has no expiry");
+        goto out;
+    }
+    if (now > exp + 30) {
+        jc_errbuf_set(err, errlen, "token expired");
+        goto out;
+    }
+    errno = 0;
+    nbf = jwt_get_grant_int(jwt, "nbf");
+    if (errno == 0 && nbf > now + 30) {
+        jc_errbuf_set(err, errlen, "token not valid yet");
+        goto out;
+    }
+    if (cfg->jwt_issuer != NULL && !json_claim_has(jwt, "iss", cfg->jwt_issuer)) {
+        jc_errbuf_set(err, errlen, "wrong issuer");
+        goto out;
+    }
+    if (cfg->jwt_audience != NULL && !json_claim_has(jwt, "aud", cfg->jwt_audience)) {
+        jc_errbuf_set(err, errlen, "wrong audience");
+        goto out;
+    }
+    copy_grant(jwt, "sub", out->sub, sizeof(out->sub));
+    if (out->sub[0] == '\0') {
+        jc_errbuf_set(err, errlen, "token has no subject");
+        goto out;
+    }
+    copy_grant(jwt, "name", out->name, sizeof(out->name));
+    copy_grant(jwt, "org", out->org, sizeof(out->org));
+    copy_grant(jwt, "org_id", out->org_id, sizeof(out->org_id));
+    read_scopes(jwt, out->scopes, sizeof(out->scopes));
+    out->exp = exp;
+    rc = JC_OK;
+out:
+    jwt_free(jwt);
+    return rc;
+}
+
+bool jc_principal_has_scope(const struct jc_principal *p, const char *scope)
+{
+    size_t n = strlen(scope);
+    const char *s = p->scopes;
+
+    while ((s = strstr(s, scope)) != NULL) {
+        bool start = s == p->scopes || s[-1] == ' ';
+        bool end = s[n] == '\0' || s[n] == ' ';
+        if (start && end && n > 0)
+            return true;
+        s += n > 0 ? n : 1;
+    }
+    return false;
+}
+
+const char *jc_auth_bearer(const char *header)
+{
+    if (header == NULL || strncasecmp(header, "Bearer ", 7) != 0)
+        return NULL;
+    header += 7;
+    while (*header == ' ')
+        header++;
+    return *header != '\0' ? header : NULL;
 }

@@ -65,9 +65,130 @@ static void refuses_incomplete_config(void **state)
     assert_null(tok);
 }
 
+static const char *const secret = "0123456789abcdef0123456789abcdef";
+
+static void cfg_init(struct jc_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->jwt_secret = (char *)secret;
+    cfg->jwt_issuer = (char *)"https://jive.example";
+    cfg->jwt_audience = (char *)"https://jive.example/mcp";
+    cfg->jwt_alg = JC_JWT_HS256;
+}
+
+/* A token with the given claims JSON, signed with alg and key (NULL key for "none"). */
+static char *make_token(const char *claims, jwt_alg_t alg, const char *key)
+{
+    jwt_t *jwt = NULL;
+    char *tok;
+
+    assert_int_equal(jwt_new(&jwt), 0);
+    assert_int_equal(jwt_add_grants_json(jwt, claims), 0);
+    assert_int_equal(
+        jwt_set_alg(jwt, alg, (const unsigned char *)key, key != NULL ? (int)strlen(key) : 0), 0);
+    tok = jwt_encode_str(jwt);
+    jwt_free(jwt);
+    assert_non_null(tok);
+    return tok;
+}
+
+static enum jc_err verify(const char *claims, jwt_alg_t alg, const char *key, char *err,
+                          struct jc_principal *p)
+{
+    struct jc_config cfg;
+    char *tok = make_token(claims, alg, key);
+    enum jc_err rc;
+
+    cfg_init(&cfg);
+    rc = jc_auth_verify(&cfg, tok, 1000000, p, err, 128);
+    free(tok);
+    return rc;
+}
+
+#define GOOD_ISS_AUD "\"iss\":\"https://jive.example\",\"aud\":\"https://jive.example/mcp\""
+
+static void verify_accepts_good_tokens(void **state)
+{
+    struct jc_principal p;
+    char err[128] = "";
+
+    (void)state;
+    assert_int_equal(verify("{" GOOD_ISS_AUD ",\"sub\":\"a1\",\"org\":\"acme\",\"exp\":1000100,"
+                            "\"scope\":\"status:read kanban:write\"}",
+                            JWT_ALG_HS256, secret, err, &p),
+                     JC_OK);
+    assert_string_equal(p.sub, "a1");
+    assert_string_equal(p.org, "acme");
+    assert_true(jc_principal_has_scope(&p, "kanban:write"));
+    assert_true(jc_principal_has_scope(&p, "status:read"));
+    assert_false(jc_principal_has_scope(&p, "status"));
+    assert_false(jc_principal_has_scope(&p, "kanban:writer"));
+    assert_false(jc_principal_has_scope(&p, "admin"));
+    /* aud as an array, scopes as scp array, exp within the leeway */
+    assert_int_equal(verify("{\"iss\":\"https://jive.example\",\"aud\":[\"x\",\"https://jive."
+                            "example/mcp\"],\"sub\":\"a2\",\"exp\":999990,\"scp\":[\"admin\","
+                            "\"runs:read\"]}",
+                            JWT_ALG_HS256, secret, err, &p),
+                     JC_OK);
+    assert_string_equal(p.scopes, "admin runs:read");
+    assert_true(jc_principal_has_scope(&p, "admin"));
+}
+
+static void verify_refuses_bad_tokens(void **state)
+{
+    static const struct {
+        const char *claims;
+        const char *reason;
+    } cases[] = {
+        {"{" GOOD_ISS_AUD ",\"sub\":\"a\",\"exp\":999000}", "token expired"},
+        {"{" GOOD_ISS_AUD ",\"sub\":\"a\",\"exp\":1000100,\"nbf\":1000500}", "token not valid yet"},
+        {"{" GOOD_ISS_AUD ",\"sub\":\"a\"}", "token has no expiry"},
+        {"{\"iss\":\"evil\",\"aud\":\"https://jive.example/mcp\",\"sub\":\"a\",\"exp\":"
+         "1000100}",
+         "wrong issuer"},
+        {"{\"iss\":\"https://jive.example\",\"aud\":\"other\",\"sub\":\"a\",\"exp\":1000100}",
+         "wrong audience"},
+        {"{" GOOD_ISS_AUD ",\"exp\":1000100}", "token has no subject"},
+    };
+    struct jc_principal p;
+    char err[128];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(verify(cases[i].claims, JWT_ALG_HS256, secret, err, &p), JC_EAUTH);
+        assert_string_equal(err, cases[i].reason);
+    }
+    /* another key, another algorithm, no algorithm at all */
+    assert_int_equal(verify("{" GOOD_ISS_AUD ",\"sub\":\"a\",\"exp\":1000100}", JWT_ALG_HS256,
+                            "another-secret-0123456789abcdef0123", err, &p),
+                     JC_EAUTH);
+    assert_int_equal(
+        verify("{" GOOD_ISS_AUD ",\"sub\":\"a\",\"exp\":1000100}", JWT_ALG_HS512, secret, err, &p),
+        JC_EAUTH);
+    assert_string_equal(err, "token algorithm HS512 is not accepted");
+    assert_int_equal(
+        verify("{" GOOD_ISS_AUD ",\"sub\":\"a\",\"exp\":1000100}", JWT_ALG_NONE, NULL, err, &p),
+        JC_EAUTH);
+    assert_string_equal(p.sub, ""); /* nothing leaks out of a refused token */
+}
+
+static void bearer_header(void **state)
+{
+    (void)state;
+    assert_string_equal(jc_auth_bearer("Bearer abc.def"), "abc.def");
+    assert_string_equal(jc_auth_bearer("bearer   xyz"), "xyz");
+    assert_null(jc_auth_bearer("Basic dXNlcg=="));
+    assert_null(jc_auth_bearer("Bearer "));
+    assert_null(jc_auth_bearer(NULL));
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(mint_and_verify),
-                                       cmocka_unit_test(refuses_incomplete_config)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(mint_and_verify), cmocka_unit_test(refuses_incomplete_config),
+        cmocka_unit_test(verify_accepts_good_tokens), cmocka_unit_test(verify_refuses_bad_tokens),
+        cmocka_unit_test(bearer_header)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* jc/auth.h: JWT access tokens (libjwt): minting for jivectl; verification comes with jive-mcp. */
+/* jc/auth.h: JWT access tokens (libjwt): minting for jivectl, verification for the services. */
 #ifndef JC_AUTH_H
 #define JC_AUTH_H
 
@@ -22,5 +22,31 @@ struct jc_auth_claims {
  */
 enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claims *claims,
                          char **out, char *err, size_t errlen) JC_MUSTCHECK;
+
+/* The verified caller of a request. */
+struct jc_principal {
+    char sub[128];
+    char name[128];
+    char org[64];      /* org slug */
+    char org_id[40];   /* org uuid, "" when the token has none */
+    char scopes[1024]; /* space-separated */
+    long exp;
+};
+
+/*
+ * Verifies token with cfg's key and pinned algorithm (a token announcing another algorithm,
+ * "none" included, is refused), then exp and nbf (30 s leeway) against now (seconds), iss and
+ * aud (a string or an array containing the audience). Scopes come from "scope" (space-separated)
+ * or "scp" (string or array). Returns JC_OK and fills out, or JC_EAUTH with a reason in err that
+ * is safe to show the client ("token expired", "wrong audience", ...).
+ */
+enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long now,
+                           struct jc_principal *out, char *err, size_t errlen) JC_MUSTCHECK;
+
+/* True when scope is one of p's scopes (exact match; "admin" does not imply others). */
+bool jc_principal_has_scope(const struct jc_principal *p, const char *scope);
+
+/* The token of an "Authorization: Bearer <token>" header value, or NULL. Borrowed. */
+const char *jc_auth_bearer(const char *header);
 
 #endif
