@@ -95,9 +95,9 @@ static bool json_claim_has(jwt_t *jwt, const char *claim, const char *want)
     const cJSON *e;
     bool found = false;
 
-    if (cJSON_IsString(v)) {
+    if (v != NULL && cJSON_IsString(v)) {
         found = strcmp(v->valuestring, want) == 0;
-    } else if (cJSON_IsArray(v)) {
+    } else if (v != NULL && cJSON_IsArray(v)) {
         cJSON_ArrayForEach(e, v)
         {
             if (cJSON_IsString(e) && strcmp(e->valuestring, want) == 0)
@@ -125,9 +125,9 @@ static void read_scopes(jwt_t *jwt, char *out, size_t len)
     }
     json = jwt_get_grants_json(jwt, "scp");
     v = json != NULL ? cJSON_Parse(json) : NULL;
-    if (cJSON_IsString(v)) {
+    if (v != NULL && cJSON_IsString(v)) {
         snprintf(out, len, "%s", v->valuestring);
-    } else if (cJSON_IsArray(v)) {
+    } else if (v != NULL && cJSON_IsArray(v)) {
         cJSON_ArrayForEach(e, v)
         {
             int n;

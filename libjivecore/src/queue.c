@@ -55,8 +55,8 @@ out:
     return text;
 }
 
-enum jc_err jc_queue_push(struct jc_redis *r, enum jc_queue q, const char *message,
-                          jc_redis_cb *cb, void *ud)
+enum jc_err jc_queue_push(struct jc_redis *r, enum jc_queue q, const char *message, jc_redis_cb *cb,
+                          void *ud)
 {
     char key[64];
     const char *argv[3] = {"LPUSH", key, message};

@@ -49,8 +49,8 @@ char *jc_queue_message(const struct jc_job *job);
  * LPUSHes message onto jive:q:<queue> of job (message from jc_queue_message). cb follows
  * jc_redis_command's rules; the reply is the list length.
  */
-enum jc_err jc_queue_push(struct jc_redis *r, enum jc_queue q, const char *message,
-                          jc_redis_cb *cb, void *ud) JC_MUSTCHECK;
+enum jc_err jc_queue_push(struct jc_redis *r, enum jc_queue q, const char *message, jc_redis_cb *cb,
+                          void *ud) JC_MUSTCHECK;
 
 /*
  * PUBLISHes {"type","project_id","at","job_id","data"} on project:<project_id>. job_id may be
