@@ -82,6 +82,35 @@ static void tv_ms(struct timeval *tv, long ms)
     tv->tv_usec = (ms % 1000) * 1000;
 }
 
+char *jc_pg_array_literal(const char *const *items, int n)
+{
+    size_t cap = 3, len = 0;
+    char *out;
+    const char *c;
+    int i;
+
+    for (i = 0; i < n; i++)
+        cap += 2 * strlen(items[i]) + 3;
+    out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    out[len++] = '{';
+    for (i = 0; i < n; i++) {
+        if (i > 0)
+            out[len++] = ',';
+        out[len++] = '"';
+        for (c = items[i]; *c != '\0'; c++) {
+            if (*c == '"' || *c == '\\')
+                out[len++] = '\\';
+            out[len++] = *c;
+        }
+        out[len++] = '"';
+    }
+    out[len++] = '}';
+    out[len] = '\0';
+    return out;
+}
+
 const char *jc_pg_sqlstate(const PGresult *res)
 {
     const char *s = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;

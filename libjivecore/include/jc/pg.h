@@ -89,6 +89,12 @@ enum jc_err jc_pg_tx_query(struct jc_pg_tx *tx, const char *sql, int nparams,
 enum jc_err jc_pg_tx_commit(struct jc_pg_tx *tx, jc_pg_cb *cb, void *ud) JC_MUSTCHECK;
 enum jc_err jc_pg_tx_rollback(struct jc_pg_tx *tx, jc_pg_cb *cb, void *ud) JC_MUSTCHECK;
 
+/*
+ * A Postgres array literal of n text items ({"a","b\\"c"}), for one ANY($1::text[]) parameter
+ * instead of n placeholders. Returns a malloc'd string (free()) or NULL on ENOMEM.
+ */
+char *jc_pg_array_literal(const char *const *items, int n);
+
 /* The SQLSTATE of an error result, or "" when there is none. */
 const char *jc_pg_sqlstate(const PGresult *res);
 

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: MIT */
+/* outbox.c: the sweep: BEGIN, take un-enqueued jobs SKIP LOCKED, LPUSH each, mark, COMMIT. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jc/outbox.h"
+#include "jc/queue.h"
+
+#define BATCH 200
+
+static const char mark_sql[] =
+    "WITH j AS (UPDATE jobs SET enqueued_at = now(), updated_at = now() "
+    "           WHERE id = ANY($1::uuid[]) AND enqueued_at IS NULL RETURNING event_id) "
+    "UPDATE webhook_events SET enqueued_at = now(), status = 'enqueued' "
+    "WHERE id IN (SELECT event_id FROM j WHERE event_id IS NOT NULL) AND status = 'received'";
+
+struct jc_outbox {
+    struct event_base *base;
+    struct jc_pg *pg;
+    struct jc_redis *redis;
+    struct jc_log *log;
+    struct jc_metric *pushed;
+    struct event *timer;
+    long interval_ms;
+    char min_age[32];
+    bool busy;
+    bool draining;
+    jc_outbox_drained_cb *drained_cb;
+    void *drained_ud;
+    /* the sweep in progress */
+    struct jc_pg_tx *tx;
+    int pending;
+    int nrows;
+    char (*ids)[40];
+    bool *ok;
+};
+
+enum jc_err jc_outbox_mark_enqueued(struct jc_pg *pg, const char *ids_pg_array, jc_pg_cb *cb,
+                                    void *ud)
+{
+    const char *p[1] = {ids_pg_array};
+
+    return jc_pg_query(pg, 0, mark_sql, 1, p, cb, ud);
+}
+
+static void schedule(struct jc_outbox *ob)
+{
+    struct timeval tv = {ob->interval_ms / 1000, (ob->interval_ms % 1000) * 1000};
+
+    if (!ob->draining)
+        evtimer_add(ob->timer, &tv);
+}
+
+static void sweep_done(struct jc_outbox *ob)
+{
+    free(ob->ids);
+    free(ob->ok);
+    ob->ids = NULL;
+    ob->ok = NULL;
+    ob->tx = NULL;
+    ob->busy = false;
+    if (ob->draining && ob->drained_cb != NULL) {
+        jc_outbox_drained_cb *cb = ob->drained_cb;
+        ob->drained_cb = NULL;
+        cb(ob->drained_ud);
+        return;
+    }
+    schedule(ob);
+}
+
+static void ended(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct jc_outbox *ob = ud;
+
+    (void)res;
+    if (err != JC_OK)
+        jc_warn(ob->log, "outbox: could not commit the sweep: %s", msg);
+    sweep_done(ob);
+}
+
+static void end_tx(struct jc_outbox *ob, bool commit)
+{
+    struct jc_pg_tx *tx = ob->tx;
+
+    ob->tx = NULL;
+    if ((commit ? jc_pg_tx_commit(tx, ended, ob) : jc_pg_tx_rollback(tx, ended, ob)) != JC_OK)
+        sweep_done(ob);
+}
+
+static void marked(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct jc_outbox *ob = ud;
+
+    (void)res;
+    if (err != JC_OK)
+        jc_warn(ob->log, "outbox: could not mark pushed jobs: %s", msg);
+    end_tx(ob, err == JC_OK);
+}
+
+static void all_pushed(struct jc_outbox *ob)
+{
+    const char **ids = calloc((size_t)ob->nrows, sizeof(char *));
+    const char *p[1];
+    char *arr;
+    int i, n = 0;
+
+    for (i = 0; ids != NULL && i < ob->nrows; i++)
+        if (ob->ok[i])
+            ids[n++] = ob->ids[i];
+    arr = ids != NULL && n > 0 ? jc_pg_array_literal(ids, n) : NULL;
+    free(ids);
+    if (arr == NULL) {
+        end_tx(ob, false);
+        return;
+    }
+    jc_metric_inc(ob->pushed, n);
+    jc_info(ob->log, "outbox: pushed %d job(s) that had not reached the queue", n);
+    p[0] = arr;
+    if (jc_pg_tx_query(ob->tx, mark_sql, 1, p, marked, ob) != JC_OK)
+        end_tx(ob, false);
+    free(arr);
+}
+
+struct push_ctx {
+    struct jc_outbox *ob;
+    int row;
+};
+
+static void pushed(const redisReply *reply, enum jc_err err, const char *msg, void *ud)
+{
+    struct push_ctx *pc = ud;
+    struct jc_outbox *ob = pc->ob;
+
+    (void)reply;
+    (void)msg;
+    ob->ok[pc->row] = err == JC_OK;
+    free(pc);
+    if (--ob->pending == 0)
+        all_pushed(ob);
+}
+
+static void selected(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct jc_outbox *ob = ud;
+    int i, n;
+
+    if (err != JC_OK) {
+        jc_warn(ob->log, "outbox: sweep query failed: %s", msg);
+        end_tx(ob, false);
+        return;
+    }
+    n = PQntuples(res);
+    if (n == 0) {
+        end_tx(ob, false);
+        return;
+    }
+    ob->ids = calloc((size_t)n, sizeof(*ob->ids));
+    ob->ok = calloc((size_t)n, sizeof(bool));
+    if (ob->ids == NULL || ob->ok == NULL) {
+        end_tx(ob, false);
+        return;
+    }
+    ob->nrows = n;
+    ob->pending = 1; /* this function's own reference, released below */
+    for (i = 0; i < n; i++) {
+        struct jc_job job = {0};
+        struct push_ctx *pc;
+        char *m;
+
+        snprintf(ob->ids[i], sizeof(ob->ids[i]), "%s", PQgetvalue(res, i, 0));
+        if (!jc_queue_parse(PQgetvalue(res, i, 1), &job.queue))
+            continue;
+        job.id = ob->ids[i];
+        job.project_id = PQgetvalue(res, i, 2);
+        job.org_id = PQgetvalue(res, i, 3);
+        job.event_id = PQgetisnull(res, i, 4) ? NULL : PQgetvalue(res, i, 4);
+        job.payload = PQgetvalue(res, i, 5);
+        job.max_attempts = (int)strtol(PQgetvalue(res, i, 6), NULL, 10);
+        job.attempt = 0;
+        m = jc_queue_message(&job);
+        pc = malloc(sizeof(*pc));
+        if (m == NULL || pc == NULL) {
+            free(m);
+            free(pc);
+            continue;
+        }
+        pc->ob = ob;
+        pc->row = i;
+        ob->pending++;
+        if (jc_queue_push(ob->redis, job.queue, m, pushed, pc) != JC_OK) {
+            ob->pending--;
+            free(pc);
+        }
+        free(m);
+    }
+    if (--ob->pending == 0)
+        all_pushed(ob);
+}
+
+static void began(struct jc_pg_tx *tx, enum jc_err err, const char *msg, void *ud)
+{
+    struct jc_outbox *ob = ud;
+    char sql[512];
+
+    if (err != JC_OK) {
+        jc_debug(ob->log, "outbox: no transaction: %s", msg);
+        sweep_done(ob);
+        return;
+    }
+    ob->tx = tx;
+    snprintf(sql, sizeof(sql),
+             "SELECT id, queue, project_id, org_id, event_id, payload::text, max_attempts "
+             "FROM jobs WHERE status = 'queued' AND enqueued_at IS NULL "
+             "AND created_at < now() - interval '%s milliseconds' "
+             "ORDER BY created_at LIMIT %d FOR UPDATE SKIP LOCKED",
+             ob->min_age, BATCH);
+    if (jc_pg_tx_query(tx, sql, 0, NULL, selected, ob) != JC_OK)
+        end_tx(ob, false);
+}
+
+static void tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct jc_outbox *ob = arg;
+
+    (void)fd;
+    (void)what;
+    if (ob->busy || ob->draining)
+        return;
+    if (!jc_pg_healthy(ob->pg) || !jc_redis_healthy(ob->redis)) {
+        schedule(ob);
+        return;
+    }
+    ob->busy = true;
+    if (jc_pg_begin(ob->pg, 0, began, ob) != JC_OK)
+        sweep_done(ob);
+}
+
+struct jc_outbox *jc_outbox_new(struct event_base *base, struct jc_pg *pg, struct jc_redis *r,
+                                struct jc_log *log, struct jc_metrics *metrics, long interval_ms,
+                                long min_age_ms)
+{
+    struct jc_outbox *ob = calloc(1, sizeof(*ob));
+
+    if (ob == NULL)
+        return NULL;
+    ob->base = base;
+    ob->pg = pg;
+    ob->redis = r;
+    ob->log = log;
+    ob->interval_ms = interval_ms > 0 ? interval_ms : 1000;
+    snprintf(ob->min_age, sizeof(ob->min_age), "%ld", min_age_ms > 0 ? min_age_ms : 0);
+    ob->pushed = jc_metrics_counter(metrics, "jive_outbox_pushed_total",
+                                    "Jobs pushed by the outbox sweeper", NULL);
+    ob->timer = evtimer_new(base, tick, ob);
+    if (ob->timer == NULL) {
+        free(ob);
+        return NULL;
+    }
+    schedule(ob);
+    return ob;
+}
+
+void jc_outbox_drain(struct jc_outbox *ob, jc_outbox_drained_cb *cb, void *ud)
+{
+    ob->draining = true;
+    event_del(ob->timer);
+    if (!ob->busy) {
+        cb(ud);
+        return;
+    }
+    ob->drained_cb = cb;
+    ob->drained_ud = ud;
+}
+
+void jc_outbox_free(struct jc_outbox *ob)
+{
+    if (ob == NULL)
+        return;
+    if (ob->timer != NULL)
+        event_free(ob->timer);
+    free(ob->ids);
+    free(ob->ok);
+    free(ob);
+}

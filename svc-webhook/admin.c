@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * admin.c: POST /api/jobs/enqueue {queue, project_id, payload} for operators. Only with a token
+ * carrying the admin scope, or in JIVE_ENV=development; to anyone else the route does not exist
+ * (404), so it reveals nothing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jc/auth.h"
+#include "jc/crypto.h"
+#include "jc/outbox.h"
+#include "webhook.h"
+
+struct enqueue {
+    struct wh *wh;
+    struct jc_req *req;
+    struct jc_job job;
+    enum jc_queue queue;
+    char id[JC_UUID_LEN];
+    char project_id[40];
+    char org_id[40];
+    char *payload;
+};
+
+static void reply(struct enqueue *e, bool queued)
+{
+    cJSON *body = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(body, "job", e->id);
+    cJSON_AddStringToObject(body, "queue", jc_queue_name(e->queue));
+    cJSON_AddStringToObject(body, "status", "queued");
+    cJSON_AddBoolToObject(body, "in_queue", queued);
+    jc_http_reply_json(e->req, 202, body);
+    cJSON_free(e->payload);
+    free(e);
+}
+
+static void marked(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    (void)res;
+    (void)err;
+    (void)msg;
+    reply(ud, true);
+}
+
+static void pushed(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+{
+    struct enqueue *e = ud;
+    char arr[48];
+
+    (void)r;
+    (void)msg;
+    if (err != JC_OK) {
+        reply(e, false); /* committed; the outbox pushes it when Redis is back */
+        return;
+    }
+    snprintf(arr, sizeof(arr), "{%s}", e->id);
+    if (jc_outbox_mark_enqueued(e->wh->app->pg, arr, marked, e) != JC_OK)
+        reply(e, true);
+}
+
+static void inserted(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct enqueue *e = ud;
+    struct jc_job job = {0};
+    char *m;
+
+    if (err != JC_OK) {
+        jc_http_reply_error(e->req, 503, "database_unavailable", "job not stored: %s", msg);
+        cJSON_free(e->payload);
+        free(e);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        jc_http_reply_error(e->req, 404, "unknown_project", "no project with that id");
+        cJSON_free(e->payload);
+        free(e);
+        return;
+    }
+    snprintf(e->org_id, sizeof(e->org_id), "%s", PQgetvalue(res, 0, 0));
+    job.id = e->id;
+    job.queue = e->queue;
+    job.project_id = e->project_id;
+    job.org_id = e->org_id;
+    job.max_attempts = 3;
+    job.payload = e->payload;
+    m = jc_queue_message(&job);
+    if (m == NULL || jc_queue_push(e->wh->app->redis, e->queue, m, pushed, e) != JC_OK)
+        reply(e, false);
+    free(m);
+}
+
+static void enqueue_route(struct jc_req *req, void *ud)
+{
+    struct wh *wh = ud;
+    const struct jc_config *cfg = &wh->app->cfg;
+    struct enqueue *e = NULL;
+    cJSON *body = NULL;
+    const cJSON *q, *pid, *payload;
+    const char *text;
+    size_t len = 0;
+
+    if (!cfg->development) {
+        struct jc_principal who;
+        char err[128];
+        const char *tok = jc_auth_bearer(jc_req_header(req, "Authorization"));
+        if (tok == NULL || cfg->jwt_secret == NULL ||
+            jc_auth_verify(cfg, tok, (long)time(NULL), &who, err, sizeof(err)) != JC_OK ||
+            !jc_principal_has_scope(&who, "admin")) {
+            jc_http_reply_error(req, 404, "not_found", "no route for POST %s", req->path);
+            return;
+        }
+    }
+    text = jc_req_body(req, &len);
+    body = text != NULL ? cJSON_ParseWithLength(text, len) : NULL;
+    q = cJSON_GetObjectItemCaseSensitive(body, "queue");
+    pid = cJSON_GetObjectItemCaseSensitive(body, "project_id");
+    payload = cJSON_GetObjectItemCaseSensitive(body, "payload");
+    e = calloc(1, sizeof(*e));
+    if (e == NULL) {
+        jc_http_reply_error(req, 503, "unavailable", "out of memory");
+        goto out;
+    }
+    if (!cJSON_IsObject(body)) {
+        jc_http_reply_error(req, 400, "invalid_json", "the body is not a JSON object");
+        goto fail;
+    }
+    if (!cJSON_IsString(q) || !jc_queue_parse(q->valuestring, &e->queue)) {
+        jc_http_reply_error(req, 400, "invalid_queue",
+                            "queue must be one of artifact-scan, gate-evaluation, "
+                            "conflict-detection, story-move, run-sync");
+        goto fail;
+    }
+    if (!cJSON_IsString(pid) || !jc_crypto_is_uuid(pid->valuestring)) {
+        jc_http_reply_error(req, 400, "invalid_project_id", "project_id must be a UUID");
+        goto fail;
+    }
+    if (payload != NULL && !cJSON_IsObject(payload)) {
+        jc_http_reply_error(req, 400, "invalid_payload", "payload must be a JSON object");
+        goto fail;
+    }
+    e->wh = wh;
+    e->req = req;
+    snprintf(e->project_id, sizeof(e->project_id), "%s", pid->valuestring);
+    /* cJSON allocates with malloc (default hooks), so strdup and cJSON_free pair up */
+    e->payload = payload != NULL ? cJSON_PrintUnformatted(payload) : strdup("{}");
+    if (e->payload == NULL || jc_crypto_uuid4(e->id) != JC_OK) {
+        jc_http_reply_error(req, 503, "unavailable", "out of memory");
+        goto fail;
+    }
+    {
+        const char *p[5] = {e->id, e->project_id, jc_queue_name(e->queue), e->payload,
+                            req->request_id};
+        if (jc_pg_query(wh->app->pg, 0,
+                        "INSERT INTO jobs (id, org_id, project_id, queue, payload, request_id) "
+                        "SELECT $1::uuid, org_id, id, $3, $4::jsonb, $5 FROM projects "
+                        "WHERE id = $2::uuid RETURNING org_id",
+                        5, p, inserted, e) != JC_OK) {
+            jc_http_reply_error(req, 503, "unavailable", "cannot submit the query");
+            goto fail;
+        }
+    }
+    goto out;
+fail:
+    cJSON_free(e->payload);
+    free(e);
+out:
+    cJSON_Delete(body);
+}
+
+enum jc_err wh_admin_init(struct wh *wh)
+{
+    return jc_http_route(wh->app->http, "POST", "/api/jobs/enqueue", enqueue_route, wh);
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* webhook.h: jive-webhook's internal interfaces (receiver, routing, operator enqueue). */
+#ifndef WH_WEBHOOK_H
+#define WH_WEBHOOK_H
+
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
+#include "jc/app.h"
+#include "jc/queue.h"
+
+/* A project as the receiver needs it; cached for WH_CACHE_TTL seconds. */
+struct wh_project {
+    char id[40];
+    char org_id[40];
+    char secret[256];
+    char branch[256];
+    double fetched; /* monotonic seconds */
+};
+
+#define WH_CACHE_SIZE 256
+#define WH_CACHE_TTL 30.0
+
+struct wh {
+    struct jc_app *app;
+    struct wh_project cache[WH_CACHE_SIZE];
+    struct event *tick; /* queue-depth gauge refresh */
+    struct jc_outbox *outbox;
+};
+
+/* What a delivery turns into. */
+struct wh_route {
+    bool has_job;
+    enum jc_queue queue;
+    cJSON *payload;     /* the job's payload (owned); NULL when no job */
+    const char *reason; /* why there is no job (static), for the stored event's message */
+};
+
+/*
+ * Decides the job of a verified delivery: push to the tracked branch → artifact-scan (SHAs,
+ * added/modified/removed paths across all commits, full flag); pull_request →
+ * conflict-detection; workflow_run, check_run, check_suite → run-sync; anything else: no job.
+ * r->payload must be freed with cJSON_Delete.
+ */
+void wh_route_event(const char *event, const cJSON *payload, const char *tracked_branch,
+                    struct wh_route *r);
+
+/* Registers POST /webhooks/github and POST /webhooks/github/<project-id>. */
+enum jc_err wh_receiver_init(struct wh *wh) JC_MUSTCHECK;
+
+/* Registers POST /api/jobs/enqueue (admin token, or JIVE_ENV=development). */
+enum jc_err wh_admin_init(struct wh *wh) JC_MUSTCHECK;
+
+#endif
