@@ -45,7 +45,7 @@ BINS    := $(BUILD)/bin/jive-mcp $(BUILD)/bin/jive-webhook $(BUILD)/bin/jive-orc
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all units bootstrap test test-unit run lint format clean
+.PHONY: all units bootstrap test test-deps test-unit run lint format clean
 all: $(LIB) $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -92,11 +92,17 @@ bootstrap:
 
 # The README's test command. Everything runs against the sanitizer build; the pytest session
 # starts its own Postgres and Redis on free loopback ports and runs the cmocka suites too.
-test: bootstrap
+test: bootstrap test-deps
 	$(MAKE) SAN=1 all units
 	JIVE_BUILD=build/san $(PY) -m pytest -q -p no:cacheprovider tests/integration
 
 units: $(UNIT_BINS)
+
+# npm test fixtures (GitHub's example payloads), pinned by tests/package-lock.json
+test-deps: tests/node_modules/.package-lock.json
+
+tests/node_modules/.package-lock.json: tests/package.json tests/package-lock.json
+	cd tests && npm ci --no-audit --no-fund --loglevel=error
 
 test-unit: bootstrap
 	$(MAKE) SAN=1 all units

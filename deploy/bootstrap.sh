@@ -13,6 +13,9 @@ for p in "${wanted[@]}"; do
         missing+=("$p")
     fi
 done
+# The tests' npm fixtures need node and npm; Debian's nodejs ships npm separately.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then

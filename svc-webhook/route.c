@@ -157,10 +157,15 @@ static void route_run(const char *event, const cJSON *payload, struct wh_route *
     cJSON_AddStringToObject(job, "action", str(payload, "action") ? str(payload, "action") : "");
     if (cJSON_IsNumber(id))
         cJSON_AddNumberToObject(job, "run_id", id->valuedouble);
+    /* present even when GitHub sends null (a run not finished yet) */
     if (str(run, "status") != NULL)
         cJSON_AddStringToObject(job, "status", str(run, "status"));
+    else
+        cJSON_AddNullToObject(job, "status");
     if (str(run, "conclusion") != NULL)
         cJSON_AddStringToObject(job, "conclusion", str(run, "conclusion"));
+    else
+        cJSON_AddNullToObject(job, "conclusion");
     if (str(run, "head_sha") != NULL)
         cJSON_AddStringToObject(job, "head_sha", str(run, "head_sha"));
     r->has_job = true;
