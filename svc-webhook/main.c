@@ -48,6 +48,7 @@ static void wh_free(struct wh *wh)
     if (wh->tick != NULL)
         event_free(wh->tick);
     jc_outbox_free(wh->outbox);
+    free(wh->marks.ids);
     free(wh);
 }
 
@@ -67,7 +68,13 @@ static void outbox_drained(void *ud)
     done(app);
 }
 
-/* At shutdown (after the HTTP drain): let the sweep in progress finish, then free. */
+static void marks_flushed(struct wh *wh, void *ud)
+{
+    jc_outbox_drain(wh->outbox, outbox_drained, ud);
+}
+
+/* At shutdown (after the HTTP drain): write pending marks, let the sweep in progress finish,
+ * then free. */
 static void on_shutdown(struct jc_app *app, jc_app_done_fn *done, void *ud)
 {
     struct stopping *s = malloc(sizeof(*s));
@@ -79,7 +86,7 @@ static void on_shutdown(struct jc_app *app, jc_app_done_fn *done, void *ud)
     s->wh = ud;
     s->done = done;
     event_del(s->wh->tick);
-    jc_outbox_drain(s->wh->outbox, outbox_drained, s);
+    wh_marks_flush(s->wh, marks_flushed, s);
 }
 
 static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)

@@ -40,6 +40,10 @@ struct delivery {
     char hash[JC_SHA256_HEX_LEN];
     struct wh_route route;
     char job_id[JC_UUID_LEN];
+    char *row_json;    /* the payload as handed to Postgres (NUL-terminated copy) */
+    char *job_payload; /* the job's payload JSON */
+    bool alone;        /* insert in a batch of its own (after a batch's data error) */
+    struct delivery *next;
     double start;
 };
 
@@ -68,6 +72,8 @@ static void count(struct delivery *d, const char *outcome)
 
 static void delivery_free(struct delivery *d)
 {
+    free(d->row_json);
+    cJSON_free(d->job_payload);
     free(d->form_json);
     cJSON_Delete(d->payload);
     cJSON_Delete(d->route.payload);
@@ -147,34 +153,122 @@ static bool row_to_project(const PGresult *res, struct wh_project *p)
 
 /* ---- the steps after verification ---- */
 
-static void marked(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+/* ---- marking pushed jobs enqueued: coalesced into one UPDATE at a time ---- */
+
+struct mark_flush {
+    struct wh *wh;
+    void (*cb)(struct wh *wh, void *ud);
+    void *ud;
+};
+
+static void marks_send(struct wh *wh);
+
+static void marks_done(const PGresult *res, enum jc_err err, const char *msg, void *ud)
 {
-    struct delivery *d = ud;
+    struct wh *wh = ud;
 
     (void)res;
-    if (err != JC_OK) /* the sweeper finds it pushed-but-unmarked; at worst a duplicate message */
-        JC_LOG(d->wh->app->log, JC_LOG_WARN, d->req->request_id, NULL,
-               "delivery %s: job %s pushed but not marked enqueued: %s", d->id, d->job_id, msg);
-    done(d, 202, "accepted");
+    wh->marks.in_flight = false;
+    if (err != JC_OK) /* the sweeper sees them unmarked: at worst a duplicate message */
+        jc_warn(wh->app->log, "could not mark pushed jobs enqueued: %s", msg);
+    marks_send(wh);
 }
+
+static void marks_send(struct wh *wh)
+{
+    const char **ids;
+    char *arr;
+    int i;
+
+    if (wh->marks.in_flight || wh->marks.n == 0)
+        return;
+    ids = calloc((size_t)wh->marks.n, sizeof(char *));
+    if (ids == NULL)
+        return;
+    for (i = 0; i < wh->marks.n; i++)
+        ids[i] = wh->marks.ids[i];
+    arr = jc_pg_array_literal(ids, wh->marks.n);
+    free(ids);
+    if (arr == NULL)
+        return;
+    wh->marks.n = 0;
+    if (jc_outbox_mark_enqueued(wh->app->pg, arr, marks_done, wh) == JC_OK)
+        wh->marks.in_flight = true;
+    free(arr);
+}
+
+static void marks_add(struct wh *wh, const char *job_id)
+{
+    if (wh->marks.n == wh->marks.cap) {
+        int cap = wh->marks.cap * 2 + 64;
+        char(*n)[40] = realloc(wh->marks.ids, (size_t)cap * sizeof(*n));
+        if (n == NULL)
+            return; /* unmarked: the outbox re-pushes it later */
+        wh->marks.ids = n;
+        wh->marks.cap = cap;
+    }
+    snprintf(wh->marks.ids[wh->marks.n++], 40, "%s", job_id);
+    marks_send(wh);
+}
+
+static void flush_poll(evutil_socket_t fd, short what, void *arg);
+
+/* Polls every 10 ms until no mark is pending or in flight, then calls back. */
+static void flush_step(struct mark_flush *f)
+{
+    struct wh *wh = f->wh;
+    struct timeval tv = {0, 10000};
+
+    if (!wh->marks.in_flight && wh->marks.n == 0) {
+        f->cb(wh, f->ud);
+        free(f);
+        return;
+    }
+    marks_send(wh);
+    if (event_base_once(wh->app->base, -1, EV_TIMEOUT, flush_poll, f, &tv) != 0) {
+        f->cb(wh, f->ud);
+        free(f);
+    }
+}
+
+static void flush_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct mark_flush *f = arg;
+
+    (void)fd;
+    (void)what;
+    flush_step(f);
+}
+
+void wh_marks_flush(struct wh *wh, void (*cb)(struct wh *wh, void *ud), void *ud)
+{
+    struct mark_flush *f = malloc(sizeof(*f));
+
+    if (f == NULL) {
+        cb(wh, ud);
+        return;
+    }
+    f->wh = wh;
+    f->cb = cb;
+    f->ud = ud;
+    flush_step(f);
+}
+
+/* ---- after the rows are committed ---- */
 
 static void pushed(const redisReply *reply, enum jc_err err, const char *msg, void *ud)
 {
     struct delivery *d = ud;
-    char arr[48];
 
     (void)reply;
-    if (err != JC_OK) {
+    if (err != JC_OK)
         /* Accepted all the same: the job row is committed, the outbox sweeper pushes it. */
         JC_LOG(d->wh->app->log, JC_LOG_WARN, d->req->request_id, NULL,
                "delivery %s: job %s stored, not yet queued (%s); the outbox will push it", d->id,
                d->job_id, msg);
-        done(d, 202, "accepted");
-        return;
-    }
-    snprintf(arr, sizeof(arr), "{%s}", d->job_id);
-    if (jc_outbox_mark_enqueued(d->wh->app->pg, arr, marked, d) != JC_OK)
-        done(d, 202, "accepted");
+    else
+        marks_add(d->wh, d->job_id);
+    done(d, 202, "accepted");
 }
 
 static void publish_received(struct delivery *d)
@@ -206,28 +300,13 @@ static void last_seen_done(const PGresult *res, enum jc_err err, const char *msg
     done(d, 200, "pong");
 }
 
-static void stored(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+/* One delivery's outcome from its batch: inserted (job payload as stored) or a duplicate. */
+static void stored(struct delivery *d, bool inserted, const char *job_payload)
 {
-    struct delivery *d = ud;
     struct jc_job job = {0};
     char *m;
 
-    if (err != JC_OK) {
-        const char *state = jc_pg_sqlstate(res);
-        if (strncmp(state, "22", 2) == 0) {
-            /* data exception, e.g. \u0000 in a string, which jsonb cannot hold */
-            char text[300];
-            snprintf(text, sizeof(text), "the payload cannot be stored: %s", msg);
-            fail(d, 400, "invalid_payload", "invalid_payload", text);
-            return;
-        }
-        JC_LOG(d->wh->app->log, JC_LOG_ERROR, d->req->request_id, NULL,
-               "delivery %s not stored: %s", d->id, msg);
-        fail(d, 503, "database_unavailable", "unavailable",
-             "the delivery could not be stored; nothing was accepted, a redelivery will work");
-        return;
-    }
-    if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+    if (!inserted) {
         done(d, 200, "duplicate");
         return;
     }
@@ -243,7 +322,7 @@ static void stored(const PGresult *res, enum jc_err err, const char *msg, void *
             done(d, 200, "pong");
         return;
     }
-    if (!d->route.has_job) {
+    if (!d->route.has_job || job_payload == NULL) {
         done(d, 202, "accepted");
         return;
     }
@@ -253,64 +332,239 @@ static void stored(const PGresult *res, enum jc_err err, const char *msg, void *
     job.org_id = d->proj.org_id;
     job.event_id = d->id;
     job.max_attempts = 3;
-    job.payload = PQgetvalue(res, 0, 1);
+    job.payload = job_payload;
     m = jc_queue_message(&job);
     if (m == NULL || jc_queue_push(d->wh->app->redis, d->route.queue, m, pushed, d) != JC_OK)
         done(d, 202, "accepted"); /* committed: the outbox pushes it */
     free(m);
 }
 
-static void store(struct delivery *d)
+/* ---- group commit: many deliveries, one INSERT, one commit ---- */
+
+#define BATCH_MAX 64
+#define NPARAMS 14
+
+struct batch {
+    struct wh *wh;
+    struct delivery *list; /* linked by next */
+    int n;
+};
+
+static void flush_store(struct wh *wh);
+
+static void batch_failed(struct batch *b, const PGresult *res, const char *msg)
 {
-    static const char sql[] =
-        "WITH ev AS ("
-        "  INSERT INTO webhook_events (id, source, org_id, project_id, event_type, action, "
+    struct delivery *d, *next;
+    const char *state = jc_pg_sqlstate(res);
+
+    if (strncmp(state, "22", 2) == 0 && b->n > 1) {
+        /* a data exception (\u0000 in a string, ...) belongs to one delivery: try each alone */
+        for (d = b->list; d != NULL; d = next) {
+            next = d->next;
+            d->alone = true;
+            d->next = b->wh->store.head;
+            b->wh->store.head = d;
+            if (b->wh->store.tail == NULL)
+                b->wh->store.tail = d;
+        }
+        return;
+    }
+    for (d = b->list; d != NULL; d = next) {
+        next = d->next;
+        if (strncmp(state, "22", 2) == 0) {
+            char text[300];
+            snprintf(text, sizeof(text), "the payload cannot be stored: %s", msg);
+            fail(d, 400, "invalid_payload", "invalid_payload", text);
+            continue;
+        }
+        JC_LOG(b->wh->app->log, JC_LOG_ERROR, d->req->request_id, NULL,
+               "delivery %s not stored: %s", d->id, msg);
+        fail(d, 503, "database_unavailable", "unavailable",
+             "the delivery could not be stored; nothing was accepted, a redelivery will work");
+    }
+}
+
+static void batch_done(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct batch *b = ud;
+    struct wh *wh = b->wh;
+    struct delivery *d, *next;
+    int i, rows;
+
+    wh->store.in_flight--;
+    if (err != JC_OK) {
+        batch_failed(b, res, msg);
+    } else {
+        rows = PQntuples(res);
+        for (d = b->list; d != NULL; d = next) {
+            const char *job_payload = NULL;
+            bool inserted = false;
+            next = d->next;
+            d->next = NULL;
+            for (i = 0; i < rows; i++) {
+                if (strcmp(PQgetvalue(res, i, 0), d->id) == 0) {
+                    inserted = true;
+                    job_payload = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
+                    break;
+                }
+            }
+            stored(d, inserted, job_payload);
+        }
+    }
+    free(b);
+    flush_store(wh);
+}
+
+/* Appends one "($k::text, ...)" tuple for parameters base+1 .. base+NPARAMS. */
+static int tuple(char *out, size_t len, int base)
+{
+    return snprintf(out, len,
+                    "%s($%d::text,$%d::uuid,$%d::uuid,$%d::text,$%d::text,$%d::jsonb,$%d::text,"
+                    "$%d::text,$%d::boolean,$%d::text,$%d::uuid,$%d::text,$%d::jsonb,$%d::text)",
+                    base > 0 ? "," : "", base + 1, base + 2, base + 3, base + 4, base + 5, base + 6,
+                    base + 7, base + 8, base + 9, base + 10, base + 11, base + 12, base + 13,
+                    base + 14);
+}
+
+static void send_batch(struct wh *wh, struct batch *b)
+{
+    static const char head[] =
+        "WITH v (id, org_id, project_id, event_type, action, payload, payload_hash, status,"
+        " processed, error_message, job_id, queue, job_payload, request_id) AS (VALUES ";
+    static const char tail[] =
+        "), ev AS ("
+        "  INSERT INTO webhook_events (id, source, org_id, project_id, event_type, action,"
         "    payload, payload_hash, status, processed, processed_at, error_message)"
-        "  VALUES ($1, 'github', $2::uuid, $3::uuid, $4, $5, $6::jsonb, $7, $8, $9::boolean,"
-        "    CASE WHEN $9::boolean THEN now() END, $14)"
+        "  SELECT id, 'github', org_id, project_id, event_type, action, payload, payload_hash,"
+        "    status, processed, CASE WHEN processed THEN now() END, error_message FROM v"
         "  ON CONFLICT (id) DO NOTHING RETURNING id),"
         " j AS ("
         "  INSERT INTO jobs (id, org_id, project_id, queue, payload, event_id, request_id)"
-        "  SELECT $10::uuid, $2::uuid, $3::uuid, $11::text, $12::jsonb, ev.id, $13 FROM ev"
-        "  WHERE $11::text IS NOT NULL RETURNING payload::text)"
-        " SELECT (SELECT count(*) FROM ev)::text, (SELECT payload FROM j)";
-    char *job_payload = NULL;
-    const char *p[14];
-    char *json = NULL;
+        "  SELECT v.job_id, v.org_id, v.project_id, v.queue, v.job_payload, v.id, v.request_id"
+        "  FROM v JOIN ev ON ev.id = v.id WHERE v.queue IS NOT NULL"
+        "  RETURNING event_id, payload::text)"
+        " SELECT ev.id, j.payload FROM ev LEFT JOIN j ON j.event_id = ev.id";
+    size_t cap = sizeof(head) + sizeof(tail) + (size_t)b->n * 200;
+    char *sql = malloc(cap);
+    const char **p = calloc((size_t)b->n * NPARAMS, sizeof(char *));
+    struct delivery *d;
+    size_t len;
+    int k = 0;
+
+    if (sql == NULL || p == NULL) {
+        free(sql);
+        free(p);
+        batch_failed(b, NULL, "out of memory");
+        free(b);
+        return;
+    }
+    len = (size_t)snprintf(sql, cap, "%s", head);
+    for (d = b->list; d != NULL; d = d->next) {
+        len += (size_t)tuple(sql + len, cap - len, k);
+        p[k++] = d->id;
+        p[k++] = d->have_proj ? d->proj.org_id : NULL;
+        p[k++] = d->have_proj ? d->proj.id : NULL;
+        p[k++] = d->event;
+        p[k++] = d->action[0] != '\0' ? d->action : NULL;
+        p[k++] = d->row_json;
+        p[k++] = d->hash;
+        p[k++] = !d->have_proj ? "ignored" : d->route.has_job ? "received" : "processed";
+        p[k++] = d->route.has_job ? "false" : "true";
+        p[k++] = !d->have_proj ? "unknown repository" : d->route.reason;
+        p[k++] = d->route.has_job ? d->job_id : NULL;
+        p[k++] = d->route.has_job ? jc_queue_name(d->route.queue) : NULL;
+        p[k++] = d->job_payload;
+        p[k++] = d->req->request_id;
+    }
+    snprintf(sql + len, cap - len, "%s", tail);
+    if (jc_pg_query(wh->app->pg, 0, sql, k, p, batch_done, b) == JC_OK) {
+        wh->store.in_flight++;
+    } else {
+        batch_failed(b, NULL, "cannot submit the query");
+        free(b);
+    }
+    free(sql);
+    free(p);
+}
+
+/* True when a delivery with id is already in list. */
+static bool in_batch(const struct delivery *list, const char *id)
+{
+    for (; list != NULL; list = list->next)
+        if (strcmp(list->id, id) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Sends waiting deliveries as batches while fewer batches than pool connections are in
+ * flight: at low load every delivery goes at once; under load the ones that arrive during a
+ * commit share the next one. A redelivery of an id already in the batch waits for the next.
+ */
+static void flush_store(struct wh *wh)
+{
+    struct wh_store_queue *q = &wh->store;
+
+    while (q->head != NULL && q->in_flight < (int)wh->app->cfg.db_pool_size) {
+        struct batch *b = calloc(1, sizeof(*b));
+        struct delivery **pp = &q->head, *d, *last = NULL, *prev = NULL;
+
+        if (b == NULL)
+            return;
+        b->wh = wh;
+        while ((d = *pp) != NULL && b->n < BATCH_MAX) {
+            if ((d->alone && b->n > 0) || in_batch(b->list, d->id)) {
+                prev = d;
+                pp = &d->next;
+                continue;
+            }
+            *pp = d->next; /* unlink from the queue */
+            if (q->tail == d)
+                q->tail = prev;
+            d->next = NULL;
+            if (last != NULL)
+                last->next = d;
+            else
+                b->list = d;
+            last = d;
+            b->n++;
+            if (d->alone)
+                break;
+        }
+        if (b->n == 0) {
+            free(b);
+            return;
+        }
+        send_batch(wh, b);
+    }
+}
+
+static void store(struct delivery *d)
+{
+    struct wh_store_queue *q = &d->wh->store;
 
     /* jsonb parameter: hand Postgres the exact bytes GitHub signed */
-    json = malloc(d->json_len + 1);
-    if (json == NULL) {
+    d->row_json = malloc(d->json_len + 1);
+    if (d->row_json == NULL) {
         fail(d, 503, "unavailable", "unavailable", "out of memory");
         return;
     }
-    memcpy(json, d->json, d->json_len);
-    json[d->json_len] = '\0';
-    if (d->route.has_job && jc_crypto_uuid4(d->job_id) != JC_OK) {
-        free(json);
-        fail(d, 503, "unavailable", "unavailable", "no randomness available");
-        return;
+    memcpy(d->row_json, d->json, d->json_len);
+    d->row_json[d->json_len] = '\0';
+    if (d->route.has_job) {
+        if (jc_crypto_uuid4(d->job_id) != JC_OK ||
+            (d->job_payload = cJSON_PrintUnformatted(d->route.payload)) == NULL) {
+            fail(d, 503, "unavailable", "unavailable", "out of memory");
+            return;
+        }
     }
-    if (d->route.has_job)
-        job_payload = cJSON_PrintUnformatted(d->route.payload);
-    p[0] = d->id;
-    p[1] = d->have_proj ? d->proj.org_id : NULL;
-    p[2] = d->have_proj ? d->proj.id : NULL;
-    p[3] = d->event;
-    p[4] = d->action[0] != '\0' ? d->action : NULL;
-    p[5] = json;
-    p[6] = d->hash;
-    p[7] = !d->have_proj ? "ignored" : d->route.has_job ? "received" : "processed";
-    p[8] = d->route.has_job ? "false" : "true";
-    p[9] = d->route.has_job ? d->job_id : NULL;
-    p[10] = d->route.has_job ? jc_queue_name(d->route.queue) : NULL;
-    p[11] = job_payload;
-    p[12] = d->req->request_id;
-    p[13] = !d->have_proj ? "unknown repository" : d->route.reason;
-    if (jc_pg_query(d->wh->app->pg, 0, sql, 14, p, stored, d) != JC_OK)
-        fail(d, 503, "unavailable", "unavailable", "cannot submit the query");
-    cJSON_free(job_payload);
-    free(json);
+    d->next = NULL;
+    if (q->tail != NULL)
+        q->tail->next = d;
+    else
+        q->head = d;
+    q->tail = d;
+    flush_store(d->wh);
 }
 
 /* After verification: parse, find the project of an app-wide delivery, route, store. */

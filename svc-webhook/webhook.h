@@ -22,8 +22,25 @@ struct wh_project {
 #define WH_CACHE_SIZE 256
 #define WH_CACHE_TTL 30.0
 
+struct delivery;
+
+/* Group commit: deliveries waiting for the next multi-row insert. */
+struct wh_store_queue {
+    struct delivery *head, *tail;
+    int in_flight; /* batches being inserted */
+};
+
+/* Job ids pushed to Redis, waiting to be marked enqueued in one UPDATE. */
+struct wh_marks {
+    char (*ids)[40];
+    int n, cap;
+    bool in_flight;
+};
+
 struct wh {
     struct jc_app *app;
+    struct wh_store_queue store;
+    struct wh_marks marks;
     struct wh_project cache[WH_CACHE_SIZE];
     struct event *tick; /* queue-depth gauge refresh */
     struct jc_outbox *outbox;
@@ -45,6 +62,10 @@ struct wh_route {
  */
 void wh_route_event(const char *event, const cJSON *payload, const char *tracked_branch,
                     struct wh_route *r);
+
+/* Marks still pending at shutdown are written before cb runs (or dropped if the database is
+ * gone: the outbox then re-pushes those jobs, which handlers tolerate). */
+void wh_marks_flush(struct wh *wh, void (*cb)(struct wh *wh, void *ud), void *ud);
 
 /* Registers POST /webhooks/github and POST /webhooks/github/<project-id>. */
 enum jc_err wh_receiver_init(struct wh *wh) JC_MUSTCHECK;

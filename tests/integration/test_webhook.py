@@ -146,8 +146,10 @@ def test_push_to_tracked_branch_becomes_artifact_scan(webhook, project, db, stac
     assert out["status"] == "accepted" and out["delivery"] == delivery and len(out["jobs"]) == 1
     job_id = out["jobs"][0]
 
+    # the reply follows the LPUSH; marking the rows enqueued is batched right after it
+    assert wait_for(lambda: stored(db, delivery)[2] == "enqueued", 5)
     ev = stored(db, delivery)
-    assert ev[0] == "push" and ev[1] is None and ev[2] == "enqueued" and ev[3] is False and ev[4]
+    assert ev[0] == "push" and ev[1] is None and ev[3] is False and ev[4]
     assert ev[5] == payload and ev[6] == hashlib.sha256(body).hexdigest()
     assert ev[7] == project["id"]
     (jid, queue, jpayload, status, enq), = jobs_of(db, delivery)
@@ -203,8 +205,9 @@ def test_pull_request_opened_becomes_conflict_detection(webhook, project, db, st
     payload = example(examples, "pull_request", "opened")
     r = deliver(webhook, project["id"], "pull_request", payload, project["secret"])
     assert r.status_code == 202
+    assert wait_for(lambda: jobs_of(db, r.json()["delivery"])[0][4], 5)
     (jid, queue, jp, _, enq), = jobs_of(db, r.json()["delivery"])
-    assert queue == "conflict-detection" and enq
+    assert queue == "conflict-detection"
     assert jp["action"] == "opened" and jp["number"] == payload["number"]
     assert jp["head_sha"] == payload["pull_request"]["head"]["sha"]
     assert stored(db, r.json()["delivery"])[1] == "opened"

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""make bench (webhook part): signed ~7 KB push deliveries from 32 concurrent connections (wrk)
+against the release build of jive-webhook, on a durable Postgres (fsync on) and Redis started
+for the run; the same run's ceiling is pgbench inserting an equally sized row at the same
+concurrency. Prints one JSON object with the figures."""
+import hashlib
+import hmac
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "tests/integration"))
+os.environ.setdefault("JIVE_BUILD", "build")
+
+import conftest  # noqa: E402  (the test harness's Postgres/Redis helpers)
+import psycopg  # noqa: E402
+import requests  # noqa: E402
+
+CONNS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+EXAMPLES = ROOT / "tests/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
+
+WRK_LUA = r"""
+local counter = 0
+local thread_id = 0
+local threads = {}
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+function init(args)
+  thread_id = tid
+end
+request = function()
+  counter = counter + 1
+  wrk.headers["X-GitHub-Delivery"] = string.format("bench-%s-%d-%d", RUN, thread_id, counter)
+  return wrk.format("POST", PATH)
+end
+"""
+
+
+def payload_7k():
+    ex = json.loads(EXAMPLES.read_text())
+    push = next(e for e in ex if e["name"] == "push")["examples"]
+    p = next(x for x in push if x["ref"] == "refs/heads/master" and x["commits"])
+    p = json.loads(json.dumps(p))
+    body = json.dumps(p).encode()
+    # pad the commit message to exactly 7 KiB of body, as a busier push would be
+    pad = 7 * 1024 - len(body)
+    if pad > 0:
+        p["commits"][0]["message"] += "x" * pad
+        p["head_commit"]["message"] = p["commits"][0]["message"]
+        body = json.dumps(p).encode()
+        body = json.dumps(p).encode()[: len(body)]
+    return body
+
+
+def parse_wrk(out):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {}
+    for pct, val, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
+        lat[pct] = float(val) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"], "requests": total,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errors.group(1) if errors else ""}
+
+
+def main():
+    pg = conftest.Postgres()
+    redis = conftest.Redis()
+    svc = None
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="jive-bench-"))
+    try:
+        # durable settings: the figures must not come from turning fsync off
+        pg_opts = (f"-p {pg.port} -k {pg.dir} -c listen_addresses=127.0.0.1 "
+                   f"-c max_connections=200 -c shared_buffers=256MB")
+        pg._run([f"{pg.bindir}/pg_ctl", "-D", f"{pg.dir}/data", "-o", pg_opts, "-l",
+                 f"{pg.dir}/log", "-w", "start"])
+        redis.start()
+        dsn = pg.create_db("jive")
+        env = {"PATH": os.environ["PATH"], "DATABASE_URL": dsn, "REDIS_URL": redis.url()}
+        subprocess.run([str(ROOT / "build/bin/jivectl"), "migrate"], env=env, check=True,
+                       capture_output=True)
+        secret = "bench-secret-0123456789"
+        with psycopg.connect(dsn, autocommit=True) as c:
+            org = c.execute("INSERT INTO orgs (slug, name) VALUES ('bench', 'bench') RETURNING id").fetchone()[0]
+            pid = str(c.execute("INSERT INTO projects (org_id, name, repo_url, default_branch, "
+                                "webhook_secret) VALUES (%s, 'b', 'https://github.com/b/b', "
+                                "'master', %s) RETURNING id", (org, secret)).fetchone()[0])
+        port = conftest.free_port()
+        svc_env = dict(env, PORT=str(port), JIVE_BIND="127.0.0.1", JIVE_LOG_LEVEL="warn",
+                       JIVE_DB_POOL_SIZE=os.environ.get("BENCH_POOL", "8"))
+        svc = subprocess.Popen([str(ROOT / "build/bin/jive-webhook")], env=svc_env,
+                               stdout=open(tmp / "webhook.log", "w"), stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        def healthy():
+            try:
+                return requests.get(url + "/health", timeout=1).ok
+            except requests.RequestException:
+                return False
+
+        if not conftest.wait_for(healthy, 10):
+            raise RuntimeError("jive-webhook did not become healthy:\n" +
+                               (tmp / "webhook.log").read_text())
+
+        body = payload_7k()
+        sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        (tmp / "body.json").write_bytes(body)
+        run_id = str(int(time.time()))
+        lua = (f'wrk.method = "POST"\nwrk.body = io.open("{tmp}/body.json"):read("*a")\n'
+               f'wrk.headers["Content-Type"] = "application/json"\n'
+               f'wrk.headers["X-GitHub-Event"] = "push"\n'
+               f'wrk.headers["X-Hub-Signature-256"] = "{sig}"\n'
+               f'RUN = "{run_id}"\nPATH = "/webhooks/github/{pid}"\n') + WRK_LUA
+        (tmp / "deliver.lua").write_text(lua)
+        # warm-up, then the measured run
+        subprocess.run(["wrk", "-t2", f"-c{CONNS}", "-d2s", "-s", str(tmp / "deliver.lua"), url],
+                       capture_output=True, text=True)
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute("TRUNCATE webhook_events, jobs")
+        out = subprocess.run(["wrk", "-t2", f"-c{CONNS}", f"-d{SECONDS}s", "--latency", "-s",
+                              str(tmp / "deliver.lua"), url], capture_output=True, text=True).stdout
+        web = parse_wrk(out)
+        time.sleep(1)
+        with psycopg.connect(dsn, autocommit=True) as c:
+            rows = c.execute("SELECT count(*) FROM webhook_events").fetchone()[0]
+            jobs = c.execute("SELECT count(*) FROM jobs").fetchone()[0]
+            # the ceiling's table: the same shape as the event row
+            c.execute("CREATE TABLE bench_events (id text PRIMARY KEY, payload jsonb NOT NULL, "
+                      "payload_hash text NOT NULL, received_at timestamptz DEFAULT now())")
+        literal = "'" + body.decode().replace("'", "''") + "'"
+        (tmp / "insert.sql").write_text(
+            "INSERT INTO bench_events (id, payload, payload_hash) VALUES "
+            "(gen_random_uuid()::text, :payload::jsonb, md5(random()::text));\n")
+        pgb = subprocess.run(
+            [f"{pg.bindir}/pgbench", "-n", "-c", str(CONNS), "-j", "2", "-T", str(SECONDS),
+             "-f", str(tmp / "insert.sql"), "-D", f"payload={literal}", "-h", "127.0.0.1",
+             "-p", str(pg.port), "-U", "jive", "jive"],
+            capture_output=True, text=True)
+        m = re.search(r"tps = ([\d.]+)", pgb.stdout)
+        if m is None:
+            raise RuntimeError("pgbench failed:\n" + pgb.stdout + pgb.stderr)
+        ceiling = float(m.group(1))
+        accepted = web["requests"] - web["non_2xx"]
+        result = {
+            "connections": CONNS, "seconds": SECONDS, "body_bytes": len(body),
+            "deliveries_per_s": web["rps"], "p50_ms": web["p50_ms"], "p99_ms": web["p99_ms"],
+            "requests": web["requests"], "non_2xx": web["non_2xx"],
+            "socket_errors": web["socket_errors"],
+            "rows": rows, "jobs": jobs, "accepted": accepted,
+            "ceiling_inserts_per_s": ceiling, "ratio": round(web["rps"] / ceiling, 3),
+            "wrk_output": out, "pgbench_output": pgb.stdout,
+        }
+        print(json.dumps(result))
+    finally:
+        if svc is not None:
+            svc.terminate()
+            svc.wait(30)
+        pg.destroy()
+        redis.destroy()
+
+
+if __name__ == "__main__":
+    main()
