@@ -45,7 +45,7 @@ BINS    := $(BUILD)/bin/jive-mcp $(BUILD)/bin/jive-webhook $(BUILD)/bin/jive-orc
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all units bootstrap test test-deps test-unit run lint format clean
+.PHONY: all units bootstrap test test-deps test-unit bench run lint format clean
 all: $(LIB) $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -107,6 +107,10 @@ tests/node_modules/.package-lock.json: tests/package.json tests/package-lock.jso
 test-unit: bootstrap
 	$(MAKE) SAN=1 all units
 	JIVE_BUILD=build/san $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_unit_suites.py
+
+# Benchmarks on loopback; rewrites docs/PERFORMANCE.md from the run (not part of make test).
+bench: bootstrap test-deps all
+	$(PY) tests/bench/bench_webhook.py --write docs/PERFORMANCE.md
 
 run: bootstrap all
 	@bash deploy/local-stack.sh run

@@ -716,19 +716,7 @@ static bool token_ok(const char *s, size_t max, const char *extra)
 /* Decodes "sha256=<64 hex>" into sig; false when malformed. */
 static bool parse_signature(const char *h, unsigned char sig[JC_SHA256_LEN])
 {
-    int i;
-
-    if (h == NULL || strncmp(h, "sha256=", 7) != 0 || strlen(h) != 7 + 64)
-        return false;
-    h += 7;
-    for (i = 0; i < JC_SHA256_LEN; i++) {
-        unsigned int b;
-        if (!isxdigit((unsigned char)h[2 * i]) || !isxdigit((unsigned char)h[2 * i + 1]) ||
-            sscanf(h + 2 * i, "%2x", &b) != 1)
-            return false;
-        sig[i] = (unsigned char)b;
-    }
-    return true;
+    return h != NULL && strncmp(h, "sha256=", 7) == 0 && jc_crypto_unhex(h + 7, sig, JC_SHA256_LEN);
 }
 
 static void receive(struct jc_req *req, struct wh *wh, bool app_wide)

@@ -23,6 +23,30 @@ void jc_crypto_hex(const unsigned char *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
+static int nibble(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool jc_crypto_unhex(const char *hex, unsigned char *out, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        int hi = nibble(hex[2 * i]), lo = hi < 0 ? -1 : nibble(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return hex[2 * len] == '\0';
+}
+
 enum jc_err jc_crypto_hmac_sha256(const void *key, size_t keylen, const void *data, size_t len,
                                   unsigned char out[JC_SHA256_LEN])
 {

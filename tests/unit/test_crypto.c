@@ -65,11 +65,24 @@ static void uuids_and_random(void **state)
     assert_int_equal(jc_crypto_random_hex(hex, 65), JC_EINVAL);
 }
 
+static void unhex(void **state)
+{
+    unsigned char out[4];
+
+    (void)state;
+    assert_true(jc_crypto_unhex("00fFa5Ba", out, 4));
+    assert_memory_equal(out, "\x00\xff\xa5\xba", 4);
+    assert_false(jc_crypto_unhex("00ffa5b", out, 4));   /* short (odd) */
+    assert_false(jc_crypto_unhex("00ffa5ba0", out, 4)); /* long */
+    assert_false(jc_crypto_unhex("00ffa5bg", out, 4));  /* not hex */
+    assert_false(jc_crypto_unhex("", out, 4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hmac_rfc4231_case2), cmocka_unit_test(hmac_github_example),
-        cmocka_unit_test(sha256_vectors), cmocka_unit_test(constant_time_equal),
-        cmocka_unit_test(uuids_and_random)};
+        cmocka_unit_test(sha256_vectors),     cmocka_unit_test(constant_time_equal),
+        cmocka_unit_test(uuids_and_random),   cmocka_unit_test(unhex)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,6 +45,12 @@ enum jc_err jc_crypto_uuid4(char out[JC_UUID_LEN]) JC_MUSTCHECK;
 /* True when s is a canonical UUID (8-4-4-4-12 hex digits, any version). */
 bool jc_crypto_is_uuid(const char *s);
 
+/*
+ * Decodes exactly 2*len hex digits (either case) from hex into out (len bytes). Returns false,
+ * leaving out unspecified, when hex is shorter, longer or holds a non-hex character.
+ */
+bool jc_crypto_unhex(const char *hex, unsigned char *out, size_t len);
+
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
 void jc_crypto_hex(const unsigned char *in, size_t len, char *out);
 
