@@ -16,6 +16,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "jc/clock.h"
 #include "jc/crypto.h"
 #include "jc/outbox.h"
 #include "webhook.h"
@@ -47,14 +48,6 @@ struct delivery {
     double start;
 };
 
-static double now_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void count(struct delivery *d, const char *outcome)
 {
     struct jc_metrics *m = d->wh->app->metrics;
@@ -67,7 +60,7 @@ static void count(struct delivery *d, const char *outcome)
                   1);
     jc_metric_observe(jc_metrics_histogram(m, "jive_webhook_delivery_duration_seconds",
                                            "Time from request to reply per delivery", NULL),
-                      now_mono() - d->start);
+                      jc_clock_mono() - d->start);
 }
 
 static void delivery_free(struct delivery *d)
@@ -115,7 +108,7 @@ static void done(struct delivery *d, int status, const char *what)
 
 static struct wh_project *cache_get(struct wh *wh, const char *id)
 {
-    double now = now_mono();
+    double now = jc_clock_mono();
     int i;
 
     for (i = 0; i < WH_CACHE_SIZE; i++)
@@ -137,7 +130,7 @@ static void cache_put(struct wh *wh, const struct wh_project *p)
             oldest = i;
     }
     wh->cache[oldest] = *p;
-    wh->cache[oldest].fetched = now_mono();
+    wh->cache[oldest].fetched = jc_clock_mono();
 }
 
 static bool row_to_project(const PGresult *res, struct wh_project *p)
@@ -735,7 +728,7 @@ static void receive(struct jc_req *req, struct wh *wh, bool app_wide)
     d->wh = wh;
     d->req = req;
     d->app_wide = app_wide;
-    d->start = now_mono();
+    d->start = jc_clock_mono();
     if (!token_ok(event, 64, "_")) {
         fail(d, 400, "bad_request", "bad_request", "missing or malformed X-GitHub-Event header");
         return;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
 #include "jc/auth.h"
@@ -27,6 +28,7 @@ struct cmd {
     const char *verb;
     const char *usage;
     const char *help;
+    const char *positional; /* name of the one positional argument, stored as that option */
     const char *const opts[MAX_OPTS]; /* accepted options */
     int (*run)(const struct jc_config *cfg, struct opt *opts, int nopts);
 };
@@ -265,6 +267,144 @@ static int cmd_token_mint(const struct jc_config *cfg, struct opt *opts, int n)
     return 0;
 }
 
+/* ---- jobs ---- */
+
+static int cmd_jobs_dead(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    const char *queue = opt_get(opts, n, "queue");
+    PGconn *conn = connect_db(cfg);
+    PGresult *r;
+    int i;
+
+    if (conn == NULL)
+        return 1;
+    r = PQexecParams(conn,
+                     "SELECT id, queue, project_id, attempts, "
+                     "to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), coalesce(error, '') "
+                     "FROM jobs WHERE status = 'dead' AND ($1::text IS NULL OR queue = $1) "
+                     "ORDER BY updated_at DESC LIMIT 200",
+                     1, NULL, &queue, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "jivectl: jobs dead: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(conn);
+        return 1;
+    }
+    printf("%-36s  %-18s  %-36s  %-8s  %-25s  %s\n", "JOB", "QUEUE", "PROJECT", "ATTEMPTS", "DIED",
+           "LAST ERROR");
+    for (i = 0; i < PQntuples(r); i++)
+        printf("%-36s  %-18s  %-36s  %-8s  %-25s  %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+               PQgetvalue(r, i, 2), PQgetvalue(r, i, 3), PQgetvalue(r, i, 4), PQgetvalue(r, i, 5));
+    PQclear(r);
+    PQfinish(conn);
+    return 0;
+}
+
+static int cmd_jobs_show(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    const char *id = opt_get(opts, n, "id");
+    PGconn *conn;
+    PGresult *r;
+    int code = 1;
+
+    if (id == NULL || !jc_crypto_is_uuid(id))
+        return fail("jobs show: a job id (uuid) is required");
+    conn = connect_db(cfg);
+    if (conn == NULL)
+        return 1;
+    r = PQexecParams(conn,
+                     "SELECT jsonb_pretty(jsonb_build_object('id', id, 'queue', queue, 'status', "
+                     "status, 'project_id', project_id, 'attempts', attempts, 'max_attempts', "
+                     "max_attempts, 'event_id', event_id, 'error', error, 'payload', payload, "
+                     "'result', result, 'history', history, 'created_at', created_at, "
+                     "'updated_at', updated_at)) FROM jobs WHERE id = $1::uuid",
+                     1, NULL, &id, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fprintf(stderr, "jivectl: jobs show: %s", PQresultErrorMessage(r));
+    else if (PQntuples(r) == 0)
+        fprintf(stderr, "jivectl: jobs show: no job %s\n", id);
+    else {
+        printf("%s\n", PQgetvalue(r, 0, 0));
+        code = 0;
+    }
+    PQclear(r);
+    PQfinish(conn);
+    return code;
+}
+
+/* Removes the job's message from jive:dead:<queue> (best effort: a stale dead message is
+ * harmless, the row is what counts). */
+static void drop_dead_message(const struct jc_config *cfg, const char *queue, const char *id)
+{
+    redisContext *c;
+    redisReply *list;
+    struct timeval tv = {2, 0};
+    char key[96], needle[64];
+    size_t i;
+
+    if (cfg->redis_host == NULL)
+        return;
+    c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
+    if (c == NULL || c->err != 0) {
+        fprintf(stderr, "jivectl: note: Redis unreachable; the old dead message stays listed\n");
+        redisFree(c);
+        return;
+    }
+    if (cfg->redis_password != NULL)
+        freeReplyObject(redisCommand(c, "AUTH %s", cfg->redis_password));
+    if (cfg->redis_db != 0)
+        freeReplyObject(redisCommand(c, "SELECT %d", cfg->redis_db));
+    snprintf(key, sizeof(key), "jive:dead:%s", queue);
+    snprintf(needle, sizeof(needle), "\"id\":\"%s\"", id);
+    list = redisCommand(c, "LRANGE %s 0 -1", key);
+    for (i = 0; list != NULL && list->type == REDIS_REPLY_ARRAY && i < list->elements; i++) {
+        redisReply *e = list->element[i];
+        if (e->type == REDIS_REPLY_STRING && strstr(e->str, needle) != NULL)
+            freeReplyObject(redisCommand(c, "LREM %s 1 %b", key, e->str, e->len));
+    }
+    freeReplyObject(list);
+    redisFree(c);
+}
+
+static int cmd_jobs_retry(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    const char *id = opt_get(opts, n, "id");
+    char queue[64];
+    PGconn *conn;
+    PGresult *r;
+
+    if (id == NULL || !jc_crypto_is_uuid(id))
+        return fail("jobs retry: a job id (uuid) is required");
+    conn = connect_db(cfg);
+    if (conn == NULL)
+        return 1;
+    /* Back to 'queued' and not enqueued: the outbox sweeper pushes it within seconds. */
+    r = PQexecParams(conn,
+                     "UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, "
+                     "enqueued_at = NULL, run_after = NULL, finished_at = NULL, "
+                     "updated_at = now(), history = history || jsonb_build_array("
+                     "jsonb_build_object('outcome', 'retried', 'at', now(), 'by', 'jivectl')) "
+                     "WHERE id = $1::uuid AND status = 'dead' RETURNING queue",
+                     1, NULL, &id, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "jivectl: jobs retry: %s", PQresultErrorMessage(r));
+        PQclear(r);
+        PQfinish(conn);
+        return 1;
+    }
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        PQfinish(conn);
+        return fail("jobs retry: no dead job %s (jivectl jobs dead lists them)", id);
+    }
+    snprintf(queue, sizeof(queue), "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(conn);
+    drop_dead_message(cfg, queue, id);
+    printf("job %s queued again on %s\n", id, queue);
+    return 0;
+}
+
 static const struct cmd cmds[] = {
     {"migrate",
      NULL,
@@ -273,6 +413,7 @@ static const struct cmd cmds[] = {
      "database is up to date. Refuses a database that records a migration this jivectl does\n"
      "not know. DIR defaults to $JIVE_SCHEMA_DIR, ./schema, or the installed schema.\n"
      "Needs DATABASE_URL.",
+     NULL,
      {"dir"},
      cmd_migrate},
     {"project",
@@ -280,12 +421,14 @@ static const struct cmd cmds[] = {
      "jivectl project add --org SLUG --name NAME --repo URL [--branch B] [--secret S]",
      "Registers a project (creating the org when new) and prints its id. Without --secret a\n"
      "webhook secret is generated and printed once. Needs DATABASE_URL.",
+     NULL,
      {"org", "name", "repo", "branch", "secret"},
      cmd_project_add},
     {"project",
      "list",
      "jivectl project list",
      "Lists projects with their org and repository.",
+     NULL,
      {NULL},
      cmd_project_list},
     {"token",
@@ -295,8 +438,32 @@ static const struct cmd cmds[] = {
      "and prints only the token. The org must exist (needs DATABASE_URL). Scopes include\n"
      "status:read projects:read stories:read conflicts:read gates:read runs:read jobs:read\n"
      "kanban:write agents:write runs:write admin.",
+     NULL,
      {"sub", "name", "org", "scopes", "ttl"},
      cmd_token_mint},
+    {"jobs",
+     "dead",
+     "jivectl jobs dead [--queue Q]",
+     "Lists dead jobs (all attempts failed), newest first, with their last error.",
+     NULL,
+     {"queue"},
+     cmd_jobs_dead},
+    {"jobs",
+     "show",
+     "jivectl jobs show <job-id>",
+     "Shows one job: status, payload, result, and the history of its attempts.",
+     "id",
+     {"id"},
+     cmd_jobs_show},
+    {"jobs",
+     "retry",
+     "jivectl jobs retry <job-id>",
+     "Puts a dead job back: status queued, attempts reset; the outbox sweeper (in jive-webhook\n"
+     "and jive-orchestrator) pushes it to its queue within seconds. Needs DATABASE_URL; with\n"
+     "REDIS_URL its old message also leaves jive:dead:<queue>.",
+     "id",
+     {"id"},
+     cmd_jobs_retry},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -358,6 +525,12 @@ int main(int argc, char **argv)
         if (is_help(a)) {
             printf("usage: %s\n\n%s\n", cmd->usage, cmd->help);
             return 0;
+        }
+        if (strncmp(a, "--", 2) != 0 && cmd->positional != NULL && nopts < MAX_OPTS &&
+            opt_get(opts, nopts, cmd->positional) == NULL) {
+            opts[nopts].name = cmd->positional;
+            opts[nopts++].value = a;
+            continue;
         }
         if (strncmp(a, "--", 2) != 0 || nopts == MAX_OPTS) {
             fprintf(stderr, "jivectl: unexpected argument '%s'\nusage: %s\n", a, cmd->usage);

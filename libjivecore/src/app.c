@@ -254,9 +254,11 @@ int jc_app_main(enum jc_svc svc, jc_app_setup_fn *setup)
     char err[512] = "";
     int code = 2;
 
+    /* listen before setup: nothing is served until the loop runs, and a port in use then
+     * fails before the service has built anything that only its shutdown hook would free */
     if (jc_app_init(&app, svc, NULL, NULL, err, sizeof(err)) != JC_OK ||
-        (setup != NULL && setup(&app, err, sizeof(err)) != JC_OK) ||
-        jc_app_listen(&app, err, sizeof(err)) != JC_OK) {
+        jc_app_listen(&app, err, sizeof(err)) != JC_OK ||
+        (setup != NULL && setup(&app, err, sizeof(err)) != JC_OK)) {
         fprintf(stderr, "%s: %s\n", names[svc], err);
         goto out;
     }

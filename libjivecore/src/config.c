@@ -281,8 +281,43 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
         (rc = get_long(&l, "JIVE_HEALTH_TIMEOUT_MS", 1000, 10, 60000, &cfg->health_timeout_ms)) !=
             JC_OK ||
         (rc = get_long(&l, "JIVE_WORKER_CONCURRENCY", 4, 1, 256, &cfg->worker_concurrency)) !=
-            JC_OK)
+            JC_OK ||
+        (rc = get_long(&l, "JIVE_WORKER_TTL_MS", 15000, 500, 3600000, &cfg->worker_ttl_ms)) !=
+            JC_OK ||
+        (rc = get_long(&l, "JIVE_RETRY_BASE_MS", 2000, 10, 3600000, &cfg->retry_base_ms)) != JC_OK)
         goto fail;
+    {
+        static const char *const qvars[5] = {
+            "JIVE_MAX_ATTEMPTS_ARTIFACT_SCAN", "JIVE_MAX_ATTEMPTS_GATE_EVALUATION",
+            "JIVE_MAX_ATTEMPTS_CONFLICT_DETECTION", "JIVE_MAX_ATTEMPTS_STORY_MOVE",
+            "JIVE_MAX_ATTEMPTS_RUN_SYNC"};
+        long all = 3, one;
+        int q;
+        if ((rc = get_long(&l, "JIVE_MAX_ATTEMPTS", 3, 1, 100, &all)) != JC_OK)
+            goto fail;
+        for (q = 0; q < 5; q++) {
+            if ((rc = get_long(&l, qvars[q], all, 1, 100, &one)) != JC_OK)
+                goto fail;
+            cfg->max_attempts[q] = (int)one;
+        }
+    }
+    if ((rc = dup_str(&l, "JIVE_WORKER_ID", NULL, false, &cfg->worker_id)) != JC_OK)
+        goto fail;
+    if (cfg->worker_id != NULL) {
+        size_t i, idlen = strlen(cfg->worker_id);
+        for (i = 0; i < idlen; i++) {
+            char c = cfg->worker_id[i];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.') ||
+                idlen > 100) {
+                jc_errbuf_set(err, errlen,
+                              "JIVE_WORKER_ID: letters, digits, '-', '_' and '.' only, at most "
+                              "100");
+                rc = JC_EINVAL;
+                goto fail;
+            }
+        }
+    }
     return JC_OK;
 fail:
     if (rc == JC_ENOMEM)
@@ -309,6 +344,7 @@ void jc_config_clear(struct jc_config *cfg)
     free(cfg->jwt_audience);
     free(cfg->github_webhook_secret);
     free(cfg->workspace_dir);
+    free(cfg->worker_id);
     for (i = 0; cfg->cors_origins != NULL && cfg->cors_origins[i] != NULL; i++)
         free(cfg->cors_origins[i]);
     free(cfg->cors_origins);

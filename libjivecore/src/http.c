@@ -11,6 +11,7 @@
 
 #include <event2/keyvalq_struct.h>
 
+#include "jc/clock.h"
 #include "jc/crypto.h"
 #include "jc/http.h"
 
@@ -38,14 +39,6 @@ struct jc_http {
     jc_http_drained_cb *drained_cb;
     void *drained_ud;
 };
-
-static double now_mono(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- drain ---- */
 
@@ -206,7 +199,7 @@ static void record(struct jc_req *req, int status)
     snprintf(labels, sizeof(labels), "route=\"%s\"", req->route);
     jc_metric_observe(jc_metrics_histogram(http->metrics, "jive_http_request_duration_seconds",
                                            "HTTP request latency by route", labels),
-                      now_mono() - req->start);
+                      jc_clock_mono() - req->start);
 }
 
 void jc_http_reply_raw(struct jc_req *req, int status, const char *content_type, const char *body,
@@ -373,7 +366,7 @@ static void gencb(struct evhttp_request *ev, void *arg)
     }
     req->http = http;
     req->ev = ev;
-    req->start = now_mono();
+    req->start = jc_clock_mono();
     req->method = method_name(evhttp_request_get_command(ev));
     req->route = "unmatched";
     req->next = http->active;

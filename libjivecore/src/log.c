@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "jc/clock.h"
 #include "jc/log.h"
 
 struct jc_log {
@@ -62,9 +63,7 @@ void jc_log_write(struct jc_log *log, enum jc_log_level level, const char *reque
                   const cJSON *fields, const char *fmt, ...)
 {
     char msg[2048];
-    char ts[96];
-    struct timespec now;
-    struct tm tm;
+    char ts[JC_ISO_LEN];
     cJSON *line = NULL;
     const cJSON *f;
     char *text = NULL;
@@ -75,10 +74,7 @@ void jc_log_write(struct jc_log *log, enum jc_log_level level, const char *reque
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+    jc_clock_iso(ts);
 
     line = cJSON_CreateObject();
     if (line == NULL)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jc/clock.h"
 #include "jc/queue.h"
 
 static const char *const names[JC_Q_COUNT] = {"artifact-scan", "gate-evaluation",
@@ -79,19 +80,14 @@ enum jc_err jc_events_publish(struct jc_redis *r, const char *project_id, const 
                               const char *job_id, const cJSON *data, jc_redis_cb *cb, void *ud)
 {
     char channel[96];
-    char at[32];
-    struct timespec now;
-    struct tm tm;
+    char at[JC_ISO_LEN];
     cJSON *ev = cJSON_CreateObject();
     char *text = NULL;
     enum jc_err rc = JC_ENOMEM;
 
     if (ev == NULL)
         return JC_ENOMEM;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(at + strlen(at), sizeof(at) - strlen(at), ".%03ldZ", now.tv_nsec / 1000000);
+    jc_clock_iso(at);
     cJSON_AddStringToObject(ev, "type", type);
     cJSON_AddStringToObject(ev, "project_id", project_id);
     cJSON_AddStringToObject(ev, "at", at);

@@ -48,6 +48,11 @@ struct jc_config {
     long redis_timeout_ms;    /* JIVE_REDIS_TIMEOUT_MS */
     long health_timeout_ms;   /* JIVE_HEALTH_TIMEOUT_MS */
     long worker_concurrency;  /* JIVE_WORKER_CONCURRENCY */
+    char *worker_id;          /* JIVE_WORKER_ID: default <hostname>-<pid>-<random> */
+    long worker_ttl_ms;       /* JIVE_WORKER_TTL_MS: heartbeat lifetime */
+    long retry_base_ms;       /* JIVE_RETRY_BASE_MS: first retry delay (doubles each time) */
+    int max_attempts[5];      /* per queue (enum jc_queue order): JIVE_MAX_ATTEMPTS, overridden by
+                                 JIVE_MAX_ATTEMPTS_<QUEUE> such as JIVE_MAX_ATTEMPTS_RUN_SYNC */
 };
 
 /*

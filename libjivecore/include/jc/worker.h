@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * jc/worker.h: the reliable consumer of the job queue (DESIGN.md "Queue").
+ *
+ * - Reserve: BLMOVE jive:q:<queue> jive:active:<worker> RIGHT LEFT, one blocking Redis
+ *   connection per queue that has a handler, never the shared command connection.
+ * - Claim: the job row goes to 'running' (attempts + 1) unless it already succeeded or died (a
+ *   duplicate message is then dropped); a Redis lock per job id keeps a duplicate message from
+ *   running concurrently on another worker.
+ * - Ack: LREM from the active list only after the handler's effects and the job row are
+ *   committed (jc_job_succeed).
+ * - Retry: up to the queue's max attempts with exponential backoff and jitter through the
+ *   jive:delayed sorted set; then jive:dead:<queue> and the row 'dead' with the last error.
+ * - Crash recovery: the worker refreshes jive:worker:<id> (TTL); any worker finding an expired
+ *   heartbeat moves that worker's active jobs back to their queues (atomic Lua).
+ * At most cfg.worker_concurrency handlers run at once. Everything runs on the app's loop.
+ */
+#ifndef JC_WORKER_H
+#define JC_WORKER_H
+
+#include <cjson/cJSON.h>
+
+#include "jc/app.h"
+#include "jc/queue.h"
+
+struct jc_worker;
+
+/* One reserved job while its handler runs. Read-only for handlers. */
+struct jc_job_run {
+    struct jc_worker *worker;
+    struct jc_job job;    /* strings point into msg */
+    const cJSON *payload; /* the job's payload object */
+    int attempt;          /* 1 for the first run */
+    char *raw;            /* the message exactly as reserved (owned) */
+    cJSON *msg;           /* parsed message (owned) */
+    char started_at[40];  /* ISO-8601 */
+    double t0;            /* monotonic seconds */
+    struct jc_job_run *next;
+};
+
+/*
+ * A job handler: does the job's work, commits its effects, then calls exactly one of
+ * jc_job_succeed or jc_job_fail (now or later). Handlers must be idempotent: a job can run
+ * again after a crash between its commit and its acknowledgement.
+ */
+typedef void jc_job_handler(struct jc_job_run *run, void *ud);
+
+/*
+ * Starts consuming the queues that have a handler (handlers[q] may be NULL: that queue is not
+ * consumed by this process). Returns NULL on allocation failure.
+ */
+struct jc_worker *jc_worker_new(struct jc_app *app, jc_job_handler *const handlers[JC_Q_COUNT],
+                                void *ud);
+
+/* The job's effects are committed: mark it succeeded (result taken, may be NULL), ack it,
+ * publish job.succeeded. run is freed. */
+void jc_job_succeed(struct jc_job_run *run, cJSON *result);
+
+/* The attempt failed: retry later with backoff, or dead-letter after the last attempt; publish
+ * job.failed. run is freed. */
+void jc_job_fail(struct jc_job_run *run, const char *fmt, ...) JC_PRINTF(2, 3);
+
+/*
+ * Stops reserving, waits for running handlers, puts jobs reserved but not started back on
+ * their queues, removes the heartbeat, then calls cb. The worker may then be freed.
+ */
+void jc_worker_drain(struct jc_worker *w, void (*cb)(void *ud), void *ud);
+
+/* Frees a drained worker; NULL is a no-op. */
+void jc_worker_free(struct jc_worker *w);
+
+/* The app the worker runs in (handlers reach the pools through it). */
+struct jc_app *jc_worker_app(const struct jc_worker *w);
+
+/* This worker's id (jive:worker:<id>, jive:active:<id>). */
+const char *jc_worker_id(const struct jc_worker *w);
+
+#endif
