@@ -66,8 +66,8 @@ typedef enum jc_err jc_app_setup_fn(struct jc_app *app, char *err, size_t errlen
 
 /*
  * The whole life of a service process: init from the environment, listen, setup (may be
- * NULL; it must free what it built when it fails), run, free. A configuration or start-up error prints one line "<svc>: <reason>" on
- * stderr and returns 2. Returns the exit code for main().
+ * NULL; it must free what it built when it fails), run, free. A configuration or start-up error
+ * prints one line "<svc>: <reason>" on stderr and returns 2. Returns the exit code for main().
  */
 int jc_app_main(enum jc_svc svc, jc_app_setup_fn *setup);
 
