@@ -142,7 +142,7 @@ static bool has_suffix(const char *s, const char *suffix)
 enum jc_artifact_kind jc_bmad_classify(const char *path, char *key, size_t keylen)
 {
     const char *name = strrchr(path, '/');
-    char tmp[64];
+    char tmp[64] = "";
     bool md, yml;
 
     name = name != NULL ? name + 1 : path;
@@ -247,7 +247,7 @@ enum jc_story_status jc_story_status_parse(const char *raw)
         {"backlog", JC_STATUS_DRAFT},
         {"proposed", JC_STATUS_DRAFT},
     };
-    char p[160];
+    char p[160] = "";
     size_t i;
 
     if (raw == NULL)
@@ -308,15 +308,11 @@ static int heading(const struct line *l, struct line *text)
 
 static bool is_path_like(const char *p)
 {
-    size_t n = strlen(p), i;
+    size_t n = strlen(p);
 
-    if (n == 0 || n > 300 || p[0] == '/' || p[0] == '~' || strstr(p, "..") != NULL ||
-        strstr(p, "://") != NULL || (strchr(p, '/') == NULL && strchr(p, '.') == NULL))
-        return false;
-    for (i = 0; i < n; i++)
-        if (isspace((unsigned char)p[i]) || p[i] == '|' || p[i] == '<' || p[i] == '>')
-            return false;
-    return true;
+    return n > 0 && n <= 300 && p[0] != '/' && p[0] != '~' && strstr(p, "..") == NULL &&
+           strstr(p, "://") == NULL && (strchr(p, '/') != NULL || strchr(p, '.') != NULL) &&
+           strpbrk(p, " \t\r\n\v\f|<>") == NULL;
 }
 
 /*
@@ -433,7 +429,7 @@ static void add_file(struct jc_story *st, char *path)
 /* "Story 2.3: Title", "Story 2.3 - Title", "2.3: Title" → key and title. */
 static void parse_title(struct line h, struct jc_story *st)
 {
-    char key[64];
+    char key[64] = "";
     const char *s = h.s;
     size_t n = h.n, used;
 
@@ -493,7 +489,7 @@ static bool status_label(struct line l, struct line *value)
 
 static bool is_qa_heading(struct line h)
 {
-    char p[128];
+    char p[128] = "";
 
     plain_lower(h.s, h.n, p, sizeof(p));
     return strstr(p, "qa") != NULL || strstr(p, "review") != NULL || strstr(p, "gate") != NULL ||
@@ -507,7 +503,7 @@ enum jc_err jc_story_parse(const char *path, const char *text, size_t len, struc
     size_t pos = 0;
     int level, files_level = 0;
     bool in_status = false, in_qa = false, in_code = false;
-    char key[64];
+    char key[64] = "";
 
     memset(out, 0, sizeof(*out));
     if (text == NULL || memchr(text, '\0', len) != NULL) {
@@ -526,7 +522,7 @@ enum jc_err jc_story_parse(const char *path, const char *text, size_t len, struc
             continue;
         level = heading(&l, &h);
         if (level > 0) {
-            char p[64];
+            char p[64] = "";
             plain_lower(h.s, h.n, p, sizeof(p));
             if (out->title == NULL && level == 1) {
                 parse_title(h, out);
@@ -713,7 +709,7 @@ const char *jc_gate_decision_name(enum jc_gate_decision d)
 
 static enum jc_gate_decision decision_parse(const char *v)
 {
-    char p[64];
+    char p[64] = "";
 
     if (v == NULL)
         return JC_GATE_UNKNOWN;
@@ -739,7 +735,7 @@ static char *str_field(const cJSON *obj, const char *name)
 enum jc_err jc_gate_parse(const char *path, const char *text, size_t len, struct jc_gate *out,
                           char *err, size_t errlen)
 {
-    char yerr[200], key[64];
+    char yerr[200] = "", key[64] = "";
     cJSON *root = jc_yaml_to_json(text, len, yerr, sizeof(yerr));
     const cJSON *v;
     const char *name;
@@ -801,7 +797,7 @@ void jc_gate_clear(struct jc_gate *g)
 enum jc_err jc_sprint_status_parse(const char *text, size_t len, cJSON **out, char *err,
                                    size_t errlen)
 {
-    char yerr[200], key[64], words[64];
+    char yerr[200] = "", key[64] = "", words[64] = "";
     cJSON *root = jc_yaml_to_json(text, len, yerr, sizeof(yerr));
     const cJSON *dev, *e;
 
