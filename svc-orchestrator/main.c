@@ -9,6 +9,7 @@
 #include "orchestrator.h"
 
 struct orch {
+    struct orch_ctx ctx; /* first: the handlers' user data */
     struct jc_app *app;
     struct jc_worker *worker;
     struct jc_outbox *outbox;
@@ -54,6 +55,9 @@ static void on_shutdown(struct jc_app *app, jc_app_done_fn *done, void *ud)
 static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
 {
     static jc_job_handler *const handlers[JC_Q_COUNT] = {
+        [JC_Q_ARTIFACT_SCAN] = orch_artifact_scan,
+        [JC_Q_GATE_EVALUATION] = orch_gate_evaluation,
+        [JC_Q_CONFLICT_DETECTION] = orch_conflict_detection,
         [JC_Q_RUN_SYNC] = orch_run_sync,
     };
     struct orch *o = calloc(1, sizeof(*o));
@@ -61,7 +65,9 @@ static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
     if (o == NULL)
         goto nomem;
     o->app = app;
-    o->worker = jc_worker_new(app, handlers, o);
+    jc_redis_script_init(&o->ctx.unlock, "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                                         "return redis.call('DEL', KEYS[1]) end return 0");
+    o->worker = jc_worker_new(app, handlers, &o->ctx);
     o->outbox = jc_outbox_new(app->base, app->pg, app->redis, app->log, app->metrics, 1000, 2000);
     if (o->worker == NULL || o->outbox == NULL)
         goto nomem;

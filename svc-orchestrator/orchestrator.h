@@ -5,7 +5,33 @@
 
 #include "jc/worker.h"
 
+/* What the handlers share, owned by main.c and handed to them as their user data. */
+struct orch_ctx {
+    struct jc_redis_script unlock; /* delete a lock key only if it still holds our token */
+};
+
 /* run-sync: upserts the CI run of a workflow_run/check_run/check_suite event into runs. */
 void orch_run_sync(struct jc_job_run *run, void *ud);
+
+/* artifact-scan: reads the BMAD files at the pushed commit into artifacts and gates, then
+ * detects conflicts. gate-evaluation: the same restricted to QA gate files. */
+void orch_artifact_scan(struct jc_job_run *run, void *ud);
+void orch_gate_evaluation(struct jc_job_run *run, void *ud);
+
+/* conflict-detection: recomputes the project's conflicts. */
+void orch_conflict_detection(struct jc_job_run *run, void *ud);
+
+/* Called once with the outcome of a conflict detection; err JC_OK or the failure. */
+typedef void orch_conflicts_cb(enum jc_err err, const char *msg, int opened, int resolved,
+                               void *ud);
+
+/* Recomputes the conflicts of a project from the database and applies the difference,
+ * publishing conflict.opened / conflict.resolved (job_id may be NULL). */
+void orch_detect_conflicts(struct jc_app *app, const char *project_id, const char *org_id,
+                           const char *job_id, orch_conflicts_cb *cb, void *ud);
+
+/* The conflicts a project state ({stories, gates, agents, sprint}) implies: an array of
+ * {kind, fingerprint, severity, summary, details}. Pure; the caller frees the result. */
+cJSON *orch_compute_conflicts(const cJSON *state);
 
 #endif

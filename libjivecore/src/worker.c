@@ -203,6 +203,43 @@ static void requeue_later(struct jc_job_run *run, long delay_ms, bool keep_lock)
         requeued(NULL, JC_EREDIS, "cannot submit", run);
 }
 
+struct deferral {
+    struct jc_job_run *run;
+    long delay_ms;
+};
+
+static void deferred_row(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct deferral *d = ud;
+    struct jc_job_run *run = d->run;
+    long delay = d->delay_ms;
+
+    (void)res;
+    if (err != JC_OK)
+        jc_debug(run->worker->app->log, "job %s: deferral not recorded: %s", run->job.id, msg);
+    free(d);
+    requeue_later(run, delay, false);
+}
+
+void jc_job_defer(struct jc_job_run *run, long delay_ms)
+{
+    struct deferral *d = malloc(sizeof(*d));
+    const char *p[1] = {run->job.id};
+
+    if (d == NULL) {
+        requeue_later(run, delay_ms, false);
+        return;
+    }
+    d->run = run;
+    d->delay_ms = delay_ms;
+    /* the claim counted an attempt that did not happen */
+    if (jc_pg_query(run->worker->app->pg, 0,
+                    "UPDATE jobs SET status = 'queued', attempts = greatest(attempts - 1, 0), "
+                    "updated_at = now() WHERE id = $1::uuid AND status = 'running'",
+                    1, p, deferred_row, d) != JC_OK)
+        deferred_row(NULL, JC_EPG, "cannot submit", d);
+}
+
 /* ---- success ---- */
 
 static void acked(const redisReply *r, enum jc_err err, const char *msg, void *ud)
@@ -255,9 +292,12 @@ void jc_job_succeed(struct jc_job_run *run, cJSON *result)
 
     cJSON_Delete(result);
     if (jc_pg_query(w->app->pg, 0,
-                    "UPDATE jobs SET status = 'succeeded', result = $2::jsonb, error = NULL, "
-                    "finished_at = now(), updated_at = now(), history = history || $3::jsonb "
-                    "WHERE id = $1::uuid",
+                    "WITH j AS (UPDATE jobs SET status = 'succeeded', result = $2::jsonb, "
+                    "  error = NULL, finished_at = now(), updated_at = now(), "
+                    "  history = history || $3::jsonb WHERE id = $1::uuid RETURNING event_id) "
+                    "UPDATE webhook_events SET processed = true, processed_at = now(), "
+                    "  status = 'processed' "
+                    "WHERE id = (SELECT event_id FROM j) AND NOT processed",
                     3, p, succeeded_row, run) != JC_OK)
         succeeded_row(NULL, JC_EPG, "cannot submit", run);
     cJSON_free(res);

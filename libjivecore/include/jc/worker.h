@@ -61,6 +61,12 @@ void jc_job_succeed(struct jc_job_run *run, cJSON *result);
 void jc_job_fail(struct jc_job_run *run, const char *fmt, ...) JC_PRINTF(2, 3);
 
 /*
+ * Not now (a resource is busy, e.g. the project's workspace): the job goes back on its queue
+ * after delay_ms without spending an attempt. run is freed.
+ */
+void jc_job_defer(struct jc_job_run *run, long delay_ms);
+
+/*
  * Stops reserving, waits for running handlers, puts jobs reserved but not started back on
  * their queues, removes the heartbeat, then calls cb. The worker may then be freed.
  */

@@ -1,0 +1,914 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scan.c: the artifact-scan and gate-evaluation jobs.
+ *
+ *   lock the project's workspace → load the project → clone or fetch (git, child process) →
+ *   resolve the commit → list the BMAD files (the whole tree, or the push's changed paths) →
+ *   read them with one `git cat-file --batch` → parse in slices (the loop stays responsive) →
+ *   upsert artifacts and gates, mark removed files deleted → publish artifact.changed and
+ *   gate.changed for what changed → detect conflicts → release the lock.
+ *
+ * Every step is idempotent: a job that runs twice finds nothing changed the second time.
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jc/bmad.h"
+#include "jc/crypto.h"
+#include "jc/proc.h"
+#include "orchestrator.h"
+
+#define GIT_CLONE_TIMEOUT_MS 300000
+#define GIT_TIMEOUT_MS 120000
+#define PARSE_SLICE 200
+#define UPSERT_CHUNK 500
+#define LOCK_TTL_MS "600000"
+
+struct file {
+    char *path;
+    enum jc_artifact_kind kind;
+    const char *data; /* into blobs */
+    size_t len;
+    bool missing;
+};
+
+struct scan {
+    struct jc_job_run *run;
+    struct jc_app *app;
+    struct orch_ctx *ctx;
+    bool gates_only;
+    bool full;
+    char project_id[40];
+    char org_id[40];
+    char *repo_url;
+    char branch[256];
+    char dir[PATH_MAX];
+    char commit[64];
+    char lock_key[96];
+    struct file *files;
+    size_t nfiles, cap;
+    char **removed;
+    size_t nremoved;
+    char *blobs; /* git cat-file output */
+    size_t parsed;
+    cJSON *rows;  /* artifacts to upsert */
+    cJSON *gates; /* gates to upsert */
+    cJSON *errors;
+    size_t upserted; /* rows sent so far */
+    int changed, deleted, gates_changed;
+    int opened, resolved;
+};
+
+static void scan_free(struct scan *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->nfiles; i++)
+        free(s->files[i].path);
+    free(s->files);
+    for (i = 0; i < s->nremoved; i++)
+        free(s->removed[i]);
+    free(s->removed);
+    free(s->blobs);
+    free(s->repo_url);
+    cJSON_Delete(s->rows);
+    cJSON_Delete(s->gates);
+    cJSON_Delete(s->errors);
+    free(s);
+}
+
+static void unlocked(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+{
+    (void)r;
+    (void)err;
+    (void)msg;
+    (void)ud;
+}
+
+static void release(struct scan *s)
+{
+    /* only our own lock: a lock that expired and was taken over is not ours to drop */
+    const char *argv[2] = {s->lock_key, s->run->job.id};
+
+    if (jc_redis_eval(s->app->redis, &s->ctx->unlock, 1, 2, argv, unlocked, NULL) != JC_OK)
+        jc_debug(s->app->log, "scan lock %s not released; it expires", s->lock_key);
+}
+
+static void fail(struct scan *s, const char *fmt, ...) JC_PRINTF(2, 3);
+
+static void fail(struct scan *s, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    release(s);
+    jc_job_fail(s->run, "%s", msg);
+    scan_free(s);
+}
+
+static void succeed(struct scan *s)
+{
+    cJSON *r = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(r, "commit", s->commit);
+    cJSON_AddStringToObject(r, "mode", s->gates_only ? "gates" : s->full ? "full" : "incremental");
+    cJSON_AddNumberToObject(r, "files", (double)s->nfiles);
+    cJSON_AddNumberToObject(r, "changed", s->changed);
+    cJSON_AddNumberToObject(r, "deleted", s->deleted);
+    cJSON_AddNumberToObject(r, "gates_changed", s->gates_changed);
+    cJSON_AddNumberToObject(r, "conflicts_opened", s->opened);
+    cJSON_AddNumberToObject(r, "conflicts_resolved", s->resolved);
+    cJSON_AddItemToObject(r, "errors", s->errors);
+    s->errors = NULL;
+    release(s);
+    jc_job_succeed(s->run, r);
+    scan_free(s);
+}
+
+/* ---- git ---- */
+
+static enum jc_err git(struct scan *s, const char *const *argv, const char *input, size_t len,
+                       long timeout_ms, size_t max_out, jc_proc_cb *cb)
+{
+    static const char *const env[] = {"GIT_TERMINAL_PROMPT=0",  "GIT_ASKPASS=/bin/false",
+                                      "SSH_ASKPASS=/bin/false", "LC_ALL=C",
+                                      "GIT_CONFIG_NOSYSTEM=1",  NULL};
+    struct jc_proc_opts o = {argv, env, NULL, input, len, timeout_ms, max_out};
+
+    return jc_proc_run(s->app->base, &o, cb, s);
+}
+
+static const char *git_error(const struct jc_proc_result *r)
+{
+    static char buf[400];
+
+    if (r->timed_out)
+        return "git timed out";
+    snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(r->err, "\n"), r->err);
+    return buf[0] != '\0' ? buf : "git failed";
+}
+
+/* ---- step 8: conflicts, then done ---- */
+
+static void conflicts_done(enum jc_err err, const char *msg, int opened, int resolved, void *ud)
+{
+    struct scan *s = ud;
+
+    if (err != JC_OK) {
+        fail(s, "conflict detection: %s", msg);
+        return;
+    }
+    s->opened = opened;
+    s->resolved = resolved;
+    succeed(s);
+}
+
+/* ---- step 7: gates ---- */
+
+static void publish_rows(struct scan *s, const PGresult *res, const char *type, const char *change)
+{
+    int i;
+
+    for (i = 0; i < PQntuples(res); i++) {
+        cJSON *data = cJSON_Parse(PQgetvalue(res, i, 0));
+        if (data == NULL)
+            continue;
+        if (change != NULL && cJSON_GetObjectItem(data, "change") == NULL)
+            cJSON_AddStringToObject(data, "change", change);
+        cJSON_AddStringToObject(data, "commit", s->commit);
+        if (jc_events_publish(s->app->redis, s->project_id, type, s->run->job.id, data, NULL,
+                              NULL) != JC_OK)
+            jc_debug(s->app->log, "%s not published", type);
+        cJSON_Delete(data);
+    }
+}
+
+static void gates_deleted(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct scan *s = ud;
+
+    if (err != JC_OK) {
+        fail(s, "gates: %s", msg);
+        return;
+    }
+    s->gates_changed += PQntuples(res);
+    publish_rows(s, res, "gate.changed", "deleted");
+    orch_detect_conflicts(s->app, s->project_id, s->org_id, s->run->job.id, conflicts_done, s);
+}
+
+/* Paths of this scan as a Postgres array, for "not in the tree any more" (full) or removed. */
+static char *path_array(struct scan *s, bool tree)
+{
+    const char **items;
+    size_t n = tree ? s->nfiles : s->nremoved, i;
+    char *arr;
+
+    items = calloc(n + 1, sizeof(char *));
+    if (items == NULL)
+        return NULL;
+    for (i = 0; i < n; i++)
+        items[i] = tree ? s->files[i].path : s->removed[i];
+    arr = jc_pg_array_literal(items, (int)n);
+    free(items);
+    return arr;
+}
+
+static void gates_upserted(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct scan *s = ud;
+    char *arr;
+    const char *p[3];
+
+    if (err != JC_OK) {
+        fail(s, "gates: %s", msg);
+        return;
+    }
+    s->gates_changed += PQntuples(res);
+    publish_rows(s, res, "gate.changed", NULL);
+    /* gate files that went away */
+    arr = path_array(s, s->full);
+    if (arr == NULL) {
+        fail(s, "%s", "out of memory");
+        return;
+    }
+    p[0] = s->project_id;
+    p[1] = arr;
+    p[2] = s->full ? "tree" : "removed";
+    if (jc_pg_query(s->app->pg, 0,
+                    "UPDATE gates SET deleted_at = now() WHERE project_id = $1::uuid "
+                    "AND deleted_at IS NULL AND CASE WHEN $3 = 'tree' "
+                    "THEN NOT (path = ANY($2::text[])) ELSE path = ANY($2::text[]) END "
+                    "RETURNING json_build_object('path', path, 'story', story_key)::text",
+                    3, p, gates_deleted, s) != JC_OK)
+        fail(s, "%s", "gates: cannot submit");
+    free(arr);
+}
+
+static void upsert_gates(struct scan *s)
+{
+    char *rows = cJSON_PrintUnformatted(s->gates);
+    const char *p[4] = {s->project_id, s->org_id, rows, s->commit};
+
+    if (rows == NULL) {
+        fail(s, "%s", "out of memory");
+        return;
+    }
+    if (jc_pg_query(
+            s->app->pg, 0,
+            "INSERT INTO gates (org_id, project_id, path, story_key, decision, status_reason, "
+            "  reviewer, quality_score, gate_updated, expires_at, top_issues, waiver, meta, "
+            "  commit_sha, scanned_at, deleted_at) "
+            "SELECT $2::uuid, $1::uuid, r.path, r.story_key, r.decision, r.status_reason, "
+            "  r.reviewer, r.quality_score, jive_try_timestamptz(r.updated), "
+            "  jive_try_timestamptz(r.expires), coalesce(r.top_issues, '[]'), r.waiver, "
+            "  coalesce(r.meta, '{}'), $4, now(), NULL "
+            "FROM jsonb_to_recordset($3::jsonb) AS r(path text, story_key text, decision text, "
+            "  status_reason text, reviewer text, quality_score int, updated text, expires text, "
+            "  top_issues jsonb, waiver jsonb, meta jsonb) "
+            "ON CONFLICT (project_id, path) DO UPDATE SET story_key = EXCLUDED.story_key, "
+            "  decision = EXCLUDED.decision, status_reason = EXCLUDED.status_reason, "
+            "  reviewer = EXCLUDED.reviewer, quality_score = EXCLUDED.quality_score, "
+            "  gate_updated = EXCLUDED.gate_updated, expires_at = EXCLUDED.expires_at, "
+            "  top_issues = EXCLUDED.top_issues, waiver = EXCLUDED.waiver, meta = EXCLUDED.meta, "
+            "  commit_sha = EXCLUDED.commit_sha, scanned_at = now(), deleted_at = NULL "
+            "WHERE gates.deleted_at IS NOT NULL OR gates.decision IS DISTINCT FROM "
+            "  EXCLUDED.decision OR gates.expires_at IS DISTINCT FROM EXCLUDED.expires_at OR "
+            "  gates.status_reason IS DISTINCT FROM EXCLUDED.status_reason OR "
+            "  gates.story_key IS DISTINCT FROM EXCLUDED.story_key OR "
+            "  gates.quality_score IS DISTINCT FROM EXCLUDED.quality_score "
+            "RETURNING json_build_object('path', path, 'story', story_key, 'decision', "
+            "  decision, 'expires_at', expires_at)::text",
+            4, p, gates_upserted, s) != JC_OK)
+        fail(s, "%s", "gates: cannot submit");
+    cJSON_free(rows);
+}
+
+/* ---- step 6: artifacts ---- */
+
+static void artifacts_deleted(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct scan *s = ud;
+
+    if (err != JC_OK) {
+        fail(s, "artifacts: %s", msg);
+        return;
+    }
+    s->deleted += PQntuples(res);
+    publish_rows(s, res, "artifact.changed", "deleted");
+    upsert_gates(s);
+}
+
+static void delete_artifacts(struct scan *s)
+{
+    char *arr = path_array(s, s->full);
+    const char *p[4];
+
+    if (arr == NULL) {
+        fail(s, "%s", "out of memory");
+        return;
+    }
+    p[0] = s->project_id;
+    p[1] = arr;
+    p[2] = s->full ? "tree" : "removed";
+    p[3] = s->gates_only ? "qa_gate" : NULL;
+    if (jc_pg_query(s->app->pg, 0,
+                    "UPDATE artifacts SET deleted_at = now(), updated_at = now() "
+                    "WHERE project_id = $1::uuid AND deleted_at IS NULL "
+                    "AND ($4::text IS NULL OR kind = $4) AND CASE WHEN $3 = 'tree' "
+                    "THEN NOT (path = ANY($2::text[])) ELSE path = ANY($2::text[]) END "
+                    "RETURNING json_build_object('path', path, 'kind', kind, 'key', key)::text",
+                    4, p, artifacts_deleted, s) != JC_OK)
+        fail(s, "%s", "artifacts: cannot submit");
+    free(arr);
+}
+
+static void upsert_chunk(struct scan *s);
+
+static void chunk_upserted(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct scan *s = ud;
+
+    if (err != JC_OK) {
+        fail(s, "artifacts: %s", msg);
+        return;
+    }
+    s->changed += PQntuples(res);
+    publish_rows(s, res, "artifact.changed", NULL);
+    upsert_chunk(s);
+}
+
+/* Sends the next UPSERT_CHUNK rows; only rows whose content changed come back (and count). */
+static void upsert_chunk(struct scan *s)
+{
+    size_t total = (size_t)cJSON_GetArraySize(s->rows), i;
+    cJSON *chunk;
+    char *text;
+    const char *p[4];
+
+    if (s->upserted >= total) {
+        delete_artifacts(s);
+        return;
+    }
+    chunk = cJSON_CreateArray();
+    for (i = s->upserted; i < total && i < s->upserted + UPSERT_CHUNK; i++)
+        cJSON_AddItemReferenceToArray(chunk, cJSON_GetArrayItem(s->rows, (int)i));
+    s->upserted = i;
+    text = cJSON_PrintUnformatted(chunk);
+    cJSON_Delete(chunk);
+    if (text == NULL) {
+        fail(s, "%s", "out of memory");
+        return;
+    }
+    p[0] = s->project_id;
+    p[1] = s->org_id;
+    p[2] = text;
+    p[3] = s->commit;
+    if (jc_pg_query(
+            s->app->pg, 0,
+            "INSERT INTO artifacts (org_id, project_id, path, kind, key, title, status, "
+            "  content_hash, commit_sha, meta, updated_at, deleted_at) "
+            "SELECT $2::uuid, $1::uuid, r.path, r.kind, r.key, r.title, r.status, "
+            "  r.content_hash, $4, coalesce(r.meta, '{}'), now(), NULL "
+            "FROM jsonb_to_recordset($3::jsonb) AS r(path text, kind text, key text, title text,"
+            "  status text, content_hash text, meta jsonb) "
+            "ON CONFLICT (project_id, path) DO UPDATE SET kind = EXCLUDED.kind, "
+            "  key = EXCLUDED.key, title = EXCLUDED.title, status = EXCLUDED.status, "
+            "  content_hash = EXCLUDED.content_hash, commit_sha = EXCLUDED.commit_sha, "
+            "  meta = EXCLUDED.meta, updated_at = now(), deleted_at = NULL "
+            "WHERE artifacts.content_hash IS DISTINCT FROM EXCLUDED.content_hash "
+            "  OR artifacts.deleted_at IS NOT NULL "
+            "RETURNING json_build_object('path', path, 'kind', kind, 'key', key, 'title', "
+            "  title, 'status', status, 'change', CASE WHEN xmax = 0 THEN 'added' "
+            "  ELSE 'modified' END)::text",
+            4, p, chunk_upserted, s) != JC_OK)
+        fail(s, "%s", "artifacts: cannot submit");
+    cJSON_free(text);
+}
+
+/* ---- step 5: parse, PARSE_SLICE files per loop turn ---- */
+
+static void add_error(struct scan *s, const char *path, const char *msg)
+{
+    cJSON *e = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(e, "path", path);
+    cJSON_AddStringToObject(e, "error", msg);
+    cJSON_AddItemToArray(s->errors, e);
+}
+
+/* The first markdown heading, as a title for planning documents. */
+static char *first_heading(const char *d, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        size_t end = i;
+        while (end < n && d[end] != '\n')
+            end++;
+        if (end - i > 2 && d[i] == '#') {
+            size_t s = i;
+            while (s < end && (d[s] == '#' || d[s] == ' '))
+                s++;
+            while (end > s && (d[end - 1] == '\r' || d[end - 1] == ' '))
+                end--;
+            if (end > s) {
+                char *t = malloc(end - s + 1);
+                if (t != NULL) {
+                    memcpy(t, d + s, end - s);
+                    t[end - s] = '\0';
+                }
+                return t;
+            }
+        }
+        i = end + 1;
+    }
+    return NULL;
+}
+
+static void parse_one(struct scan *s, const struct file *f)
+{
+    char hash[JC_SHA256_HEX_LEN], err[300], key[64];
+    cJSON *row, *meta;
+
+    if (f->missing)
+        return;
+    if (jc_crypto_sha256_hex(f->data, f->len, hash) != JC_OK)
+        return;
+    row = cJSON_CreateObject();
+    meta = cJSON_CreateObject();
+    cJSON_AddStringToObject(row, "path", f->path);
+    cJSON_AddStringToObject(row, "content_hash", hash);
+    jc_bmad_classify(f->path, key, sizeof(key));
+    if (f->kind == JC_KIND_STORY) {
+        struct jc_story st;
+        size_t i;
+        cJSON_AddStringToObject(row, "kind", "story");
+        if (jc_story_parse(f->path, f->data, f->len, &st, err, sizeof(err)) == JC_OK) {
+            cJSON *files = cJSON_AddArrayToObject(meta, "files");
+            if (st.key != NULL)
+                cJSON_AddStringToObject(row, "key", st.key);
+            cJSON_AddStringToObject(row, "title", st.title);
+            if (jc_story_status_name(st.status) != NULL)
+                cJSON_AddStringToObject(row, "status", jc_story_status_name(st.status));
+            if (st.raw_status != NULL)
+                cJSON_AddStringToObject(meta, "raw_status", st.raw_status);
+            cJSON_AddNumberToObject(meta, "tasks_total", st.tasks_total);
+            cJSON_AddNumberToObject(meta, "tasks_done", st.tasks_done);
+            for (i = 0; i < st.nfiles; i++)
+                cJSON_AddItemToArray(files, cJSON_CreateString(st.files[i]));
+            jc_story_clear(&st);
+        } else {
+            if (key[0] != '\0')
+                cJSON_AddStringToObject(row, "key", key);
+            cJSON_AddStringToObject(meta, "parse_error", err);
+            add_error(s, f->path, err);
+        }
+    } else if (f->kind == JC_KIND_QA_GATE) {
+        struct jc_gate g;
+        cJSON_AddStringToObject(row, "kind", "qa_gate");
+        if (jc_gate_parse(f->path, f->data, f->len, &g, err, sizeof(err)) == JC_OK) {
+            cJSON *gate = cJSON_CreateObject();
+            const char *dec = jc_gate_decision_name(g.decision);
+            char title[96];
+            if (g.story_key != NULL)
+                cJSON_AddStringToObject(row, "key", g.story_key);
+            snprintf(title, sizeof(title), "QA gate %s", g.story_key != NULL ? g.story_key : "");
+            cJSON_AddStringToObject(row, "title", title);
+            if (dec != NULL)
+                cJSON_AddStringToObject(row, "status", dec);
+            cJSON_AddStringToObject(gate, "path", f->path);
+            if (g.story_key != NULL)
+                cJSON_AddStringToObject(gate, "story_key", g.story_key);
+            if (dec != NULL)
+                cJSON_AddStringToObject(gate, "decision", dec);
+            if (g.status_reason != NULL)
+                cJSON_AddStringToObject(gate, "status_reason", g.status_reason);
+            if (g.reviewer != NULL)
+                cJSON_AddStringToObject(gate, "reviewer", g.reviewer);
+            if (g.quality_score >= 0)
+                cJSON_AddNumberToObject(gate, "quality_score", g.quality_score);
+            if (g.updated != NULL)
+                cJSON_AddStringToObject(gate, "updated", g.updated);
+            if (g.expires != NULL)
+                cJSON_AddStringToObject(gate, "expires", g.expires);
+            cJSON_AddItemToObject(gate, "top_issues", g.top_issues);
+            g.top_issues = NULL;
+            if (g.waiver != NULL) {
+                cJSON_AddItemToObject(gate, "waiver", g.waiver);
+                g.waiver = NULL;
+            }
+            cJSON_AddItemToArray(s->gates, gate);
+            jc_gate_clear(&g);
+        } else {
+            if (key[0] != '\0')
+                cJSON_AddStringToObject(row, "key", key);
+            cJSON_AddStringToObject(meta, "parse_error", err);
+            add_error(s, f->path, err);
+        }
+    } else if (f->kind == JC_KIND_SPRINT_STATUS) {
+        cJSON *map = NULL;
+        cJSON_AddStringToObject(row, "kind", "other");
+        cJSON_AddStringToObject(row, "title", "sprint-status.yaml");
+        if (jc_sprint_status_parse(f->data, f->len, &map, err, sizeof(err)) == JC_OK) {
+            cJSON_AddItemToObject(meta, "sprint_status", map);
+        } else {
+            cJSON_AddStringToObject(meta, "parse_error", err);
+            add_error(s, f->path, err);
+        }
+    } else {
+        char *title = first_heading(f->data, f->len);
+        cJSON_AddStringToObject(row, "kind", jc_bmad_kind_name(f->kind));
+        if (title != NULL)
+            cJSON_AddStringToObject(row, "title", title);
+        free(title);
+    }
+    cJSON_AddItemToObject(row, "meta", meta);
+    cJSON_AddItemToArray(s->rows, row);
+}
+
+static void parse_slice(evutil_socket_t fd, short what, void *arg)
+{
+    struct scan *s = arg;
+    struct timeval now = {0, 0};
+    size_t end = s->parsed + PARSE_SLICE;
+
+    (void)fd;
+    (void)what;
+    for (; s->parsed < s->nfiles && s->parsed < end; s->parsed++)
+        parse_one(s, &s->files[s->parsed]);
+    if (s->parsed < s->nfiles) {
+        /* let the loop serve requests between slices of a large repository */
+        if (event_base_once(s->app->base, -1, EV_TIMEOUT, parse_slice, s, &now) != 0)
+            parse_slice(-1, 0, s);
+        return;
+    }
+    upsert_chunk(s);
+}
+
+/* ---- step 4: read the files at the commit with one git cat-file --batch ---- */
+
+static void blobs_read(const struct jc_proc_result *r, void *ud)
+{
+    struct scan *s = ud;
+    const char *p, *end;
+    size_t i;
+
+    if (r->exit_code != 0 || r->truncated) {
+        fail(s, "reading files: %s", r->truncated ? "too much data" : git_error(r));
+        return;
+    }
+    s->blobs = malloc(r->out_len + 1);
+    if (s->blobs == NULL) {
+        fail(s, "%s", "out of memory");
+        return;
+    }
+    memcpy(s->blobs, r->out, r->out_len + 1);
+    p = s->blobs;
+    end = s->blobs + r->out_len;
+    /* per object: "<oid> blob <size>\n<data>\n", or "<name> missing\n" */
+    for (i = 0; i < s->nfiles && p < end; i++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *sp;
+        char *e = NULL;
+        unsigned long size;
+        if (nl == NULL)
+            break;
+        sp = memchr(p, ' ', (size_t)(nl - p));
+        if (sp == NULL || strncmp(sp + 1, "blob ", 5) != 0) {
+            s->files[i].missing = true; /* missing, or not a file (a submodule, a tree) */
+            p = nl + 1;
+            continue;
+        }
+        size = strtoul(sp + 6, &e, 10);
+        if (e != nl || size > (unsigned long)(end - (nl + 1))) {
+            fail(s, "%s", "reading files: unexpected git cat-file output");
+            return;
+        }
+        s->files[i].data = nl + 1;
+        s->files[i].len = size;
+        p = nl + 1 + size + 1;
+    }
+    parse_slice(-1, 0, s);
+}
+
+static void read_files(struct scan *s)
+{
+    static const char *const argv[] = {"git", "-C", NULL, "cat-file", "--batch", NULL};
+    const char *a[6];
+    size_t cap = 1, len = 0, i;
+    char *input;
+
+    if (s->nfiles == 0) {
+        parse_slice(-1, 0, s);
+        return;
+    }
+    for (i = 0; i < s->nfiles; i++)
+        cap += strlen(s->commit) + strlen(s->files[i].path) + 2;
+    input = malloc(cap);
+    if (input == NULL) {
+        fail(s, "%s", "out of memory");
+        return;
+    }
+    for (i = 0; i < s->nfiles; i++)
+        len += (size_t)snprintf(input + len, cap - len, "%s:%s\n", s->commit, s->files[i].path);
+    memcpy(a, argv, sizeof(a));
+    a[2] = s->dir;
+    if (git(s, a, input, len, GIT_TIMEOUT_MS, 512u << 20, blobs_read) != JC_OK)
+        fail(s, "%s", "cannot run git");
+    free(input);
+}
+
+/* ---- step 3: which files ---- */
+
+static bool add_file(struct scan *s, const char *path, size_t n)
+{
+    enum jc_artifact_kind kind;
+    char *copy;
+
+    copy = malloc(n + 1);
+    if (copy == NULL)
+        return false;
+    memcpy(copy, path, n);
+    copy[n] = '\0';
+    kind = jc_bmad_classify(copy, NULL, 0);
+    if (kind == JC_KIND_NONE || strstr(copy, "..") != NULL || copy[0] == '/' ||
+        (s->gates_only && kind != JC_KIND_QA_GATE)) {
+        free(copy);
+        return true;
+    }
+    if (s->nfiles == s->cap) {
+        size_t cap = s->cap * 2 + 64;
+        struct file *nf = realloc(s->files, cap * sizeof(*nf));
+        if (nf == NULL) {
+            free(copy);
+            return false;
+        }
+        s->files = nf;
+        s->cap = cap;
+    }
+    memset(&s->files[s->nfiles], 0, sizeof(s->files[0]));
+    s->files[s->nfiles].path = copy;
+    s->files[s->nfiles].kind = kind;
+    s->nfiles++;
+    return true;
+}
+
+static void tree_listed(const struct jc_proc_result *r, void *ud)
+{
+    struct scan *s = ud;
+    const char *p = r->out, *end = r->out + r->out_len;
+
+    if (r->exit_code != 0 || r->truncated) {
+        fail(s, "listing files: %s", r->truncated ? "too many files" : git_error(r));
+        return;
+    }
+    while (p < end) {
+        const char *z = memchr(p, '\0', (size_t)(end - p));
+        size_t n = z != NULL ? (size_t)(z - p) : (size_t)(end - p);
+        if (n > 0 && !add_file(s, p, n)) {
+            fail(s, "%s", "out of memory");
+            return;
+        }
+        p += n + 1;
+    }
+    read_files(s);
+}
+
+static void incremental_files(struct scan *s)
+{
+    static const char *const lists[] = {"added", "modified"};
+    const cJSON *e;
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(s->run->payload, lists[i]))
+        {
+            if (cJSON_IsString(e) && !add_file(s, e->valuestring, strlen(e->valuestring))) {
+                fail(s, "%s", "out of memory");
+                return;
+            }
+        }
+    }
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(s->run->payload, "removed"))
+    {
+        char **nr;
+        if (!cJSON_IsString(e) || jc_bmad_classify(e->valuestring, NULL, 0) == JC_KIND_NONE)
+            continue;
+        nr = realloc(s->removed, (s->nremoved + 1) * sizeof(char *));
+        if (nr == NULL || (nr[s->nremoved] = strdup(e->valuestring)) == NULL) {
+            if (nr != NULL)
+                s->removed = nr;
+            fail(s, "%s", "out of memory");
+            return;
+        }
+        s->removed = nr;
+        s->nremoved++;
+    }
+    read_files(s);
+}
+
+static void list_files(struct scan *s)
+{
+    static const char *const argv[] = {"git", "-C",          NULL, "ls-tree", "-r",
+                                       "-z",  "--name-only", NULL, NULL};
+    const char *a[9];
+
+    if (!s->full) {
+        incremental_files(s);
+        return;
+    }
+    memcpy(a, argv, sizeof(a));
+    a[2] = s->dir;
+    a[7] = s->commit;
+    if (git(s, a, NULL, 0, GIT_TIMEOUT_MS, 256u << 20, tree_listed) != JC_OK)
+        fail(s, "%s", "cannot run git");
+}
+
+/* ---- step 2: workspace and commit ---- */
+
+static void resolve(struct scan *s, const char *ref);
+
+static void resolved(const struct jc_proc_result *r, void *ud)
+{
+    struct scan *s = ud;
+    size_t n = strcspn(r->out, "\n");
+    char fallback[300];
+
+    if (r->exit_code != 0 || n < 40 || n >= sizeof(s->commit)) {
+        snprintf(fallback, sizeof(fallback), "origin/%s", s->branch);
+        if (strcmp(s->commit, fallback) != 0) {
+            /* the pushed SHA is unknown here (force-pushed away?): scan the branch head */
+            resolve(s, fallback);
+            return;
+        }
+        fail(s, "branch %s not found in the repository", s->branch);
+        return;
+    }
+    memcpy(s->commit, r->out, n);
+    s->commit[n] = '\0';
+    list_files(s);
+}
+
+static void resolve(struct scan *s, const char *ref)
+{
+    char spec[400];
+    const char *a[] = {"git", "-C", s->dir, "rev-parse", "--verify", "--quiet", spec, NULL};
+
+    snprintf(s->commit, sizeof(s->commit), "%.63s", ref);
+    snprintf(spec, sizeof(spec), "%s^{commit}", ref);
+    if (git(s, a, NULL, 0, GIT_TIMEOUT_MS, 4096, resolved) != JC_OK)
+        fail(s, "%s", "cannot run git");
+}
+
+static bool is_sha(const char *v)
+{
+    size_t i;
+
+    if (v == NULL || strlen(v) != 40 || strspn(v, "0") == 40)
+        return false;
+    for (i = 0; i < 40; i++)
+        if (strchr("0123456789abcdef", v[i]) == NULL)
+            return false;
+    return true;
+}
+
+static void fetched(const struct jc_proc_result *r, void *ud)
+{
+    struct scan *s = ud;
+    const char *after = cJSON_GetStringValue(cJSON_GetObjectItem(s->run->payload, "after"));
+    char ref[300];
+
+    if (r->exit_code != 0) {
+        fail(s, "updating the workspace: %s", git_error(r));
+        return;
+    }
+    if (is_sha(after)) {
+        resolve(s, after);
+        return;
+    }
+    snprintf(ref, sizeof(ref), "origin/%s", s->branch);
+    resolve(s, ref);
+}
+
+static void workspace(struct scan *s)
+{
+    char probe[PATH_MAX + 8];
+
+    snprintf(probe, sizeof(probe), "%s/.git", s->dir);
+    /* one stat: a fast syscall on local disk, not file work worth a thread */
+    if (access(probe, F_OK) == 0) {
+        const char *a[] = {"git",     "-C",        s->dir,   "fetch", "--quiet",
+                           "--prune", "--no-tags", "origin", NULL};
+        if (git(s, a, NULL, 0, GIT_TIMEOUT_MS, 1u << 20, fetched) != JC_OK)
+            fail(s, "%s", "cannot run git");
+    } else {
+        const char *a[] = {"git", "clone", "--quiet", "--no-tags", "--", s->repo_url, s->dir, NULL};
+        s->full = true; /* first sight of this workspace */
+        if (git(s, a, NULL, 0, GIT_CLONE_TIMEOUT_MS, 1u << 20, fetched) != JC_OK)
+            fail(s, "%s", "cannot run git");
+    }
+}
+
+static void project_loaded(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct scan *s = ud;
+    const cJSON *lists;
+
+    if (err != JC_OK) {
+        fail(s, "loading the project: %s", msg);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        fail(s, "project %s not found", s->project_id);
+        return;
+    }
+    snprintf(s->org_id, sizeof(s->org_id), "%s", PQgetvalue(res, 0, 0));
+    s->repo_url = strdup(PQgetvalue(res, 0, 1));
+    snprintf(s->branch, sizeof(s->branch), "%s", PQgetvalue(res, 0, 2));
+    lists = cJSON_GetObjectItemCaseSensitive(s->run->payload, "added");
+    /* full on request, on first sight of the project, for gate evaluation, and when the job
+     * carries no list of changed paths (jivectl scan, operator enqueue) */
+    s->full = s->gates_only || cJSON_IsTrue(cJSON_GetObjectItem(s->run->payload, "full")) ||
+              strcmp(PQgetvalue(res, 0, 3), "f") == 0 || !cJSON_IsArray(lists);
+    if (s->repo_url == NULL || snprintf(s->dir, sizeof(s->dir), "%s/%s", s->app->cfg.workspace_dir,
+                                        s->project_id) >= (int)sizeof(s->dir)) {
+        fail(s, "%s", "workspace path too long");
+        return;
+    }
+    workspace(s);
+}
+
+static void locked(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+{
+    struct scan *s = ud;
+    const char *p[1] = {s->project_id};
+
+    if (err != JC_OK) {
+        jc_job_fail(s->run, "locking the workspace: %s", msg);
+        scan_free(s);
+        return;
+    }
+    if (r->type == REDIS_REPLY_NIL) {
+        /* another job works on this project's workspace: try again shortly */
+        jc_job_defer(s->run, 1000);
+        scan_free(s);
+        return;
+    }
+    if (jc_pg_query(s->app->pg, 0,
+                    "SELECT org_id, repo_url, default_branch, EXISTS (SELECT 1 FROM artifacts a "
+                    "WHERE a.project_id = p.id) FROM projects p WHERE id = $1::uuid",
+                    1, p, project_loaded, s) != JC_OK)
+        fail(s, "%s", "loading the project: cannot submit");
+}
+
+static void start(struct jc_job_run *run, struct orch_ctx *ctx, bool gates_only)
+{
+    struct scan *s = calloc(1, sizeof(*s));
+    const char *argv[6];
+
+    if (s == NULL) {
+        jc_job_fail(run, "out of memory");
+        return;
+    }
+    s->run = run;
+    s->app = jc_worker_app(run->worker);
+    s->ctx = ctx;
+    s->gates_only = gates_only;
+    s->rows = cJSON_CreateArray();
+    s->gates = cJSON_CreateArray();
+    s->errors = cJSON_CreateArray();
+    snprintf(s->project_id, sizeof(s->project_id), "%s", run->job.project_id);
+    snprintf(s->lock_key, sizeof(s->lock_key), "jive:lock:project:%s", s->project_id);
+    if (!jc_crypto_is_uuid(s->project_id)) {
+        jc_job_fail(run, "project id %s is not a UUID", s->project_id);
+        scan_free(s);
+        return;
+    }
+    argv[0] = "SET";
+    argv[1] = s->lock_key;
+    argv[2] = run->job.id;
+    argv[3] = "NX";
+    argv[4] = "PX";
+    argv[5] = LOCK_TTL_MS;
+    if (jc_redis_command(s->app->redis, 0, locked, s, 6, argv, NULL) != JC_OK) {
+        jc_job_fail(run, "locking the workspace: cannot submit");
+        scan_free(s);
+    }
+}
+
+void orch_artifact_scan(struct jc_job_run *run, void *ud)
+{
+    start(run, ud, false);
+}
+
+void orch_gate_evaluation(struct jc_job_run *run, void *ud)
+{
+    start(run, ud, true);
+}
