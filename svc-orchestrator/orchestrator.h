@@ -3,7 +3,11 @@
 #ifndef ORCH_ORCHESTRATOR_H
 #define ORCH_ORCHESTRATOR_H
 
+#include "jc/proc.h"
 #include "jc/worker.h"
+
+#define ORCH_GIT_CLONE_TIMEOUT_MS 300000
+#define ORCH_GIT_TIMEOUT_MS 120000
 
 /* What the handlers share, owned by main.c and handed to them as their user data. */
 struct orch_ctx {
@@ -17,6 +21,22 @@ void orch_run_sync(struct jc_job_run *run, void *ud);
  * detects conflicts. gate-evaluation: the same restricted to QA gate files. */
 void orch_artifact_scan(struct jc_job_run *run, void *ud);
 void orch_gate_evaluation(struct jc_job_run *run, void *ud);
+
+/* story-move: sets a story's status in git (commit + push) and in artifacts. */
+void orch_story_move(struct jc_job_run *run, void *ud);
+
+/* Runs git with argv (argv[0] "git"), the non-interactive environment plus extra_env
+ * (NAME=value, may be NULL), optional stdin; cb as jc_proc_run. */
+enum jc_err orch_git(struct jc_app *app, const char *const *argv, const char *const *extra_env,
+                     const char *input, size_t len, long timeout_ms, size_t max_out, jc_proc_cb *cb,
+                     void *ud) JC_MUSTCHECK;
+
+/* The first line of git's stderr (or "git timed out") in buf. */
+const char *orch_git_error(const struct jc_proc_result *r, char *buf, size_t len);
+
+/* Clones url into dir when dir has no clone yet (*cloned = true), else fetches origin. */
+enum jc_err orch_workspace_sync(struct jc_app *app, const char *dir, const char *url, bool *cloned,
+                                jc_proc_cb *cb, void *ud) JC_MUSTCHECK;
 
 /* conflict-detection: recomputes the project's conflicts. */
 void orch_conflict_detection(struct jc_job_run *run, void *ud);

@@ -15,15 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "jc/bmad.h"
 #include "jc/crypto.h"
-#include "jc/proc.h"
 #include "orchestrator.h"
 
-#define GIT_CLONE_TIMEOUT_MS 300000
-#define GIT_TIMEOUT_MS 120000
 #define PARSE_SLICE 200
 #define UPSERT_CHUNK 500
 #define LOCK_TTL_MS "600000"
@@ -130,29 +126,6 @@ static void succeed(struct scan *s)
     release(s);
     jc_job_succeed(s->run, r);
     scan_free(s);
-}
-
-/* ---- git ---- */
-
-static enum jc_err git(struct scan *s, const char *const *argv, const char *input, size_t len,
-                       long timeout_ms, size_t max_out, jc_proc_cb *cb)
-{
-    static const char *const env[] = {"GIT_TERMINAL_PROMPT=0",  "GIT_ASKPASS=/bin/false",
-                                      "SSH_ASKPASS=/bin/false", "LC_ALL=C",
-                                      "GIT_CONFIG_NOSYSTEM=1",  NULL};
-    struct jc_proc_opts o = {argv, env, NULL, input, len, timeout_ms, max_out};
-
-    return jc_proc_run(s->app->base, &o, cb, s);
-}
-
-static const char *git_error(const struct jc_proc_result *r)
-{
-    static char buf[400];
-
-    if (r->timed_out)
-        return "git timed out";
-    snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(r->err, "\n"), r->err);
-    return buf[0] != '\0' ? buf : "git failed";
 }
 
 /* ---- step 8: conflicts, then done ---- */
@@ -560,8 +533,11 @@ static void blobs_read(const struct jc_proc_result *r, void *ud)
     const char *p, *end;
     size_t i;
 
+    char ebuf[400];
+
     if (r->exit_code != 0 || r->truncated) {
-        fail(s, "reading files: %s", r->truncated ? "too much data" : git_error(r));
+        fail(s, "reading files: %s",
+             r->truncated ? "too much data" : orch_git_error(r, ebuf, sizeof(ebuf)));
         return;
     }
     s->blobs = malloc(r->out_len + 1);
@@ -620,7 +596,8 @@ static void read_files(struct scan *s)
         len += (size_t)snprintf(input + len, cap - len, "%s:%s\n", s->commit, s->files[i].path);
     memcpy(a, argv, sizeof(a));
     a[2] = s->dir;
-    if (git(s, a, input, len, GIT_TIMEOUT_MS, 512u << 20, blobs_read) != JC_OK)
+    if (orch_git(s->app, a, NULL, input, len, ORCH_GIT_TIMEOUT_MS, 512u << 20, blobs_read, s) !=
+        JC_OK)
         fail(s, "%s", "cannot run git");
     free(input);
 }
@@ -665,8 +642,11 @@ static void tree_listed(const struct jc_proc_result *r, void *ud)
     struct scan *s = ud;
     const char *p = r->out, *end = r->out + r->out_len;
 
+    char ebuf[400];
+
     if (r->exit_code != 0 || r->truncated) {
-        fail(s, "listing files: %s", r->truncated ? "too many files" : git_error(r));
+        fail(s, "listing files: %s",
+             r->truncated ? "too many files" : orch_git_error(r, ebuf, sizeof(ebuf)));
         return;
     }
     while (p < end) {
@@ -727,7 +707,8 @@ static void list_files(struct scan *s)
     memcpy(a, argv, sizeof(a));
     a[2] = s->dir;
     a[7] = s->commit;
-    if (git(s, a, NULL, 0, GIT_TIMEOUT_MS, 256u << 20, tree_listed) != JC_OK)
+    if (orch_git(s->app, a, NULL, NULL, 0, ORCH_GIT_TIMEOUT_MS, 256u << 20, tree_listed, s) !=
+        JC_OK)
         fail(s, "%s", "cannot run git");
 }
 
@@ -763,7 +744,7 @@ static void resolve(struct scan *s, const char *ref)
 
     snprintf(s->commit, sizeof(s->commit), "%.63s", ref);
     snprintf(spec, sizeof(spec), "%s^{commit}", ref);
-    if (git(s, a, NULL, 0, GIT_TIMEOUT_MS, 4096, resolved) != JC_OK)
+    if (orch_git(s->app, a, NULL, NULL, 0, ORCH_GIT_TIMEOUT_MS, 4096, resolved, s) != JC_OK)
         fail(s, "%s", "cannot run git");
 }
 
@@ -785,8 +766,10 @@ static void fetched(const struct jc_proc_result *r, void *ud)
     const char *after = cJSON_GetStringValue(cJSON_GetObjectItem(s->run->payload, "after"));
     char ref[300];
 
+    char ebuf[400];
+
     if (r->exit_code != 0) {
-        fail(s, "updating the workspace: %s", git_error(r));
+        fail(s, "updating the workspace: %s", orch_git_error(r, ebuf, sizeof(ebuf)));
         return;
     }
     if (is_sha(after)) {
@@ -799,21 +782,14 @@ static void fetched(const struct jc_proc_result *r, void *ud)
 
 static void workspace(struct scan *s)
 {
-    char probe[PATH_MAX + 8];
+    bool cloned = false;
 
-    snprintf(probe, sizeof(probe), "%s/.git", s->dir);
-    /* one stat: a fast syscall on local disk, not file work worth a thread */
-    if (access(probe, F_OK) == 0) {
-        const char *a[] = {"git",     "-C",        s->dir,   "fetch", "--quiet",
-                           "--prune", "--no-tags", "origin", NULL};
-        if (git(s, a, NULL, 0, GIT_TIMEOUT_MS, 1u << 20, fetched) != JC_OK)
-            fail(s, "%s", "cannot run git");
-    } else {
-        const char *a[] = {"git", "clone", "--quiet", "--no-tags", "--", s->repo_url, s->dir, NULL};
-        s->full = true; /* first sight of this workspace */
-        if (git(s, a, NULL, 0, GIT_CLONE_TIMEOUT_MS, 1u << 20, fetched) != JC_OK)
-            fail(s, "%s", "cannot run git");
+    if (orch_workspace_sync(s->app, s->dir, s->repo_url, &cloned, fetched, s) != JC_OK) {
+        fail(s, "%s", "cannot run git");
+        return;
     }
+    if (cloned)
+        s->full = true; /* first sight of this workspace */
 }
 
 static void project_loaded(const PGresult *res, enum jc_err err, const char *msg, void *ud)

@@ -604,6 +604,95 @@ void jc_story_clear(struct jc_story *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* Replaces [from, to) of text with repl; NULL on allocation failure. */
+static char *splice(const char *text, size_t len, size_t from, size_t to, const char *repl,
+                    size_t *out_len)
+{
+    size_t rl = strlen(repl), n = len - (to - from) + rl;
+    char *out = malloc(n + 1);
+
+    if (out == NULL)
+        return NULL;
+    memcpy(out, text, from);
+    memcpy(out + from, repl, rl);
+    memcpy(out + from + rl, text + to, len - to);
+    out[n] = '\0';
+    *out_len = n;
+    return out;
+}
+
+char *jc_story_set_status(const char *text, size_t len, const char *status, size_t *out_len)
+{
+    struct line l, h;
+    size_t pos = 0, title_end = 0;
+    bool in_status = false, in_qa = false, in_code = false, seen_title = false;
+    int level;
+
+    while (next_line(text, len, &pos, &l)) {
+        const char *t = l.s;
+        size_t tn = l.n;
+        trim(&t, &tn);
+        if (tn >= 3 && strncmp(t, "```", 3) == 0) {
+            in_code = !in_code;
+            continue;
+        }
+        if (in_code)
+            continue;
+        level = heading(&l, &h);
+        if (level > 0) {
+            char p[64] = "";
+            plain_lower(h.s, h.n, p, sizeof(p));
+            if (!seen_title && level == 1) {
+                seen_title = true;
+                title_end = (size_t)(l.s + l.n - text);
+                continue;
+            }
+            in_status = strcmp(p, "status") == 0 || strcmp(p, "story status") == 0;
+            if (level <= 2)
+                in_qa = is_qa_heading(h) && !in_status;
+            continue;
+        }
+        if (tn == 0)
+            continue;
+        if (in_status) {
+            struct line v;
+            size_t from, to;
+            if (status_label(l, &v)) {
+                from = (size_t)(v.s - text); /* "Status: Done" under the heading */
+                to = from + v.n;
+            } else {
+                /* the value line, indentation and a list bullet kept */
+                while (tn > 2 && (t[0] == '-' || t[0] == '*') && t[1] == ' ') {
+                    t += 2;
+                    tn -= 2;
+                }
+                from = (size_t)(t - text);
+                to = from + tn;
+            }
+            return splice(text, len, from, to, status, out_len);
+        }
+        if (!in_qa) {
+            struct line v;
+            if (status_label(l, &v)) {
+                size_t from = (size_t)(v.s - text), to = from + v.n;
+                /* keep closing bold markers that follow the value: "**Status: Done**" */
+                while (to > from && text[to - 1] == '*')
+                    to--;
+                return splice(text, len, from, to, status, out_len);
+            }
+        }
+    }
+    /* no status yet: a section after the title (or at the top) */
+    {
+        char section[96];
+        snprintf(section, sizeof(section), "%s## Status\n\n%s\n", title_end > 0 ? "\n\n" : "",
+                 status);
+        if (title_end == 0)
+            snprintf(section, sizeof(section), "## Status\n\n%s\n\n", status);
+        return splice(text, len, title_end, title_end, section, out_len);
+    }
+}
+
 /* ---- YAML ---- */
 
 struct ywalk {

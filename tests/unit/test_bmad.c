@@ -289,6 +289,33 @@ static void sprint_status(void **state)
     assert_null(st);
 }
 
+static void set_status(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"# Story 1.1: A\r\n\r\n## Status\r\n\r\nDraft\r\n\r\n## Tasks\r\n- [ ] x\r\n",
+         "# Story 1.1: A\r\n\r\n## Status\r\n\r\nDone\r\n\r\n## Tasks\r\n- [ ] x\r\n"},
+        {"# S 1.2: B\n\n**Status:** In Progress ✅\n\n## QA\n**Status: PASS**\n",
+         "# S 1.2: B\n\n**Status:** Done\n\n## QA\n**Status: PASS**\n"},
+        {"# S 1.3: C\n\n## Status\n  - Approved  \n", "# S 1.3: C\n\n## Status\n  - Done  \n"},
+        {"# S 1.4: D\n\n## Story\ntext\n", "# S 1.4: D\n\n## Status\n\nDone\n\n\n## Story\ntext\n"},
+        {"# S 1.5: E\n**Status: Review**\n", "# S 1.5: E\n**Status: Done**\n"},
+    };
+    size_t i, n;
+    char *out;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        out = jc_story_set_status(cases[i].in, strlen(cases[i].in), "Done", &n);
+        assert_non_null(out);
+        if (strcmp(out, cases[i].out) != 0)
+            fail_msg("case %zu:\n%s\n--- want ---\n%s", i, out, cases[i].out);
+        assert_int_equal(n, strlen(cases[i].out));
+        free(out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +325,7 @@ int main(void)
         cmocka_unit_test(messy_stories_parse),
         cmocka_unit_test(gates_parse),
         cmocka_unit_test(sprint_status),
+        cmocka_unit_test(set_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

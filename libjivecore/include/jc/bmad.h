@@ -79,6 +79,14 @@ enum jc_err jc_story_parse(const char *path, const char *text, size_t len, struc
                            char *err, size_t errlen) JC_MUSTCHECK;
 void jc_story_clear(struct jc_story *s);
 
+/*
+ * Returns a copy of the story text with its status set to status (a name from
+ * jc_story_status_name), every other byte unchanged: the value line under "## Status", else the
+ * value of a "**Status:** x" label, else a "## Status" section inserted after the title.
+ * *out_len receives the length. NULL on allocation failure. Caller frees.
+ */
+char *jc_story_set_status(const char *text, size_t len, const char *status, size_t *out_len);
+
 enum jc_gate_decision {
     JC_GATE_UNKNOWN = 0,
     JC_GATE_PASS,
