@@ -58,6 +58,7 @@ static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
         [JC_Q_ARTIFACT_SCAN] = orch_artifact_scan,
         [JC_Q_GATE_EVALUATION] = orch_gate_evaluation,
         [JC_Q_CONFLICT_DETECTION] = orch_conflict_detection,
+        [JC_Q_STORY_MOVE] = orch_story_move,
         [JC_Q_RUN_SYNC] = orch_run_sync,
     };
     struct orch *o = calloc(1, sizeof(*o));

@@ -424,6 +424,71 @@ void jc_job_fail(struct jc_job_run *run, const char *fmt, ...)
     cJSON_free(hist);
 }
 
+/* ---- rejection: no retry ---- */
+
+static void rejected_row(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct failing *f = ud;
+    struct jc_job_run *run = f->run;
+    struct jc_worker *w = run->worker;
+    char lock[96];
+    const char *argv[3];
+    cJSON *data;
+
+    (void)res;
+    if (err != JC_OK) {
+        jc_warn(w->app->log, "job %s: rejection not recorded (%s); will run again", run->job.id,
+                msg);
+        free(f);
+        requeue_later(run, w->app->cfg.retry_base_ms, false);
+        return;
+    }
+    jc_metric_inc(w->m_failed, 1);
+    data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "queue", jc_queue_name(run->job.queue));
+    cJSON_AddNumberToObject(data, "attempt", run->attempt);
+    cJSON_AddStringToObject(data, "error", f->error);
+    cJSON_AddBoolToObject(data, "will_retry", false);
+    publish(run, "job.failed", data);
+    free(f);
+    snprintf(lock, sizeof(lock), "jive:lock:job:%s", run->job.id);
+    argv[0] = w->active_key;
+    argv[1] = lock;
+    argv[2] = run->raw;
+    if (jc_redis_eval(w->app->redis, &w->ack_s, 2, 3, argv, acked, run) != JC_OK)
+        acked(NULL, JC_EREDIS, "cannot submit", run);
+}
+
+void jc_job_reject(struct jc_job_run *run, const char *fmt, ...)
+{
+    struct jc_worker *w = run->worker;
+    struct failing *f = calloc(1, sizeof(*f));
+    char *hist;
+    va_list ap;
+
+    if (f == NULL) {
+        requeue_later(run, w->app->cfg.retry_base_ms, false);
+        return;
+    }
+    f->run = run;
+    va_start(ap, fmt);
+    vsnprintf(f->error, sizeof(f->error), fmt, ap);
+    va_end(ap);
+    JC_LOG(w->app->log, JC_LOG_INFO, NULL, NULL, "job %s (%s) rejected: %s", run->job.id,
+           jc_queue_name(run->job.queue), f->error);
+    hist = history_entry(run, "rejected", f->error);
+    {
+        const char *p[3] = {run->job.id, f->error, hist};
+        if (jc_pg_query(w->app->pg, 0,
+                        "UPDATE jobs SET status = 'failed', error = $2, updated_at = now(), "
+                        "finished_at = now(), history = history || $3::jsonb "
+                        "WHERE id = $1::uuid",
+                        3, p, rejected_row, f) != JC_OK)
+            rejected_row(NULL, JC_EPG, "cannot submit", f);
+    }
+    cJSON_free(hist);
+}
+
 /* ---- starting a job: lock, claim, handler ---- */
 
 static void claimed(const PGresult *res, enum jc_err err, const char *msg, void *ud)
@@ -475,7 +540,7 @@ static void locked(const redisReply *r, enum jc_err err, const char *msg, void *
     if (jc_pg_query(w->app->pg, 0,
                     "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
                     "started_at = now(), updated_at = now(), worker = $2 "
-                    "WHERE id = $1::uuid AND status IN ('queued', 'running', 'failed') "
+                    "WHERE id = $1::uuid AND status IN ('queued', 'running') "
                     "RETURNING attempts",
                     2, p, claimed, run) != JC_OK)
         claimed(NULL, JC_EPG, "cannot submit", run);

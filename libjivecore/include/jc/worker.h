@@ -61,6 +61,12 @@ void jc_job_succeed(struct jc_job_run *run, cJSON *result);
 void jc_job_fail(struct jc_job_run *run, const char *fmt, ...) JC_PRINTF(2, 3);
 
 /*
+ * The job cannot succeed, whatever the attempt (invalid input, a refused move): status 'failed'
+ * with the error, no retry, no dead letter; publish job.failed. run is freed.
+ */
+void jc_job_reject(struct jc_job_run *run, const char *fmt, ...) JC_PRINTF(2, 3);
+
+/*
  * Not now (a resource is busy, e.g. the project's workspace): the job goes back on its queue
  * after delay_ms without spending an attempt. run is freed.
  */
