@@ -12,6 +12,7 @@
 /* What the handlers share, owned by main.c and handed to them as their user data. */
 struct orch_ctx {
     struct jc_redis_script unlock; /* delete a lock key only if it still holds our token */
+    struct jc_redis_script llens;  /* the queue depths for the heartbeat line */
 };
 
 /* run-sync: upserts the CI run of a workflow_run/check_run/check_suite event into runs. */

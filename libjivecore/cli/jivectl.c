@@ -405,6 +405,47 @@ static int cmd_jobs_retry(const struct jc_config *cfg, struct opt *opts, int n)
     return 0;
 }
 
+/* ---- scan ---- */
+
+static int cmd_scan(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    const char *project = opt_get(opts, n, "project");
+    const char *queue = opt_get(opts, n, "gates") != NULL ? "gate-evaluation" : "artifact-scan";
+    PGconn *conn;
+    PGresult *r;
+    const char *p[2];
+
+    if (project == NULL)
+        return fail("scan: a project id or name is required (jivectl project list)");
+    conn = connect_db(cfg);
+    if (conn == NULL)
+        return 1;
+    /* a committed job row: the outbox sweeper (jive-webhook, jive-orchestrator) queues it */
+    p[0] = project;
+    p[1] = queue;
+    r = PQexecParams(conn,
+                     "INSERT INTO jobs (org_id, project_id, queue, payload) "
+                     "SELECT org_id, id, $2, '{\"full\": true}'::jsonb FROM projects "
+                     "WHERE id::text = $1 OR name = $1 ORDER BY created_at LIMIT 1 "
+                     "RETURNING id, project_id",
+                     2, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            fprintf(stderr, "jivectl: scan: %s", PQresultErrorMessage(r));
+        else
+            fprintf(stderr, "jivectl: scan: no project '%s'\n", project);
+        PQclear(r);
+        PQfinish(conn);
+        return 1;
+    }
+    printf("%s\n", PQgetvalue(r, 0, 0));
+    fprintf(stderr, "full %s of project %s queued (jivectl jobs show %s)\n", queue,
+            PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(conn);
+    return 0;
+}
+
 static const struct cmd cmds[] = {
     {"migrate",
      NULL,
@@ -441,6 +482,15 @@ static const struct cmd cmds[] = {
      NULL,
      {"sub", "name", "org", "scopes", "ttl"},
      cmd_token_mint},
+    {"scan",
+     NULL,
+     "jivectl scan <project> [--gates yes]",
+     "Queues a full artifact scan of a project (id or name), or with --gates yes a gate\n"
+     "evaluation; prints the job id. The job row is committed and the outbox sweeper pushes it\n"
+     "to the queue. Needs DATABASE_URL.",
+     "project",
+     {"project", "gates"},
+     cmd_scan},
     {"jobs",
      "dead",
      "jivectl jobs dead [--queue Q]",

@@ -289,3 +289,21 @@ def test_unknown_repository_fails_then_dies(orch, webhook, db):
     jid = enqueue(webhook, {"queue": "artifact-scan", "project_id": p["id"]})
     assert wait_for(lambda: job(db, jid)[0] == "dead", 20), job(db, jid)
     assert "updating the workspace" in job(db, jid)[2]
+
+
+def test_jivectl_scan_queues_a_full_scan_through_the_outbox(orch, webhook, repo, db, stack):
+    from conftest import run_bin
+    commit(repo, V6, "fixture")
+    p = project_for(db, repo)
+    out = run_bin("jivectl", stack.env(), "scan", p["id"])
+    assert out.returncode == 0, out.stderr
+    jid = out.stdout.strip()
+    assert "full artifact-scan" in out.stderr
+    assert wait_for(lambda: job(db, jid)[0] == "succeeded", 20), job(db, jid)
+    assert job(db, jid)[3]["mode"] == "full"
+    gates = run_bin("jivectl", stack.env(), "scan", p["id"], "--gates", "yes")
+    assert gates.returncode == 0
+    assert wait_for(lambda: job(db, gates.stdout.strip())[3] is not None, 20)
+    assert job(db, gates.stdout.strip())[3]["mode"] == "gates"
+    missing = run_bin("jivectl", stack.env(), "scan", "no-such-project")
+    assert missing.returncode == 1 and "no project 'no-such-project'" in missing.stderr
