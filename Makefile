@@ -45,7 +45,7 @@ BINS    := $(BUILD)/bin/jive-mcp $(BUILD)/bin/jive-webhook $(BUILD)/bin/jive-orc
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all units bootstrap test test-deps test-unit bench run lint format clean
+.PHONY: all units bootstrap test test-deps test-unit fuzz fuzzers bench run lint format clean
 all: $(LIB) $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -94,9 +94,34 @@ bootstrap:
 # starts its own Postgres and Redis on free loopback ports and runs the cmocka suites too.
 test: bootstrap test-deps
 	$(MAKE) SAN=1 all units
+	$(MAKE) fuzzers
 	JIVE_BUILD=build/san $(PY) -m pytest -q -p no:cacheprovider tests/integration
 
 units: $(UNIT_BINS)
+
+# libFuzzer targets (clang): the library's sources compiled into each target with
+# ASan+UBSan. `make fuzz` runs each for FUZZ_SECONDS; make test runs each briefly.
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS    := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -std=c17 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+                -Ilibjivecore/include $(PKG_CFLAGS) -DJC_VERSION='"fuzz"'
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard libjivecore/include/jc/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	@clang $(FUZZ_FLAGS) $< $(LIB_SRC) -o $@ $(PKG_LIBS)
+
+fuzzers: $(FUZZ_BINS)
+
+fuzz: bootstrap fuzzers
+	@for f in $(FUZZ_BINS); do \
+	    n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
+	    echo "== $$n for $(FUZZ_SECONDS) s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	        build/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; \
+	done
 
 # npm test fixtures (GitHub's example payloads), pinned by tests/package-lock.json
 test-deps: tests/node_modules/.package-lock.json

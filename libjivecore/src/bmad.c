@@ -429,10 +429,13 @@ static void add_file(struct jc_story *st, char *path)
 /* "Story 2.3: Title", "Story 2.3 - Title", "2.3: Title" → key and title. */
 static void parse_title(struct line h, struct jc_story *st)
 {
-    char key[64] = "";
-    const char *s = h.s;
-    size_t n = h.n, used;
+    char buf[512], key[64];
+    const char *s = buf;
+    size_t n = h.n < sizeof(buf) - 1 ? h.n : sizeof(buf) - 1, used;
 
+    /* the heading is a slice of the file, not a string: read_key needs the terminator */
+    memcpy(buf, h.s, n);
+    buf[n] = '\0';
     if (starts_ci(s, n, "story ")) {
         s += 6;
         n -= 6;

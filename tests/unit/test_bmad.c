@@ -316,6 +316,25 @@ static void set_status(void **state)
     }
 }
 
+/* Found by fuzz_story: a bare "# " heading at the very end of an unterminated buffer. */
+static void regression_bare_heading_at_end(void **state)
+{
+    static const char *const inputs[] = {"# ", "# Story 2", "# Story 2.", "# 1.1"};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        size_t n = strlen(inputs[i]);
+        char *exact = malloc(n); /* no terminator: ASan sees any read past the end */
+        struct jc_story st;
+        char err[128];
+        memcpy(exact, inputs[i], n);
+        if (jc_story_parse("docs/stories/3.3.x.md", exact, n, &st, err, sizeof(err)) == JC_OK)
+            jc_story_clear(&st);
+        free(exact);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -326,6 +345,7 @@ int main(void)
         cmocka_unit_test(gates_parse),
         cmocka_unit_test(sprint_status),
         cmocka_unit_test(set_status),
+        cmocka_unit_test(regression_bare_heading_at_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: MIT */
+/* fuzz_sprint.c: libFuzzer target for v6 sprint-status.yaml. */
+#include <stdint.h>
+
+#include "jc/bmad.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    cJSON *map = NULL;
+    char err[256];
+
+    if (jc_sprint_status_parse((const char *)data, size, &map, err, sizeof(err)) == JC_OK)
+        cJSON_Delete(map);
+    return 0;
+}
