@@ -136,6 +136,7 @@ test-unit: bootstrap
 # Benchmarks on loopback; rewrites docs/PERFORMANCE.md from the run (not part of make test).
 bench: bootstrap test-deps all
 	$(PY) tests/bench/bench_webhook.py --write docs/PERFORMANCE.md
+	$(PY) tests/bench/bench_orchestrator.py --write docs/PERFORMANCE.md
 
 run: bootstrap all
 	@bash deploy/local-stack.sh run

@@ -74,24 +74,185 @@ static const char *s_of(const cJSON *o, const char *name)
     return v != NULL ? v : "";
 }
 
-/* Files two File Lists share, as a JSON array (empty when none). */
-static cJSON *shared_files(const cJSON *a, const cJSON *b)
-{
-    cJSON *out = cJSON_CreateArray();
-    const cJSON *x, *y;
+/* (name, index) pairs sorted by name: groups of equal names become neighbours. */
+struct entry {
+    const char *name;
+    int idx;
+};
 
-    cJSON_ArrayForEach(x, a)
-    {
-        cJSON_ArrayForEach(y, b)
+static int by_name(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+
+    return c != 0 ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Pairs of in-progress stories that share files: (lo, hi) story indices and the files. */
+struct pair {
+    int a, b;
+    cJSON *files;
+};
+
+static struct pair *pair_get(struct pair **pairs, int *n, int *cap, int a, int b)
+{
+    int i;
+
+    for (i = 0; i < *n; i++)
+        if ((*pairs)[i].a == a && (*pairs)[i].b == b)
+            return &(*pairs)[i];
+    if (*n == *cap) {
+        int nc = *cap * 2 + 16;
+        struct pair *np = realloc(*pairs, (size_t)nc * sizeof(*np));
+        if (np == NULL)
+            return NULL;
+        *pairs = np;
+        *cap = nc;
+    }
+    (*pairs)[*n].a = a;
+    (*pairs)[*n].b = b;
+    (*pairs)[*n].files = cJSON_CreateArray();
+    return &(*pairs)[(*n)++];
+}
+
+static void file_overlaps(const cJSON *stories, cJSON *out)
+{
+    int n = cJSON_GetArraySize(stories), i, j, k, m = 0, cap = 0, np = 0, pcap = 0;
+    struct entry *e = NULL;
+    struct pair *pairs = NULL;
+    char fp[600], summary[600];
+    const cJSON *st, *f;
+
+    /* every (file, story) of the stories in progress */
+    for (i = 0; i < n; i++) {
+        st = cJSON_GetArrayItem(stories, i);
+        if (strcmp(s_of(st, "status"), "InProgress") != 0)
+            continue;
+        cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(st, "files"))
         {
-            if (cJSON_IsString(x) && cJSON_IsString(y) &&
-                strcmp(x->valuestring, y->valuestring) == 0) {
-                cJSON_AddItemToArray(out, cJSON_CreateString(x->valuestring));
-                break;
+            if (!cJSON_IsString(f))
+                continue;
+            if (m == cap) {
+                struct entry *ne = realloc(e, (size_t)(cap = cap * 2 + 64) * sizeof(*e));
+                if (ne == NULL)
+                    goto out;
+                e = ne;
+            }
+            e[m].name = f->valuestring;
+            e[m++].idx = i;
+        }
+    }
+    if (m > 1)
+        qsort(e, (size_t)m, sizeof(*e), by_name);
+    for (i = 0; i < m; i = j) {
+        for (j = i + 1; j < m && strcmp(e[j].name, e[i].name) == 0; j++)
+            ;
+        /* stories i..j-1 all list this file */
+        for (k = i; k < j; k++) {
+            int l;
+            for (l = k + 1; l < j; l++) {
+                struct pair *p;
+                if (e[k].idx == e[l].idx)
+                    continue;
+                p = pair_get(&pairs, &np, &pcap, e[k].idx, e[l].idx);
+                if (p == NULL)
+                    goto out;
+                cJSON_AddItemToArray(p->files, cJSON_CreateString(e[k].name));
             }
         }
     }
-    return out;
+    for (i = 0; i < np; i++) {
+        const char *ka = s_of(cJSON_GetArrayItem(stories, pairs[i].a), "key");
+        const char *kb = s_of(cJSON_GetArrayItem(stories, pairs[i].b), "key");
+        const char *lo = strcmp(ka, kb) <= 0 ? ka : kb, *hi = lo == ka ? kb : ka;
+        cJSON *d = cJSON_CreateObject();
+        cJSON *sts = cJSON_AddArrayToObject(d, "stories");
+        cJSON_AddItemToArray(sts, cJSON_CreateString(lo));
+        cJSON_AddItemToArray(sts, cJSON_CreateString(hi));
+        snprintf(fp, sizeof(fp), "file_overlap:%s|%s", lo, hi);
+        snprintf(summary, sizeof(summary),
+                 "Stories %s and %s are both in progress and change %d of the same file(s), "
+                 "e.g. %s",
+                 lo, hi, cJSON_GetArraySize(pairs[i].files),
+                 cJSON_GetArrayItem(pairs[i].files, 0)->valuestring);
+        cJSON_AddItemToObject(d, "files", pairs[i].files);
+        pairs[i].files = NULL;
+        add(out, "file_overlap", fp, "high", summary, d);
+    }
+out:
+    for (i = 0; i < np; i++)
+        cJSON_Delete(pairs[i].files);
+    free(pairs);
+    free(e);
+}
+
+static void duplicate_keys(const cJSON *stories, cJSON *out)
+{
+    int n = cJSON_GetArraySize(stories), i, j, m = 0;
+    struct entry *e = calloc((size_t)n + 1, sizeof(*e));
+    char fp[600], summary[600];
+
+    if (e == NULL)
+        return;
+    for (i = 0; i < n; i++) {
+        const char *k = s_of(cJSON_GetArrayItem(stories, i), "key");
+        if (*k != '\0') {
+            e[m].name = k;
+            e[m++].idx = i;
+        }
+    }
+    qsort(e, (size_t)m, sizeof(*e), by_name);
+    for (i = 0; i < m; i = j) {
+        cJSON *d, *paths;
+        const char *first = NULL, *second = NULL;
+        int k;
+        for (j = i + 1; j < m && strcmp(e[j].name, e[i].name) == 0; j++)
+            ;
+        if (j - i < 2)
+            continue;
+        d = cJSON_CreateObject();
+        paths = cJSON_AddArrayToObject(d, "paths");
+        /* the paths in order, so details and summary are stable */
+        for (k = i; k < j; k++) {
+            const char *p = s_of(cJSON_GetArrayItem(stories, e[k].idx), "path");
+            int at = 0;
+            const cJSON *x;
+            cJSON_ArrayForEach(x, paths)
+            {
+                if (strcmp(x->valuestring, p) > 0)
+                    break;
+                at++;
+            }
+            cJSON_InsertItemInArray(paths, at, cJSON_CreateString(p));
+        }
+        first = cJSON_GetArrayItem(paths, 0)->valuestring;
+        second = cJSON_GetArrayItem(paths, 1)->valuestring;
+        snprintf(fp, sizeof(fp), "duplicate_key:%s", e[i].name);
+        snprintf(summary, sizeof(summary), "Story key %s is used by %s and %s%s", e[i].name, first,
+                 second, j - i > 2 ? " and more" : "");
+        add(out, "duplicate_key", fp, "medium", summary, d);
+    }
+    free(e);
+}
+
+/* Binary search in entries sorted by name; -1 when absent. */
+static int find(const struct entry *e, int m, const char *name)
+{
+    int lo = 0, hi = m - 1;
+
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2, c = strcmp(e[mid].name, name);
+        if (c == 0) {
+            while (mid > 0 && strcmp(e[mid - 1].name, name) == 0)
+                mid--;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return -1;
 }
 
 cJSON *orch_compute_conflicts(const cJSON *state)
@@ -102,59 +263,59 @@ cJSON *orch_compute_conflicts(const cJSON *state)
     const cJSON *sprints = cJSON_GetObjectItemCaseSensitive(state, "sprint");
     cJSON *out = cJSON_CreateArray();
     const cJSON *a, *b, *g, *sp;
+    struct entry *ge = NULL, *se = NULL;
+    const char **sv = NULL;
     char fp[600], summary[600];
-    int i, j, n = cJSON_GetArraySize(stories);
+    int i, j, ns = 0, n = cJSON_GetArraySize(stories), ng = cJSON_GetArraySize(gates);
 
+    file_overlaps(stories, out);
+    duplicate_keys(stories, out);
+    /* gates by story key, for the Done stories */
+    ge = calloc((size_t)ng + 1, sizeof(*ge));
+    for (i = 0; ge != NULL && i < ng; i++) {
+        ge[i].name = s_of(cJSON_GetArrayItem(gates, i), "key");
+        ge[i].idx = i;
+    }
+    if (ge != NULL)
+        qsort(ge, (size_t)ng, sizeof(*ge), by_name);
+    /* sprint-status entries (key -> status) of every sprint-status file, sorted by key */
+    cJSON_ArrayForEach(sp, sprints)
+    {
+        ns += cJSON_GetArraySize(sp);
+    }
+    se = calloc((size_t)ns + 1, sizeof(*se));
+    sv = calloc((size_t)ns + 1, sizeof(*sv));
+    ns = 0;
+    cJSON_ArrayForEach(sp, sprints)
+    {
+        const cJSON *kv;
+        cJSON_ArrayForEach(kv, sp)
+        {
+            if (se == NULL || sv == NULL || kv->string == NULL || !cJSON_IsString(kv))
+                continue;
+            se[ns].name = kv->string;
+            se[ns].idx = ns;
+            sv[ns++] = kv->valuestring;
+        }
+    }
+    if (se != NULL && sv != NULL)
+        qsort(se, (size_t)ns, sizeof(*se), by_name);
+    else {
+        free(se);
+        se = NULL;
+    }
     for (i = 0; i < n; i++) {
         a = cJSON_GetArrayItem(stories, i);
-        for (j = i + 1; j < n; j++) {
-            b = cJSON_GetArrayItem(stories, j);
-            /* two files claim one key */
-            if (*s_of(a, "key") != '\0' && strcmp(s_of(a, "key"), s_of(b, "key")) == 0) {
-                cJSON *d = cJSON_CreateObject();
-                cJSON *paths = cJSON_AddArrayToObject(d, "paths");
-                const char *pa = s_of(a, "path"), *pb = s_of(b, "path");
-                cJSON_AddItemToArray(paths, cJSON_CreateString(strcmp(pa, pb) < 0 ? pa : pb));
-                cJSON_AddItemToArray(paths, cJSON_CreateString(strcmp(pa, pb) < 0 ? pb : pa));
-                snprintf(fp, sizeof(fp), "duplicate_key:%s", s_of(a, "key"));
-                snprintf(summary, sizeof(summary), "Story key %s is used by %s and %s",
-                         s_of(a, "key"), strcmp(pa, pb) < 0 ? pa : pb,
-                         strcmp(pa, pb) < 0 ? pb : pa);
-                add(out, "duplicate_key", fp, "medium", summary, d);
-            }
-            /* two stories in progress touching the same files */
-            if (strcmp(s_of(a, "status"), "InProgress") == 0 &&
-                strcmp(s_of(b, "status"), "InProgress") == 0) {
-                cJSON *files = shared_files(cJSON_GetObjectItemCaseSensitive(a, "files"),
-                                            cJSON_GetObjectItemCaseSensitive(b, "files"));
-                if (cJSON_GetArraySize(files) > 0) {
-                    const char *ka = s_of(a, "key"), *kb = s_of(b, "key");
-                    const char *lo = strcmp(ka, kb) <= 0 ? ka : kb, *hi = lo == ka ? kb : ka;
-                    cJSON *d = cJSON_CreateObject();
-                    cJSON *st = cJSON_AddArrayToObject(d, "stories");
-                    cJSON_AddItemToArray(st, cJSON_CreateString(lo));
-                    cJSON_AddItemToArray(st, cJSON_CreateString(hi));
-                    snprintf(fp, sizeof(fp), "file_overlap:%s|%s", lo, hi);
-                    snprintf(summary, sizeof(summary),
-                             "Stories %s and %s are both in progress and change %d of the same "
-                             "file(s), e.g. %s",
-                             lo, hi, cJSON_GetArraySize(files),
-                             cJSON_GetArrayItem(files, 0)->valuestring);
-                    cJSON_AddItemToObject(d, "files", files);
-                    add(out, "file_overlap", fp, "high", summary, d);
-                } else {
-                    cJSON_Delete(files);
-                }
-            }
-        }
         /* Done but the gate says no */
-        if (strcmp(s_of(a, "status"), "Done") == 0) {
-            cJSON_ArrayForEach(g, gates)
-            {
-                bool expired = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "expired"));
-                bool fail = strcmp(s_of(g, "decision"), "FAIL") == 0;
+        if (ge != NULL && strcmp(s_of(a, "status"), "Done") == 0 && *s_of(a, "key") != '\0') {
+            for (j = find(ge, ng, s_of(a, "key"));
+                 j >= 0 && j < ng && strcmp(ge[j].name, s_of(a, "key")) == 0; j++) {
+                bool expired, fail;
                 cJSON *d;
-                if (strcmp(s_of(g, "key"), s_of(a, "key")) != 0 || (!fail && !expired))
+                g = cJSON_GetArrayItem(gates, ge[j].idx);
+                expired = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "expired"));
+                fail = strcmp(s_of(g, "decision"), "FAIL") == 0;
+                if (!fail && !expired)
                     continue;
                 d = cJSON_CreateObject();
                 cJSON_AddStringToObject(d, "story", s_of(a, "key"));
@@ -169,11 +330,10 @@ cJSON *orch_compute_conflicts(const cJSON *state)
             }
         }
         /* v6: the story file and sprint-status.yaml disagree */
-        cJSON_ArrayForEach(sp, sprints)
-        {
-            const char *want = s_of(sp, s_of(a, "key"));
-            if (*want != '\0' && *s_of(a, "status") != '\0' &&
-                strcmp(want, s_of(a, "status")) != 0) {
+        if (se != NULL && *s_of(a, "status") != '\0' && *s_of(a, "key") != '\0') {
+            int at = find(se, ns, s_of(a, "key"));
+            const char *want = at >= 0 ? sv[se[at].idx] : "";
+            if (*want != '\0' && strcmp(want, s_of(a, "status")) != 0) {
                 cJSON *d = cJSON_CreateObject();
                 cJSON_AddStringToObject(d, "story", s_of(a, "key"));
                 cJSON_AddStringToObject(d, "file_status", s_of(a, "status"));
@@ -186,6 +346,9 @@ cJSON *orch_compute_conflicts(const cJSON *state)
             }
         }
     }
+    free(ge);
+    free(se);
+    free(sv);
     /* two agents on one story (agents come ordered by id: a stable fingerprint) */
     n = cJSON_GetArraySize(agents);
     for (i = 0; i < n; i++) {

@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""make bench (orchestrator part), on the release build, everything on loopback:
+- full scans of generated BMAD repositories with 100, 1,000 and 10,000 stories, against the
+  same run's ceiling of reading those files with one `git cat-file --batch`;
+- an incremental scan of one changed story in each (its cost must not grow with the repo);
+- a signed push delivery (one changed story) to artifact.changed on the channel, 200 times;
+- queue throughput: near-no-op jobs (conflict detection of an empty project) through
+  reserve/claim/ack with one orchestrator.
+Prints one JSON object; --write FILE appends a Markdown section to FILE."""
+import hashlib
+import hmac
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "tests/integration"))
+os.environ.setdefault("JIVE_BUILD", "build")
+
+import conftest  # noqa: E402
+import psycopg  # noqa: E402
+import redis as redislib  # noqa: E402
+import requests  # noqa: E402
+
+SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "100,1000,10000").split(",")]
+PUSHES = int(os.environ.get("BENCH_PUSHES", "200"))
+QUEUE_JOBS = int(os.environ.get("BENCH_QUEUE_JOBS", "2000"))
+
+
+def git(repo, *args, input=None):
+    return subprocess.run(["git", "-C", repo, *args], check=True, capture_output=True,
+                          input=input).stdout
+
+
+def story(key, status="InProgress"):
+    return (f"# Story {key}: Generated story {key}\n\n## Status\n{status}\n\n## Tasks\n"
+            f"- [x] one\n- [ ] two\n\n## Dev Agent Record\n### File List\n"
+            f"- `src/mod{key.replace('.', '_')}.c` - generated\n")
+
+
+def make_repo(n):
+    """A repository with n stories (and a gate per 10 stories), written with fast-import."""
+    d = tempfile.mkdtemp(prefix=f"jive-bench-{n}-")
+    git(d, "init", "-q", "-b", "main")
+    files = {"docs/prd.md": "# PRD\n", "docs/architecture.md": "# Architecture\n"}
+    for i in range(n):
+        key = f"{i // 100 + 1}.{i % 100 + 1}"
+        files[f"docs/stories/{key}.generated-{i}.md"] = story(key)
+        if i % 10 == 0:
+            files[f"docs/qa/gates/{key}-generated.yml"] = f"gate: PASS\nstory: '{key}'\n"
+    out = []
+    for path, text in files.items():
+        data = text.encode()
+        out.append(f"M 100644 inline {path}\ndata {len(data)}\n".encode() + data)
+    blob = ("commit refs/heads/main\ncommitter Bench <b@x> 1700000000 +0000\ndata 5\nbench\n"
+            ).encode() + b"\n".join(out) + b"\n"
+    git(d, "fast-import", "--quiet", input=blob)
+    git(d, "reset", "-q", "--hard", "main")
+    return d, sorted(p for p in files if p.startswith("docs/stories/"))
+
+
+def sign(secret, body):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def main():
+    pg, rd = conftest.Postgres(), conftest.Redis()
+    procs = []
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="jive-bench-orch-"))
+    res = {"sizes": {}}
+    try:
+        pg_opts = (f"-p {pg.port} -k {pg.dir} -c listen_addresses=127.0.0.1 -c max_connections=200")
+        pg._run([f"{pg.bindir}/pg_ctl", "-D", f"{pg.dir}/data", "-o", pg_opts, "-l",
+                 f"{pg.dir}/log", "-w", "start"])
+        rd.start()
+        dsn = pg.create_db("jive")
+        env = {"PATH": os.environ["PATH"], "DATABASE_URL": dsn, "REDIS_URL": rd.url(),
+               "JIVE_BIND": "127.0.0.1", "JIVE_LOG_LEVEL": "warn", "JIVE_ENV": "development",
+               "JIVE_WORKSPACE_DIR": str(tmp / "ws"), "JIVE_WORKER_CONCURRENCY": "8"}
+        subprocess.run([str(ROOT / "build/bin/jivectl"), "migrate"], env=env, check=True,
+                       capture_output=True)
+        ports = {}
+        for name in ("jive-webhook", "jive-orchestrator"):
+            ports[name] = conftest.free_port()
+            procs.append(subprocess.Popen([str(ROOT / "build/bin" / name)],
+                                          env=dict(env, PORT=str(ports[name])),
+                                          stdout=open(tmp / f"{name}.log", "w"),
+                                          stderr=subprocess.STDOUT))
+        hook = f"http://127.0.0.1:{ports['jive-webhook']}"
+
+        def up():
+            try:
+                return all(requests.get(f"http://127.0.0.1:{p}/health", timeout=1).ok
+                           for p in ports.values())
+            except requests.RequestException:
+                return False
+        assert conftest.wait_for(up, 20), "services did not start"
+        db = psycopg.connect(dsn, autocommit=True)
+        org = db.execute("INSERT INTO orgs (slug, name) VALUES ('bench', 'b') RETURNING id").fetchone()[0]
+
+        def project(url):
+            return str(db.execute("INSERT INTO projects (org_id, name, repo_url, webhook_secret) "
+                                  "VALUES (%s, %s, %s, %s) RETURNING id",
+                                  (org, url, url, "bench-secret-0123456789")).fetchone()[0])
+
+        def scan(pid, payload):
+            jid = requests.post(hook + "/api/jobs/enqueue", json={
+                "queue": "artifact-scan", "project_id": pid, "payload": payload}).json()["job"]
+            conftest.wait_for(lambda: db.execute("SELECT status FROM jobs WHERE id = %s",
+                                                 (jid,)).fetchone()[0] in ("succeeded", "dead"),
+                              600, 0.05)
+            st, hist, result = db.execute("SELECT status, history, result FROM jobs WHERE id = %s",
+                                          (jid,)).fetchone()
+            assert st == "succeeded", (st, hist)
+            h = hist[-1]
+            t = lambda s: time.mktime(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")) + float("0." + s[20:23])  # noqa: E731
+            return t(h["finished_at"]) - t(h["started_at"]), result
+
+        for n in SIZES:
+            repo, stories = make_repo(n)
+            pid = project("file://" + repo)
+            full_s, r = scan(pid, {"full": True})
+            assert r["files"] >= n, r
+            # ceiling: the same files read by one git cat-file --batch
+            t0 = time.time()
+            subprocess.run(["git", "-C", repo, "cat-file", "--batch"], check=True,
+                           input="".join(f"HEAD:{p}\n" for p in stories).encode(),
+                           capture_output=True)
+            ceiling = time.time() - t0
+            # incremental: one story changes
+            changed = stories[len(stories) // 2]
+            with open(os.path.join(repo, changed), "a") as f:
+                f.write("\n- [x] another task\n")
+            git(repo, "commit", "-qam", "one story")
+            after = git(repo, "rev-parse", "HEAD").decode().strip()
+            inc_s, r2 = scan(pid, {"after": after, "added": [], "modified": [changed], "removed": []})
+            assert r2["mode"] == "incremental" and r2["changed"] == 1, r2
+            res["sizes"][n] = {"full_s": full_s, "stories_per_s": n / full_s,
+                               "read_ceiling_s": ceiling, "incremental_s": inc_s}
+
+        # push → artifact.changed, one at a time
+        repo, stories = make_repo(100)
+        pid = project("file://" + repo)
+        scan(pid, {"full": True})
+        sub = redislib.Redis(host="127.0.0.1", port=rd.port).pubsub()
+        sub.subscribe(f"project:{pid}")
+        sub.get_message(timeout=1)
+        example = json.loads((ROOT / "tests/node_modules/@octokit/webhooks-examples/api.github.com/index.json").read_text())
+        push = next(e for e in example if e["name"] == "push")["examples"]
+        push = next(x for x in push if x["ref"] == "refs/heads/master" and x["commits"])
+        lat = []
+        before = git(repo, "rev-parse", "HEAD").decode().strip()
+        for i in range(PUSHES):
+            path = stories[i % len(stories)]
+            with open(os.path.join(repo, path), "a") as f:
+                f.write(f"\n- [ ] push {i}\n")
+            git(repo, "commit", "-qam", f"push {i}")
+            after = git(repo, "rev-parse", "HEAD").decode().strip()
+            p = dict(push, ref="refs/heads/main", before=before, after=after, created=False,
+                     forced=False)
+            p["commits"] = [dict(push["commits"][0], id=after, added=[], modified=[path], removed=[])]
+            body = json.dumps(p).encode()
+            t0 = time.time()
+            r = requests.post(f"{hook}/webhooks/github/{pid}", data=body, headers={
+                "X-GitHub-Event": "push", "X-GitHub-Delivery": str(uuid.uuid4()),
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": sign("bench-secret-0123456789", body)})
+            assert r.status_code == 202, r.text
+            while True:
+                m = sub.get_message(timeout=5)
+                assert m is not None, "no artifact.changed within 5 s"
+                if m["type"] == "message" and json.loads(m["data"])["type"] == "artifact.changed":
+                    break
+            lat.append((time.time() - t0) * 1000)
+            before = after
+        lat.sort()
+        res["push"] = {"count": PUSHES, "p50_ms": statistics.median(lat),
+                       "p99_ms": lat[int(len(lat) * 0.99) - 1]}
+
+        # queue throughput: conflict detection of an empty project, N jobs
+        empty = project("file:///nonexistent-bench")
+        rcli = redislib.Redis(host="127.0.0.1", port=rd.port)
+        ids = [str(uuid.uuid4()) for _ in range(QUEUE_JOBS)]
+        with db.cursor() as c:
+            c.executemany("INSERT INTO jobs (id, org_id, project_id, queue, enqueued_at) "
+                          "VALUES (%s, %s, %s, 'conflict-detection', now())",
+                          [(i, org, empty) for i in ids])
+        pipe = rcli.pipeline()
+        for i in ids:
+            pipe.lpush("jive:q:conflict-detection", json.dumps({
+                "id": i, "queue": "conflict-detection", "project_id": empty, "org_id": str(org),
+                "event_id": None, "attempt": 0, "max_attempts": 3, "payload": {}}))
+        t0 = time.time()
+        pipe.execute()
+        conftest.wait_for(lambda: db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) "
+                                             "AND status = 'succeeded'", (ids,)).fetchone()[0] == QUEUE_JOBS,
+                          300, 0.1)
+        took = time.time() - t0
+        res["queue"] = {"jobs": QUEUE_JOBS, "seconds": took, "jobs_per_s": QUEUE_JOBS / took,
+                        "concurrency": 8}
+        return res
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(30)
+        pg.destroy()
+        rd.destroy()
+
+
+def markdown(r):
+    rows = "\n".join(
+        f"| {n:,} | {v['full_s']:.2f} s | {v['stories_per_s']:.0f} | {v['read_ceiling_s']:.3f} s | "
+        f"{v['full_s'] / v['read_ceiling_s']:.0f}× | {v['incremental_s'] * 1000:.0f} ms |"
+        for n, v in r["sizes"].items())
+    sizes = list(r["sizes"].values())
+    growth = sizes[-1]["incremental_s"] / sizes[0]["incremental_s"]
+    return f"""
+## jive-orchestrator: scans, push to event, queue
+
+Same machine and run; release build; jobs timed from the job's own history (claim to commit).
+
+| stories | full scan | stories/s | ceiling: `git cat-file --batch` of those files | scan : ceiling | incremental scan, one story changed |
+|---|---|---|---|---|---|
+{rows}
+
+Incremental scan cost, largest repository : smallest = **{growth:.2f}** (it must not grow with
+the repository: only the changed path is read and parsed).
+
+Push delivery with one changed story → `artifact.changed` on `project:<id>`, {r['push']['count']}
+sequential pushes: **p50 {r['push']['p50_ms']:.0f} ms, p99 {r['push']['p99_ms']:.0f} ms** (aim:
+p99 under 250 ms; the original plan asked for under 5 s). This includes the webhook commit, the
+queue, `git fetch` from the origin, reading and parsing the file, the upsert and conflict
+detection.
+
+Queue throughput: {r['queue']['jobs']} near-no-op jobs (conflict detection of an empty project:
+two small queries) through reserve, lock, claim, handler, ack with one orchestrator at
+concurrency {r['queue']['concurrency']}: **{r['queue']['jobs_per_s']:.0f} jobs/s**.
+
+Reproduce: `make bench`, or `BENCH_SIZES=100,1000,10000 /usr/bin/python3 tests/bench/bench_orchestrator.py`.
+"""
+
+
+if __name__ == "__main__":
+    out = main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--write":
+        with open(sys.argv[2], "a") as f:
+            f.write(markdown(out))
+        print(markdown(out))
+    else:
+        print(json.dumps(out))
