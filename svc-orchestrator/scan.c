@@ -26,6 +26,7 @@
 
 struct file {
     char *path;
+    char oid[48]; /* blob id from ls-tree (full scans): read by id, not by path */
     enum jc_artifact_kind kind;
     const char *data; /* into blobs */
     size_t len;
@@ -56,6 +57,8 @@ struct scan {
     cJSON *errors;
     size_t upserted; /* rows sent so far */
     int changed, deleted, gates_changed;
+    bool relevant; /* something conflict detection reads has changed */
+    bool skipped_conflicts;
     int opened, resolved;
 };
 
@@ -121,6 +124,7 @@ static void succeed(struct scan *s)
     cJSON_AddNumberToObject(r, "gates_changed", s->gates_changed);
     cJSON_AddNumberToObject(r, "conflicts_opened", s->opened);
     cJSON_AddNumberToObject(r, "conflicts_resolved", s->resolved);
+    cJSON_AddBoolToObject(r, "conflicts_checked", !s->skipped_conflicts);
     cJSON_AddItemToObject(r, "errors", s->errors);
     s->errors = NULL;
     release(s);
@@ -153,6 +157,9 @@ static void publish_rows(struct scan *s, const PGresult *res, const char *type, 
         cJSON *data = cJSON_Parse(PQgetvalue(res, i, 0));
         if (data == NULL)
             continue;
+        if (cJSON_IsTrue(cJSON_GetObjectItem(data, "sig_changed")))
+            s->relevant = true;
+        cJSON_DeleteItemFromObject(data, "sig_changed");
         if (change != NULL && cJSON_GetObjectItem(data, "change") == NULL)
             cJSON_AddStringToObject(data, "change", change);
         cJSON_AddStringToObject(data, "commit", s->commit);
@@ -173,6 +180,11 @@ static void gates_deleted(const PGresult *res, enum jc_err err, const char *msg,
     }
     s->gates_changed += PQntuples(res);
     publish_rows(s, res, "gate.changed", "deleted");
+    if (!s->full && !s->relevant && s->deleted == 0 && s->gates_changed == 0) {
+        s->skipped_conflicts = true; /* nothing conflict detection reads has changed */
+        succeed(s);
+        return;
+    }
     orch_detect_conflicts(s->app, s->project_id, s->org_id, s->run->job.id, conflicts_done, s);
 }
 
@@ -345,21 +357,25 @@ static void upsert_chunk(struct scan *s)
     p[3] = s->commit;
     if (jc_pg_query(
             s->app->pg, 0,
-            "INSERT INTO artifacts (org_id, project_id, path, kind, key, title, status, "
+            "WITH r AS (SELECT * FROM jsonb_to_recordset($3::jsonb) AS r(path text, kind text,"
+            "  key text, title text, status text, content_hash text, meta jsonb)),"
+            " old AS (SELECT a.path, a.meta->>'sig' AS sig FROM artifacts a"
+            "  WHERE a.project_id = $1::uuid AND a.path IN (SELECT path FROM r)),"
+            " up AS (INSERT INTO artifacts (org_id, project_id, path, kind, key, title, status, "
             "  content_hash, commit_sha, meta, updated_at, deleted_at) "
-            "SELECT $2::uuid, $1::uuid, r.path, r.kind, r.key, r.title, r.status, "
-            "  r.content_hash, $4, coalesce(r.meta, '{}'), now(), NULL "
-            "FROM jsonb_to_recordset($3::jsonb) AS r(path text, kind text, key text, title text,"
-            "  status text, content_hash text, meta jsonb) "
-            "ON CONFLICT (project_id, path) DO UPDATE SET kind = EXCLUDED.kind, "
+            " SELECT $2::uuid, $1::uuid, r.path, r.kind, r.key, r.title, r.status, "
+            "  r.content_hash, $4, coalesce(r.meta, '{}'), now(), NULL FROM r "
+            " ON CONFLICT (project_id, path) DO UPDATE SET kind = EXCLUDED.kind, "
             "  key = EXCLUDED.key, title = EXCLUDED.title, status = EXCLUDED.status, "
             "  content_hash = EXCLUDED.content_hash, commit_sha = EXCLUDED.commit_sha, "
             "  meta = EXCLUDED.meta, updated_at = now(), deleted_at = NULL "
-            "WHERE artifacts.content_hash IS DISTINCT FROM EXCLUDED.content_hash "
+            " WHERE artifacts.content_hash IS DISTINCT FROM EXCLUDED.content_hash "
             "  OR artifacts.deleted_at IS NOT NULL "
-            "RETURNING json_build_object('path', path, 'kind', kind, 'key', key, 'title', "
-            "  title, 'status', status, 'change', CASE WHEN xmax = 0 THEN 'added' "
-            "  ELSE 'modified' END)::text",
+            " RETURNING path, kind, key, title, status, xmax = 0 AS inserted, meta->>'sig' AS sig) "
+            "SELECT json_build_object('path', up.path, 'kind', up.kind, 'key', up.key, 'title', "
+            "  up.title, 'status', up.status, 'change', CASE WHEN up.inserted THEN 'added' "
+            "  ELSE 'modified' END, 'sig_changed', up.sig IS DISTINCT FROM old.sig)::text "
+            "FROM up LEFT JOIN old USING (path)",
             4, p, chunk_upserted, s) != JC_OK)
         fail(s, "%s", "artifacts: cannot submit");
     cJSON_free(text);
@@ -405,6 +421,29 @@ static char *first_heading(const char *d, size_t n)
     return NULL;
 }
 
+/*
+ * meta.sig: a short hash of what conflict detection reads from an artifact (key, status, File
+ * List; the status map of sprint-status.yaml). A changed file whose sig did not change cannot
+ * open or resolve a conflict, so the scan skips the project-wide detection.
+ */
+static void add_sig(cJSON *meta, const char *key, const char *status, const cJSON *extra)
+{
+    char *x = cJSON_PrintUnformatted(extra);
+    char buf[512], hex[JC_SHA256_HEX_LEN];
+    size_t n = (size_t)snprintf(buf, sizeof(buf), "%s\n%s\n", key != NULL ? key : "",
+                                status != NULL ? status : "");
+    unsigned char md[JC_SHA256_LEN];
+
+    if (x == NULL || n >= sizeof(buf))
+        goto out;
+    if (jc_crypto_hmac_sha256(buf, n, x, strlen(x), md) == JC_OK) {
+        jc_crypto_hex(md, 8, hex);
+        cJSON_AddStringToObject(meta, "sig", hex);
+    }
+out:
+    cJSON_free(x);
+}
+
 static void parse_one(struct scan *s, const struct file *f)
 {
     char hash[JC_SHA256_HEX_LEN], err[300], key[64];
@@ -436,6 +475,7 @@ static void parse_one(struct scan *s, const struct file *f)
             cJSON_AddNumberToObject(meta, "tasks_done", st.tasks_done);
             for (i = 0; i < st.nfiles; i++)
                 cJSON_AddItemToArray(files, cJSON_CreateString(st.files[i]));
+            add_sig(meta, st.key, jc_story_status_name(st.status), files);
             jc_story_clear(&st);
         } else {
             if (key[0] != '\0')
@@ -491,6 +531,7 @@ static void parse_one(struct scan *s, const struct file *f)
         cJSON_AddStringToObject(row, "title", "sprint-status.yaml");
         if (jc_sprint_status_parse(f->data, f->len, &map, err, sizeof(err)) == JC_OK) {
             cJSON_AddItemToObject(meta, "sprint_status", map);
+            add_sig(meta, "sprint-status", NULL, map);
         } else {
             cJSON_AddStringToObject(meta, "parse_error", err);
             add_error(s, f->path, err);
@@ -586,14 +627,19 @@ static void read_files(struct scan *s)
         return;
     }
     for (i = 0; i < s->nfiles; i++)
-        cap += strlen(s->commit) + strlen(s->files[i].path) + 2;
+        cap += strlen(s->commit) + strlen(s->files[i].path) + sizeof(s->files[i].oid) + 2;
     input = malloc(cap);
     if (input == NULL) {
         fail(s, "%s", "out of memory");
         return;
     }
     for (i = 0; i < s->nfiles; i++)
-        len += (size_t)snprintf(input + len, cap - len, "%s:%s\n", s->commit, s->files[i].path);
+        /* by id when known: a "<commit>:<path>" lookup walks the tree, which is quadratic for
+         * thousands of stories in one directory */
+        len +=
+            s->files[i].oid[0] != '\0'
+                ? (size_t)snprintf(input + len, cap - len, "%s\n", s->files[i].oid)
+                : (size_t)snprintf(input + len, cap - len, "%s:%s\n", s->commit, s->files[i].path);
     memcpy(a, argv, sizeof(a));
     a[2] = s->dir;
     if (orch_git(s->app, a, NULL, input, len, ORCH_GIT_TIMEOUT_MS, 512u << 20, blobs_read, s) !=
@@ -641,7 +687,6 @@ static void tree_listed(const struct jc_proc_result *r, void *ud)
 {
     struct scan *s = ud;
     const char *p = r->out, *end = r->out + r->out_len;
-
     char ebuf[400];
 
     if (r->exit_code != 0 || r->truncated) {
@@ -649,12 +694,21 @@ static void tree_listed(const struct jc_proc_result *r, void *ud)
              r->truncated ? "too many files" : orch_git_error(r, ebuf, sizeof(ebuf)));
         return;
     }
+    /* "<mode> <type> <oid>\t<path>\0" */
     while (p < end) {
         const char *z = memchr(p, '\0', (size_t)(end - p));
         size_t n = z != NULL ? (size_t)(z - p) : (size_t)(end - p);
-        if (n > 0 && !add_file(s, p, n)) {
-            fail(s, "%s", "out of memory");
-            return;
+        const char *tab = memchr(p, '\t', n);
+        char mode[8] = "", type[8] = "", oid[48] = "";
+        if (tab != NULL && sscanf(p, "%7s %7s %47s", mode, type, oid) == 3 &&
+            strcmp(type, "blob") == 0 && strcmp(mode, "120000") != 0) {
+            size_t before = s->nfiles;
+            if (!add_file(s, tab + 1, n - (size_t)(tab + 1 - p))) {
+                fail(s, "%s", "out of memory");
+                return;
+            }
+            if (s->nfiles > before)
+                snprintf(s->files[s->nfiles - 1].oid, sizeof(s->files[0].oid), "%s", oid);
         }
         p += n + 1;
     }
@@ -696,9 +750,8 @@ static void incremental_files(struct scan *s)
 
 static void list_files(struct scan *s)
 {
-    static const char *const argv[] = {"git", "-C",          NULL, "ls-tree", "-r",
-                                       "-z",  "--name-only", NULL, NULL};
-    const char *a[9];
+    static const char *const argv[] = {"git", "-C", NULL, "ls-tree", "-r", "-z", NULL, NULL};
+    const char *a[8];
 
     if (!s->full) {
         incremental_files(s);
@@ -706,7 +759,7 @@ static void list_files(struct scan *s)
     }
     memcpy(a, argv, sizeof(a));
     a[2] = s->dir;
-    a[7] = s->commit;
+    a[6] = s->commit;
     if (orch_git(s->app, a, NULL, NULL, 0, ORCH_GIT_TIMEOUT_MS, 256u << 20, tree_listed, s) !=
         JC_OK)
         fail(s, "%s", "cannot run git");

@@ -149,3 +149,34 @@ def test_concurrent_moves_serialise(project, origin, webhook, db):
     newer = "Done" if commits.index(c_done) < commits.index(c_approved) else "Approved"
     final = open(os.path.join(origin, "docs/stories/1.5.review.md")).read()
     assert f"## Status\n{newer}\n" in final
+
+
+def test_rejected_push_is_rebuilt_on_the_moved_branch_once(project, origin, webhook, db):
+    # The first push meets a branch that moved (another agent pushed): the hook lands a commit
+    # on main and refuses ours. The job fetches, rebuilds its one-line change on the new head,
+    # and pushes again.
+    hook = os.path.join(origin, ".git/hooks/pre-receive")
+    marker = os.path.join(origin, ".git/jive-rejected-once")
+    with open(hook, "w") as f:
+        f.write(f"""#!/bin/sh
+if [ ! -e {marker} ]; then
+    touch {marker}
+    unset GIT_QUARANTINE_PATH GIT_OBJECT_DIRECTORY GIT_ALTERNATE_OBJECT_DIRECTORIES
+    export GIT_AUTHOR_NAME=Other GIT_AUTHOR_EMAIL=other@example.com
+    export GIT_COMMITTER_NAME=Other GIT_COMMITTER_EMAIL=other@example.com
+    c=$(echo 'another agent' | git commit-tree 'main^{{tree}}' -p main) || exit 2
+    git update-ref refs/heads/main "$c"
+    echo 'the branch moved' >&2
+    exit 1
+fi
+exit 0
+""")
+    os.chmod(hook, 0o755)
+    head = git(origin, "rev-parse", "HEAD")
+    jid = move(webhook, db, project["id"], key="1.6", status="Review")
+    status, _, error, result, _, _ = job(db, jid)
+    assert status == "succeeded", error
+    assert os.path.exists(marker)  # the first push was refused
+    log = git(origin, "log", "--format=%H %s", f"{head}..main").splitlines()
+    assert len(log) == 2 and log[0].startswith(result["commit"]) and log[1].endswith("another agent")
+    assert changed_lines(origin, "main") == ["-Done ✅", "+Review"]
