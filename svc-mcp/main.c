@@ -1,16 +1,74 @@
 /* SPDX-License-Identifier: MIT */
-/* jive-mcp: answers IDE agents over the Model Context Protocol. */
-#include "jc/app.h"
+/*
+ * jive-mcp: answers IDE agents over the Model Context Protocol (Streamable HTTP, both protocol
+ * eras on POST /mcp), with JWT scopes, a Redis rate limit and a Postgres audit log; REST
+ * compatibility routes GET /mcp/tools, POST /mcp/invoke, GET /mcp/health.
+ */
+#include <stdlib.h>
 
-/* GET /mcp/health: the compatibility route of the original plan, same answer as /health. */
-static enum jc_err mcp_setup(struct jc_app *app, char *err, size_t errlen)
+#include "mcp.h"
+
+static void mcp_free(struct mcp *m)
 {
-    (void)err;
-    (void)errlen;
-    return jc_app_route_health(app, "/mcp/health");
+    if (m == NULL)
+        return;
+    jc_audit_free(m->audit);
+    free(m);
+}
+
+struct stopping {
+    struct mcp *m;
+    jc_app_done_fn *done;
+};
+
+static void audit_flushed(void *ud)
+{
+    struct stopping *s = ud;
+    struct jc_app *app = s->m->app;
+    jc_app_done_fn *done = s->done;
+
+    mcp_free(s->m);
+    free(s);
+    done(app);
+}
+
+/* After the HTTP drain: every audit row of the answered calls is written (or spooled). */
+static void on_shutdown(struct jc_app *app, jc_app_done_fn *done, void *ud)
+{
+    struct stopping *s = malloc(sizeof(*s));
+
+    if (s == NULL) {
+        mcp_free(ud);
+        done(app);
+        return;
+    }
+    s->m = ud;
+    s->done = done;
+    jc_audit_flush(s->m->audit, audit_flushed, s);
+}
+
+static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
+{
+    struct mcp *m = calloc(1, sizeof(*m));
+
+    if (m == NULL)
+        goto nomem;
+    m->app = app;
+    jc_ratelimit_init(&m->rl, app->redis);
+    m->audit = jc_audit_new(app->base, app->pg, app->log, app->metrics, app->cfg.audit_spool, 200);
+    if (m->audit == NULL || jc_app_route_health(app, "/mcp/health") != JC_OK ||
+        mcp_routes(m) != JC_OK)
+        goto nomem;
+    app->on_shutdown = on_shutdown;
+    app->on_shutdown_ud = m;
+    return JC_OK;
+nomem:
+    mcp_free(m);
+    jc_errbuf_set(err, errlen, "out of memory while starting");
+    return JC_ENOMEM;
 }
 
 int main(void)
 {
-    return jc_app_main(JC_SVC_MCP, mcp_setup);
+    return jc_app_main(JC_SVC_MCP, setup);
 }

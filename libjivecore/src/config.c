@@ -301,8 +301,16 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
             cfg->max_attempts[q] = (int)one;
         }
     }
-    if ((rc = dup_str(&l, "JIVE_WORKER_ID", NULL, false, &cfg->worker_id)) != JC_OK)
+    if ((rc = dup_str(&l, "JIVE_WORKER_ID", NULL, false, &cfg->worker_id)) != JC_OK ||
+        (rc = dup_str(&l, "JIVE_AUDIT_SPOOL", "./.jive/audit-spool.jsonl", false,
+                      &cfg->audit_spool)) != JC_OK)
         goto fail;
+    v = get(&l, "JIVE_TRUST_PROXY");
+    if (v != NULL && jc_parse_bool(v, &cfg->trust_proxy) != JC_OK) {
+        jc_errbuf_set(err, errlen, "JIVE_TRUST_PROXY: must be true or false, got '%.20s'", v);
+        rc = JC_EINVAL;
+        goto fail;
+    }
     if (cfg->worker_id != NULL) {
         size_t i, idlen = strlen(cfg->worker_id);
         for (i = 0; i < idlen; i++) {
@@ -345,6 +353,7 @@ void jc_config_clear(struct jc_config *cfg)
     free(cfg->github_webhook_secret);
     free(cfg->workspace_dir);
     free(cfg->worker_id);
+    free(cfg->audit_spool);
     for (i = 0; cfg->cors_origins != NULL && cfg->cors_origins[i] != NULL; i++)
         free(cfg->cors_origins[i]);
     free(cfg->cors_origins);

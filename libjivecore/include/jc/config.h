@@ -49,6 +49,9 @@ struct jc_config {
     long health_timeout_ms;   /* JIVE_HEALTH_TIMEOUT_MS */
     long worker_concurrency;  /* JIVE_WORKER_CONCURRENCY */
     char *worker_id;          /* JIVE_WORKER_ID: default <hostname>-<pid>-<random> */
+    bool trust_proxy;         /* JIVE_TRUST_PROXY: take the client address from X-Forwarded-For */
+    char *audit_spool;        /* JIVE_AUDIT_SPOOL: where jive-mcp keeps audit rows the database
+                                 could not take at shutdown */
     long worker_ttl_ms;       /* JIVE_WORKER_TTL_MS: heartbeat lifetime */
     long retry_base_ms;       /* JIVE_RETRY_BASE_MS: first retry delay (doubles each time) */
     int max_attempts[5];      /* per queue (enum jc_queue order): JIVE_MAX_ATTEMPTS, overridden by

@@ -1,0 +1,671 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rpc.c: the MCP endpoint (Streamable HTTP, JSON responses, stateless: no Mcp-Session-Id).
+ * One endpoint for both eras:
+ *   2026-07-28: no handshake; every request carries _meta with the protocol version and the
+ *     client capabilities; server/discover; MCP-Protocol-Version / Mcp-Method / Mcp-Name headers
+ *     checked against the body; results carry resultType (and caching hints on lists).
+ *   2025-11-25, 2025-06-18, 2025-03-26: initialize negotiates; MCP-Protocol-Version checked;
+ *     JSON-RPC batches only on 2025-03-26.
+ * Every tools/call ends in exactly one audit row, whatever the outcome.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jc/clock.h"
+#include "jc/crypto.h"
+#include "mcp.h"
+
+#define ERR_HEADER_MISMATCH -32020
+#define ERR_UNSUPPORTED_VERSION -32004
+
+static const char *const legacy_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
+
+static bool legacy_supported(const char *v)
+{
+    size_t i;
+
+    for (i = 0; v != NULL && legacy_versions[i] != NULL; i++)
+        if (strcmp(v, legacy_versions[i]) == 0)
+            return true;
+    return false;
+}
+
+static void call_free(struct mcp_call *c)
+{
+    cJSON_Delete(c->body);
+    free(c);
+}
+
+/* ---- audit ---- */
+
+static void audit(struct mcp_call *c, const char *result, const char *error)
+{
+    struct jc_audit_entry e = {0};
+    const char *fwd = NULL;
+
+    e.org_id = c->org_id[0] != '\0' ? c->org_id : NULL;
+    e.project_id = jc_crypto_is_uuid(c->project_id) ? c->project_id : NULL;
+    e.actor_type = c->authed ? "agent" : "anonymous";
+    e.actor_id = c->authed ? c->who.sub : NULL;
+    e.actor_name = c->authed && c->who.name[0] != '\0' ? c->who.name : NULL;
+    e.tool = c->tool != NULL ? c->tool->name
+                             : cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "name"));
+    e.scope = c->tool != NULL ? c->tool->scope : NULL;
+    e.args_hash = c->args_hash[0] != '\0' ? c->args_hash : NULL;
+    e.result = result;
+    e.error = error;
+    /* the client's address: the socket peer, or X-Forwarded-For behind a trusted proxy */
+    if (c->mcp->app->cfg.trust_proxy)
+        fwd = jc_req_header(c->req, "X-Forwarded-For");
+    {
+        char *host = NULL;
+        ev_uint16_t port = 0;
+        char first[64] = "";
+        evhttp_connection_get_peer(evhttp_request_get_connection(c->req->ev), &host, &port);
+        if (fwd != NULL)
+            snprintf(first, sizeof(first), "%.*s", (int)strcspn(fwd, ", "), fwd);
+        e.ip = fwd != NULL && first[0] != '\0' ? first : host;
+        e.user_agent = jc_req_header(c->req, "User-Agent");
+        e.request_id = c->req->request_id;
+        e.duration_ms = (long)((jc_clock_mono() - c->t0) * 1000.0);
+        jc_audit_add(c->mcp->audit, &e);
+    }
+}
+
+/* ---- replies ---- */
+
+static cJSON *envelope(const struct mcp_call *c)
+{
+    cJSON *r = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(r, "jsonrpc", "2.0");
+    cJSON_AddItemToObject(r, "id", c->id != NULL ? cJSON_Duplicate(c->id, 1) : cJSON_CreateNull());
+    return r;
+}
+
+static void reply_result(struct mcp_call *c, cJSON *result)
+{
+    cJSON *r;
+
+    if (c->rest) {
+        jc_http_reply_json(c->req, 200, result);
+        call_free(c);
+        return;
+    }
+    if (c->modern && cJSON_GetObjectItem(result, "resultType") == NULL)
+        cJSON_AddStringToObject(result, "resultType", "complete");
+    r = envelope(c);
+    cJSON_AddItemToObject(r, "result", result);
+    jc_req_add_header(c->req, "MCP-Protocol-Version", c->version);
+    jc_http_reply_json(c->req, 200, r);
+    call_free(c);
+}
+
+static void reply_error(struct mcp_call *c, int status, int code, cJSON *data, const char *fmt, ...)
+    JC_PRINTF(5, 6);
+
+static void reply_error(struct mcp_call *c, int status, int code, cJSON *data, const char *fmt, ...)
+{
+    char msg[600];
+    cJSON *r, *e;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (c->rest) {
+        cJSON_Delete(data);
+        jc_http_reply_error(c->req, status, code == -32602 ? "invalid_params" : "mcp_error", "%s",
+                            msg);
+        call_free(c);
+        return;
+    }
+    r = envelope(c);
+    e = cJSON_AddObjectToObject(r, "error");
+    cJSON_AddNumberToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", msg);
+    if (data != NULL)
+        cJSON_AddItemToObject(e, "data", data);
+    jc_http_reply_json(c->req, status, r);
+    call_free(c);
+}
+
+/* 401: no usable token. The body code tells agents what to do. */
+static void unauthorized(struct mcp_call *c, const char *code, const char *why)
+{
+    struct jc_app *app = c->mcp->app;
+    char www[700], meta[300];
+
+    snprintf(meta, sizeof(meta), "%s", app->cfg.jwt_audience);
+    /* the resource metadata sits at the origin of the resource URL */
+    {
+        char *p = strstr(meta, "://");
+        char *slash = p != NULL ? strchr(p + 3, '/') : NULL;
+        if (slash != NULL)
+            *slash = '\0';
+    }
+    snprintf(www, sizeof(www),
+             "Bearer error=\"invalid_token\", error_description=\"%s\", "
+             "resource_metadata=\"%s/.well-known/oauth-protected-resource\"",
+             why, meta);
+    jc_req_add_header(c->req, "WWW-Authenticate", www);
+    if (c->method != NULL && strcmp(c->method, "tools/call") == 0)
+        audit(c, "denied", why);
+    if (c->rest) {
+        jc_http_reply_error(c->req, 401, code, "%s", why);
+        call_free(c);
+        return;
+    }
+    {
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddStringToObject(data, "code", code);
+        reply_error(c, 401, -32001, data, "unauthorized: %s", why);
+    }
+}
+
+/* ---- tool results ---- */
+
+void mcp_tool_result(struct mcp_call *c, cJSON *structured)
+{
+    cJSON *result = cJSON_CreateObject(), *content, *text;
+    char *s = cJSON_PrintUnformatted(structured);
+
+    audit(c, "success", NULL);
+    if (c->rest) {
+        cJSON_free(s);
+        jc_http_reply_json(c->req, 200, structured);
+        cJSON_Delete(result);
+        call_free(c);
+        return;
+    }
+    content = cJSON_AddArrayToObject(result, "content");
+    text = cJSON_CreateObject();
+    cJSON_AddStringToObject(text, "type", "text");
+    cJSON_AddStringToObject(text, "text", s != NULL ? s : "{}");
+    cJSON_AddItemToArray(content, text);
+    cJSON_AddItemToObject(result, "structuredContent", structured);
+    cJSON_AddBoolToObject(result, "isError", false);
+    cJSON_free(s);
+    reply_result(c, result);
+}
+
+void mcp_tool_error(struct mcp_call *c, const char *fmt, ...)
+{
+    char msg[600];
+    cJSON *result, *content, *text;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    audit(c, "error", msg);
+    if (c->rest) {
+        jc_http_reply_error(c->req, 422, "tool_error", "%s", msg);
+        call_free(c);
+        return;
+    }
+    result = cJSON_CreateObject();
+    content = cJSON_AddArrayToObject(result, "content");
+    text = cJSON_CreateObject();
+    cJSON_AddStringToObject(text, "type", "text");
+    cJSON_AddStringToObject(text, "text", msg);
+    cJSON_AddItemToArray(content, text);
+    cJSON_AddBoolToObject(result, "isError", true);
+    reply_result(c, result);
+}
+
+/* ---- tools/call: scope, validation, rate limit, run ---- */
+
+static void rated(const struct jc_rate *rate, void *ud)
+{
+    struct mcp_call *c = ud;
+    char v[32];
+
+    snprintf(v, sizeof(v), "%ld", rate->limit);
+    jc_req_add_header(c->req, "RateLimit-Limit", v);
+    snprintf(v, sizeof(v), "%ld", rate->remaining);
+    jc_req_add_header(c->req, "RateLimit-Remaining", v);
+    snprintf(v, sizeof(v), "%ld", (rate->reset_ms + 999) / 1000);
+    jc_req_add_header(c->req, "RateLimit-Reset", v);
+    if (rate->degraded) {
+        jc_metric_inc(jc_metrics_counter(c->mcp->app->metrics, "jive_ratelimit_degraded_total",
+                                         "Calls allowed unchecked while Redis was unavailable",
+                                         NULL),
+                      1);
+        JC_LOG(c->mcp->app->log, JC_LOG_WARN, c->req->request_id, NULL,
+               "rate limit unchecked (Redis unavailable): %s by %s allowed", c->tool->name,
+               c->who.sub);
+    } else if (!rate->allowed) {
+        snprintf(v, sizeof(v), "%ld", (rate->retry_after_ms + 999) / 1000);
+        jc_req_add_header(c->req, "Retry-After", v);
+        audit(c, "rate_limited", "rate limit exceeded");
+        if (c->rest) {
+            jc_http_reply_error(c->req, 429, "rate_limited", "rate limit exceeded; retry in %s s",
+                                v);
+            call_free(c);
+            return;
+        }
+        reply_error(c, 429, -32029, NULL, "rate limit exceeded; retry in %s s", v);
+        return;
+    }
+    c->tool->fn(c);
+}
+
+static void tools_call(struct mcp_call *c)
+{
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "name"));
+    const cJSON *args = cJSON_GetObjectItem(c->params, "arguments");
+    char buf[200], key[300], *canon;
+    const char *bad;
+
+    c->tool = mcp_tool_find(name);
+    if (args == NULL) {
+        cJSON_AddItemToObject((cJSON *)c->params, "arguments", cJSON_CreateObject());
+        args = cJSON_GetObjectItem(c->params, "arguments");
+    }
+    c->args = args;
+    canon = cJSON_PrintUnformatted(args);
+    if (canon != NULL && jc_crypto_sha256_hex(canon, strlen(canon), c->args_hash) != JC_OK)
+        c->args_hash[0] = '\0';
+    cJSON_free(canon);
+    if (c->tool == NULL) {
+        audit(c, "invalid", "unknown tool");
+        reply_error(c, c->rest ? 404 : 200, -32602, NULL, "unknown tool '%.80s'",
+                    name != NULL ? name : "");
+        return;
+    }
+    if (!jc_principal_has_scope(&c->who, c->tool->scope)) {
+        char www[300];
+        snprintf(www, sizeof(www),
+                 "Bearer error=\"insufficient_scope\", scope=\"%s\", error_description=\"%s "
+                 "needs the %s scope\"",
+                 c->tool->scope, c->tool->name, c->tool->scope);
+        jc_req_add_header(c->req, "WWW-Authenticate", www);
+        audit(c, "denied", "insufficient scope");
+        if (c->rest) {
+            jc_http_reply_error(c->req, 403, "insufficient_scope", "%s needs the %s scope",
+                                c->tool->name, c->tool->scope);
+            call_free(c);
+            return;
+        }
+        reply_error(c, 403, -32003, NULL, "%s needs the %s scope", c->tool->name, c->tool->scope);
+        return;
+    }
+    bad = mcp_validate(c->tool, args, buf, sizeof(buf));
+    if (bad != NULL) {
+        audit(c, "invalid", bad);
+        reply_error(c, c->rest ? 400 : 200, -32602, NULL, "invalid arguments for %s: %s",
+                    c->tool->name, bad);
+        return;
+    }
+    snprintf(key, sizeof(key), "jive:rl:%s:%s", c->org_id, c->who.sub);
+    jc_ratelimit_take(&c->mcp->rl, key, c->mcp->app->cfg.rate_limit_per_minute, rated, c);
+}
+
+/* ---- the other methods ---- */
+
+static cJSON *capabilities(const struct mcp_call *c)
+{
+    cJSON *caps = cJSON_CreateObject();
+
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(caps, "tools"), "listChanged",
+                          cJSON_CreateFalse());
+    if (!c->modern)
+        cJSON_AddObjectToObject(caps, "logging");
+    return caps;
+}
+
+static cJSON *server_info(void)
+{
+    cJSON *info = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(info, "name", "jive-mcp");
+    cJSON_AddStringToObject(info, "title", "JIVE");
+    cJSON_AddStringToObject(info, "version", JC_VERSION);
+    return info;
+}
+
+static const char instructions[] =
+    "JIVE tracks BMAD projects built by several AI agents. Start with projects_list, then "
+    "status_get for a project. Before working on a story, call agent_report with the story key "
+    "and state 'working' so conflicts with other agents are detected.";
+
+static void caching(cJSON *result)
+{
+    cJSON_AddNumberToObject(result, "ttlMs", 60000);
+    cJSON_AddStringToObject(result, "cacheScope", "private"); /* depends on the token's scopes */
+}
+
+static void dispatch(struct mcp_call *c)
+{
+    const char *m = c->method;
+    cJSON *result;
+
+    if (strcmp(m, "initialize") == 0 && !c->modern) {
+        const char *want = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "protocolVersion"));
+        snprintf(c->version, sizeof(c->version), "%s",
+                 legacy_supported(want) ? want : legacy_versions[0]);
+        result = cJSON_CreateObject();
+        cJSON_AddStringToObject(result, "protocolVersion", c->version);
+        cJSON_AddItemToObject(result, "capabilities", capabilities(c));
+        cJSON_AddItemToObject(result, "serverInfo", server_info());
+        cJSON_AddStringToObject(result, "instructions", instructions);
+        reply_result(c, result);
+        return;
+    }
+    if (strcmp(m, "server/discover") == 0) {
+        cJSON *v;
+        size_t i;
+        result = cJSON_CreateObject();
+        v = cJSON_AddArrayToObject(result, "supportedVersions");
+        cJSON_AddItemToArray(v, cJSON_CreateString(MCP_MODERN));
+        for (i = 0; legacy_versions[i] != NULL; i++)
+            cJSON_AddItemToArray(v, cJSON_CreateString(legacy_versions[i]));
+        cJSON_AddItemToObject(result, "capabilities", capabilities(c));
+        cJSON_AddItemToObject(result, "serverInfo", server_info());
+        cJSON_AddStringToObject(result, "instructions", instructions);
+        cJSON_AddNumberToObject(result, "ttlMs", 3600000);
+        cJSON_AddStringToObject(result, "cacheScope", "public");
+        reply_result(c, result);
+        return;
+    }
+    if (strcmp(m, "ping") == 0 && !c->modern) {
+        reply_result(c, cJSON_CreateObject());
+        return;
+    }
+    if (strcmp(m, "logging/setLevel") == 0 && !c->modern) {
+        reply_result(c, cJSON_CreateObject());
+        return;
+    }
+    if (strcmp(m, "tools/list") == 0) {
+        const struct mcp_tool *t;
+        cJSON *tools;
+        result = cJSON_CreateObject();
+        tools = cJSON_AddArrayToObject(result, "tools");
+        for (t = mcp_tools; t->name != NULL; t++)
+            if (jc_principal_has_scope(&c->who, t->scope))
+                cJSON_AddItemToArray(tools, mcp_tool_describe(t));
+        if (c->modern)
+            caching(result);
+        reply_result(c, result);
+        return;
+    }
+    if (strcmp(m, "tools/call") == 0) {
+        tools_call(c);
+        return;
+    }
+    reply_error(c, c->modern ? 404 : 200, -32601, NULL, "method not found: %.80s", m);
+}
+
+/* ---- authentication ---- */
+
+static void authenticate(struct mcp_call *c)
+{
+    const char *tok = jc_auth_bearer(jc_req_header(c->req, "Authorization"));
+    char err[160];
+
+    if (tok == NULL) {
+        unauthorized(c, "TOKEN_REQUIRED", "a bearer token is required");
+        return;
+    }
+    if (jc_auth_verify(&c->mcp->app->cfg, tok, (long)time(NULL), &c->who, err, sizeof(err)) !=
+        JC_OK) {
+        unauthorized(c, strcmp(err, "token expired") == 0 ? "TOKEN_EXPIRED" : "TOKEN_INVALID", err);
+        return;
+    }
+    c->authed = true;
+    if (!jc_crypto_is_uuid(c->who.org_id)) {
+        unauthorized(c, "TOKEN_INVALID", "the token names no org (org_id)");
+        return;
+    }
+    snprintf(c->org_id, sizeof(c->org_id), "%s", c->who.org_id);
+    dispatch(c);
+}
+
+/* ---- transport checks ---- */
+
+/* The 2026-07-28 headers must repeat the body: MCP-Protocol-Version, Mcp-Method, Mcp-Name. */
+static bool headers_match(struct mcp_call *c)
+{
+    const char *hv = jc_req_header(c->req, "MCP-Protocol-Version");
+    const char *hm = jc_req_header(c->req, "Mcp-Method");
+    const char *hn = jc_req_header(c->req, "Mcp-Name");
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "name"));
+    const char *uri = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "uri"));
+    const char *body_name = name != NULL ? name : uri;
+
+    if (hv == NULL || strcmp(hv, c->version) != 0) {
+        reply_error(c, 400, ERR_HEADER_MISMATCH, NULL,
+                    "MCP-Protocol-Version header (%s) does not match the request's _meta (%s)",
+                    hv != NULL ? hv : "missing", c->version);
+        return false;
+    }
+    if (hm != NULL && strcmp(hm, c->method) != 0) {
+        reply_error(c, 400, ERR_HEADER_MISMATCH, NULL,
+                    "Mcp-Method header (%s) does not match the body's method (%s)", hm, c->method);
+        return false;
+    }
+    if (hn != NULL && (body_name == NULL || strcmp(hn, body_name) != 0)) {
+        reply_error(c, 400, ERR_HEADER_MISMATCH, NULL,
+                    "Mcp-Name header (%s) does not match the body (%s)", hn,
+                    body_name != NULL ? body_name : "none");
+        return false;
+    }
+    return true;
+}
+
+static void handle_request(struct mcp_call *c)
+{
+    const cJSON *meta = cJSON_GetObjectItem(c->params, "_meta");
+    const cJSON *pv = cJSON_GetObjectItem(meta, "io.modelcontextprotocol/protocolVersion");
+    const cJSON *caps = cJSON_GetObjectItem(meta, "io.modelcontextprotocol/clientCapabilities");
+    const char *hv = jc_req_header(c->req, "MCP-Protocol-Version");
+
+    if (pv != NULL || (hv != NULL && strcmp(hv, MCP_MODERN) == 0) ||
+        strcmp(c->method, "server/discover") == 0) {
+        /* 2026-07-28: everything is in the request */
+        c->modern = true;
+        if (!cJSON_IsString(pv) || !cJSON_IsObject(caps)) {
+            reply_error(c, 400, -32602, NULL,
+                        "_meta must carry io.modelcontextprotocol/protocolVersion (string) and "
+                        "io.modelcontextprotocol/clientCapabilities (object)");
+            return;
+        }
+        if (strcmp(pv->valuestring, MCP_MODERN) != 0) {
+            cJSON *data = cJSON_CreateObject(), *sup = cJSON_AddArrayToObject(data, "supported");
+            size_t i;
+            cJSON_AddItemToArray(sup, cJSON_CreateString(MCP_MODERN));
+            for (i = 0; legacy_versions[i] != NULL; i++)
+                cJSON_AddItemToArray(sup, cJSON_CreateString(legacy_versions[i]));
+            cJSON_AddStringToObject(data, "requested", pv->valuestring);
+            reply_error(c, 400, ERR_UNSUPPORTED_VERSION, data, "unsupported protocol version %.40s",
+                        pv->valuestring);
+            return;
+        }
+        snprintf(c->version, sizeof(c->version), "%s", MCP_MODERN);
+        if (!headers_match(c))
+            return;
+    } else if (strcmp(c->method, "initialize") != 0) {
+        /* 2025 era after initialize: the header names the negotiated version */
+        if (hv != NULL && !legacy_supported(hv)) {
+            reply_error(c, 400, -32600, NULL, "unsupported MCP-Protocol-Version %.40s", hv);
+            return;
+        }
+        snprintf(c->version, sizeof(c->version), "%s", hv != NULL ? hv : "2025-03-26");
+    }
+    authenticate(c);
+}
+
+static struct mcp_call *new_call(struct mcp *m, struct jc_req *req)
+{
+    struct mcp_call *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        jc_http_reply_error(req, 503, "unavailable", "out of memory");
+        return NULL;
+    }
+    c->mcp = m;
+    c->req = req;
+    c->t0 = jc_clock_mono();
+    snprintf(c->version, sizeof(c->version), "2025-11-25");
+    return c;
+}
+
+static void post_mcp(struct jc_req *req, void *ud)
+{
+    struct mcp *m = ud;
+    struct mcp_call *c;
+    const char *origin = jc_req_header(req, "Origin");
+    const char *accept = jc_req_header(req, "Accept");
+    const char *body;
+    size_t len = 0;
+
+    c = new_call(m, req);
+    if (c == NULL)
+        return;
+    /* DNS-rebinding defence: a browser page from a foreign origin is refused */
+    if (origin != NULL && !jc_config_origin_allowed(&m->app->cfg, origin)) {
+        reply_error(c, 403, -32600, NULL, "origin %.100s is not allowed", origin);
+        return;
+    }
+    if (accept != NULL && strstr(accept, "application/json") == NULL &&
+        strstr(accept, "*/*") == NULL && strstr(accept, "text/event-stream") == NULL) {
+        reply_error(c, 406, -32600, NULL, "Accept must include application/json");
+        return;
+    }
+    body = jc_req_body(req, &len);
+    c->body = body != NULL ? cJSON_ParseWithLength(body, len) : NULL;
+    if (c->body == NULL) {
+        reply_error(c, 400, -32700, NULL, "parse error: the body is not JSON");
+        return;
+    }
+    if (cJSON_IsArray(c->body)) {
+        /* batches exist only in 2025-03-26; the 2026 and later-2025 eras removed them */
+        reply_error(c, 400, -32600, NULL,
+                    "JSON-RPC batches are not supported on this protocol version");
+        return;
+    }
+    if (!cJSON_IsObject(c->body) ||
+        strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(c->body, "jsonrpc")) != NULL
+                   ? cJSON_GetStringValue(cJSON_GetObjectItem(c->body, "jsonrpc"))
+                   : "",
+               "2.0") != 0 ||
+        !cJSON_IsString(cJSON_GetObjectItem(c->body, "method"))) {
+        reply_error(c, 400, -32600, NULL,
+                    "invalid request: a JSON-RPC 2.0 object with a method is required");
+        return;
+    }
+    c->method = cJSON_GetObjectItem(c->body, "method")->valuestring;
+    c->id = cJSON_GetObjectItem(c->body, "id");
+    c->params = cJSON_GetObjectItem(c->body, "params");
+    if (c->params == NULL) {
+        cJSON_AddItemToObject(c->body, "params", cJSON_CreateObject());
+        c->params = cJSON_GetObjectItem(c->body, "params");
+    }
+    if (c->id == NULL) {
+        /* a notification: accepted, nothing to answer */
+        jc_http_reply_raw(req, 202, NULL, NULL, 0);
+        call_free(c);
+        return;
+    }
+    handle_request(c);
+}
+
+static void not_allowed(struct jc_req *req, void *ud)
+{
+    (void)ud;
+    jc_req_add_header(req, "Allow", "POST");
+    jc_http_reply_error(req, 405, "method_not_allowed",
+                        "this server is stateless and pushes nothing: use POST /mcp");
+}
+
+/* GET /mcp/tools: the tool list for REST clients (the token's scopes decide). */
+static void rest_tools(struct jc_req *req, void *ud)
+{
+    struct mcp_call *c = new_call(ud, req);
+
+    if (c == NULL)
+        return;
+    c->rest = true;
+    c->body = cJSON_CreateObject();
+    c->method = "tools/list";
+    c->params = cJSON_AddObjectToObject(c->body, "params");
+    authenticate(c);
+}
+
+/* POST /mcp/invoke {"tool", "arguments"}: the same tools without JSON-RPC. */
+static void rest_invoke(struct jc_req *req, void *ud)
+{
+    struct mcp_call *c = new_call(ud, req);
+    const char *body;
+    size_t len = 0;
+    cJSON *tool;
+
+    if (c == NULL)
+        return;
+    c->rest = true;
+    c->method = "tools/call";
+    body = jc_req_body(req, &len);
+    c->body = body != NULL ? cJSON_ParseWithLength(body, len) : NULL;
+    if (!cJSON_IsObject(c->body)) {
+        jc_http_reply_error(req, 400, "invalid_json", "the body must be a JSON object");
+        call_free(c);
+        return;
+    }
+    /* reshape {"tool": name, "arguments": {...}} as tools/call params */
+    tool = cJSON_GetObjectItem(c->body, "tool");
+    c->params = c->body;
+    if (cJSON_IsString(tool))
+        cJSON_AddStringToObject(c->body, "name", tool->valuestring);
+    authenticate(c);
+}
+
+/* RFC 9728 protected resource metadata. */
+static void resource_metadata(struct jc_req *req, void *ud)
+{
+    struct mcp *m = ud;
+    cJSON *d = cJSON_CreateObject(), *scopes;
+    const struct mcp_tool *t;
+
+    cJSON_AddStringToObject(d, "resource", m->app->cfg.jwt_audience);
+    cJSON_AddItemToObject(d, "authorization_servers", cJSON_CreateArray());
+    if (m->app->cfg.jwt_issuer != NULL)
+        cJSON_AddItemToArray(cJSON_GetObjectItem(d, "authorization_servers"),
+                             cJSON_CreateString(m->app->cfg.jwt_issuer));
+    cJSON_AddItemToObject(d, "bearer_methods_supported",
+                          cJSON_CreateStringArray((const char *[]){"header"}, 1));
+    scopes = cJSON_AddArrayToObject(d, "scopes_supported");
+    for (t = mcp_tools; t->name != NULL; t++) {
+        const cJSON *s;
+        bool seen = false;
+        cJSON_ArrayForEach(s, scopes) seen = seen || strcmp(s->valuestring, t->scope) == 0;
+        if (!seen)
+            cJSON_AddItemToArray(scopes, cJSON_CreateString(t->scope));
+    }
+    cJSON_AddStringToObject(d, "resource_name", "JIVE MCP server");
+    jc_http_reply_json(req, 200, d);
+}
+
+enum jc_err mcp_routes(struct mcp *m)
+{
+    struct jc_http *h = m->app->http;
+    enum jc_err rc = JC_OK;
+
+    if (rc == JC_OK)
+        rc = jc_http_route(h, "POST", "/mcp", post_mcp, m);
+    if (rc == JC_OK)
+        rc = jc_http_route(h, "GET", "/mcp", not_allowed, m);
+    if (rc == JC_OK)
+        rc = jc_http_route(h, "DELETE", "/mcp", not_allowed, m);
+    if (rc == JC_OK)
+        rc = jc_http_route(h, "GET", "/mcp/tools", rest_tools, m);
+    if (rc == JC_OK)
+        rc = jc_http_route(h, "POST", "/mcp/invoke", rest_invoke, m);
+    if (rc == JC_OK)
+        rc = jc_http_route(h, "GET", "/.well-known/oauth-protected-resource", resource_metadata, m);
+    return rc;
+}

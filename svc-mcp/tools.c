@@ -1,0 +1,652 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tools.c: the MCP tools. Every read runs as the runtime role with the token's org set, so
+ * row-level security bounds it even where a query forgets a filter. Each tool answers with
+ * structuredContent matching its output schema (and the same JSON as text).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jc/crypto.h"
+#include "jc/queue.h"
+#include "mcp.h"
+
+/* ---- database access under row-level security ---- */
+
+struct db {
+    struct mcp_call *c;
+    char *sql;
+    int n;
+    char **params;
+    mcp_db_cb *cb;
+    struct jc_pg_tx *tx;
+    cJSON *json;
+    char err[400];
+};
+
+static void db_free(struct db *d)
+{
+    int i;
+
+    for (i = 0; i < d->n; i++)
+        free(d->params[i]);
+    free(d->params);
+    free(d->sql);
+    free(d);
+}
+
+static void db_done(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct db *d = ud;
+    struct mcp_call *c = d->c;
+    mcp_db_cb *cb = d->cb;
+    cJSON *json = d->json;
+    char m[400];
+
+    (void)res;
+    snprintf(m, sizeof(m), "%s", d->err[0] != '\0' ? d->err : msg);
+    if (d->err[0] == '\0' && err != JC_OK) {
+        cJSON_Delete(json);
+        json = NULL;
+    }
+    db_free(d);
+    cb(c, json, json != NULL ? JC_OK : (err != JC_OK ? err : JC_EPG), m);
+}
+
+static void db_end(struct db *d, bool commit)
+{
+    struct jc_pg_tx *tx = d->tx;
+
+    d->tx = NULL;
+    if ((commit ? jc_pg_tx_commit(tx, db_done, d) : jc_pg_tx_rollback(tx, db_done, d)) != JC_OK)
+        db_done(NULL, JC_EPG, "cannot end the transaction", d);
+}
+
+static void db_rows(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct db *d = ud;
+
+    if (err != JC_OK) {
+        snprintf(d->err, sizeof(d->err), "%s", msg);
+        db_end(d, false);
+        return;
+    }
+    d->json = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? cJSON_Parse(PQgetvalue(res, 0, 0))
+                                                            : cJSON_CreateNull();
+    db_end(d, true);
+}
+
+static void db_scoped(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct db *d = ud;
+
+    (void)res;
+    if (err != JC_OK) {
+        snprintf(d->err, sizeof(d->err), "%s", msg);
+        db_end(d, false);
+        return;
+    }
+    if (jc_pg_tx_query(d->tx, d->sql, d->n, (const char *const *)d->params, db_rows, d) != JC_OK) {
+        snprintf(d->err, sizeof(d->err), "cannot submit the query");
+        db_end(d, false);
+    }
+}
+
+static void db_began(struct jc_pg_tx *tx, enum jc_err err, const char *msg, void *ud)
+{
+    struct db *d = ud;
+    const char *p[1] = {d->c->org_id};
+
+    if (err != JC_OK) {
+        db_done(NULL, err, msg, d);
+        return;
+    }
+    d->tx = tx;
+    /* the runtime role (not the owner, not BYPASSRLS) and the token's org, for this
+     * transaction only */
+    if (jc_pg_tx_query(tx,
+                       "SELECT set_config('role', 'jive_runtime', true), "
+                       "set_config('jive.org_id', $1, true)",
+                       1, p, db_scoped, d) != JC_OK) {
+        snprintf(d->err, sizeof(d->err), "cannot submit the query");
+        db_end(d, false);
+    }
+}
+
+void mcp_db(struct mcp_call *c, const char *sql, int nparams, const char *const *params,
+            mcp_db_cb *cb)
+{
+    struct db *d = calloc(1, sizeof(*d));
+    int i;
+
+    if (d == NULL) {
+        cb(c, NULL, JC_ENOMEM, "out of memory");
+        return;
+    }
+    d->c = c;
+    d->cb = cb;
+    d->sql = strdup(sql);
+    d->params = calloc((size_t)nparams + 1, sizeof(char *));
+    d->n = nparams;
+    for (i = 0; d->params != NULL && i < nparams; i++)
+        d->params[i] = params[i] != NULL ? strdup(params[i]) : NULL;
+    if (d->sql == NULL || d->params == NULL) {
+        db_done(NULL, JC_ENOMEM, "out of memory", d);
+        return;
+    }
+    if (jc_pg_begin(c->mcp->app->pg, 0, db_began, d) != JC_OK)
+        db_done(NULL, JC_EPG, "database unavailable", d);
+}
+
+/* ---- argument helpers ---- */
+
+static const char *arg_str(const struct mcp_call *c, const char *name)
+{
+    return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->args, name));
+}
+
+static const char *arg_num(const struct mcp_call *c, const char *name, const char *def, char *buf,
+                           size_t len)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(c->args, name);
+
+    if (!cJSON_IsNumber(v))
+        return def;
+    snprintf(buf, len, "%d", v->valueint);
+    return buf;
+}
+
+static const char *arg_bool(const struct mcp_call *c, const char *name)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->args, name)) ? "true" : "false";
+}
+
+/* The common ending of a read tool: JSON null means the project is not visible. */
+static void read_done(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
+{
+    if (err != JC_OK) {
+        mcp_tool_error(c, "the database is unavailable (%s); try again shortly", msg);
+        return;
+    }
+    if (cJSON_IsNull(json)) {
+        cJSON_Delete(json);
+        mcp_tool_error(c,
+                       "project %s not found, or not visible to this token (check "
+                       "projects_list)",
+                       c->project_id);
+        return;
+    }
+    mcp_tool_result(c, json);
+}
+
+/* Requires project_id (a UUID) in the arguments; on failure the call has ended. */
+static bool need_project(struct mcp_call *c)
+{
+    const char *p = arg_str(c, "project_id");
+
+    if (p == NULL || !jc_crypto_is_uuid(p)) {
+        mcp_tool_error(c, "project_id must be a project's UUID (projects_list shows them)");
+        return false;
+    }
+    snprintf(c->project_id, sizeof(c->project_id), "%s", p);
+    return true;
+}
+
+/* ---- the tools ---- */
+
+static void projects_list(struct mcp_call *c)
+{
+    mcp_db(c,
+           "SELECT json_build_object('projects', coalesce(json_agg(json_build_object("
+           " 'id', id, 'name', name, 'repo_url', repo_url, 'default_branch', default_branch,"
+           " 'last_seen', last_seen) ORDER BY name), '[]'))::text FROM projects",
+           0, NULL, read_done);
+}
+
+static void status_get(struct mcp_call *c)
+{
+    const char *p[1];
+
+    if (!need_project(c))
+        return;
+    p[0] = c->project_id;
+    mcp_db(c,
+           "SELECT CASE WHEN p.id IS NULL THEN NULL ELSE json_build_object("
+           " 'project', json_build_object('id', p.id, 'name', p.name, 'repo_url', p.repo_url,"
+           "   'default_branch', p.default_branch, 'last_seen', p.last_seen),"
+           " 'stories', (SELECT coalesce(json_object_agg(coalesce(status, 'Unknown'), n), '{}')"
+           "   FROM (SELECT status, count(*) n FROM artifacts WHERE project_id = p.id"
+           "   AND kind = 'story' AND deleted_at IS NULL GROUP BY status) s),"
+           " 'open_conflicts', (SELECT coalesce(json_agg(json_build_object('kind', kind,"
+           "   'severity', severity, 'summary', summary) ORDER BY opened_at DESC), '[]')"
+           "   FROM (SELECT * FROM conflicts WHERE project_id = p.id AND resolved_at IS NULL"
+           "   ORDER BY opened_at DESC LIMIT 20) c),"
+           " 'gates', (SELECT coalesce(json_object_agg(coalesce(decision, 'Unknown'), n), '{}')"
+           "   FROM (SELECT decision, count(*) n FROM gates WHERE project_id = p.id"
+           "   AND deleted_at IS NULL GROUP BY decision) g),"
+           " 'active_agents', (SELECT coalesce(json_agg(json_build_object('agent_id', agent_id,"
+           "   'agent_name', agent_name, 'story_key', story_key, 'state', state,"
+           "   'updated_at', updated_at)), '[]') FROM agent_status WHERE project_id = p.id"
+           "   AND state NOT IN ('idle', 'done') AND updated_at > now() - interval '1 day'),"
+           " 'recent_runs', (SELECT coalesce(json_agg(json_build_object('name', name, 'status',"
+           "   status, 'conclusion', conclusion, 'started_at', started_at) ORDER BY started_at"
+           "   DESC), '[]') FROM (SELECT * FROM runs WHERE project_id = p.id"
+           "   ORDER BY started_at DESC LIMIT 5) r),"
+           " 'last_scan', (SELECT max(updated_at) FROM artifacts WHERE project_id = p.id)"
+           ") END::text FROM (SELECT 1) one LEFT JOIN projects p ON p.id = $1::uuid",
+           1, p, read_done);
+}
+
+static void stories_list(struct mcp_call *c)
+{
+    char lim[16];
+    const char *p[4];
+
+    if (!need_project(c))
+        return;
+    p[0] = c->project_id;
+    p[1] = arg_str(c, "status");
+    p[2] = arg_str(c, "epic");
+    p[3] = arg_num(c, "limit", "100", lim, sizeof(lim));
+    mcp_db(c,
+           "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM projects WHERE id = $1::uuid) THEN NULL"
+           " ELSE json_build_object('stories', (SELECT coalesce(json_agg(json_build_object("
+           "  'key', key, 'title', title, 'status', status, 'path', path, 'tasks_done',"
+           "  meta->'tasks_done', 'tasks_total', meta->'tasks_total', 'updated_at', updated_at)"
+           "  ORDER BY key, path), '[]') FROM (SELECT * FROM artifacts WHERE project_id ="
+           "  $1::uuid AND kind = 'story' AND deleted_at IS NULL"
+           "  AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR key LIKE $3 || '.%')"
+           "  ORDER BY key, path LIMIT $4::int) s)) END::text",
+           4, p, read_done);
+}
+
+static void story_get(struct mcp_call *c)
+{
+    const char *p[3];
+
+    if (!need_project(c))
+        return;
+    p[0] = c->project_id;
+    p[1] = arg_str(c, "key");
+    p[2] = arg_str(c, "path");
+    if (p[1] == NULL && p[2] == NULL) {
+        mcp_tool_error(c, "give the story's key (e.g. \"2.3\") or its path");
+        return;
+    }
+    mcp_db(c,
+           "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM projects WHERE id = $1::uuid) THEN NULL"
+           " ELSE coalesce((SELECT json_build_object('story', json_build_object('key', key,"
+           "  'title', title, 'status', status, 'raw_status', meta->'raw_status', 'path', path,"
+           "  'tasks_done', meta->'tasks_done', 'tasks_total', meta->'tasks_total',"
+           "  'files', coalesce(meta->'files', '[]'), 'content_hash', content_hash,"
+           "  'commit_sha', commit_sha, 'updated_at', updated_at)) FROM artifacts"
+           "  WHERE project_id = $1::uuid AND kind = 'story' AND deleted_at IS NULL"
+           "  AND ($2::text IS NULL OR key = $2) AND ($3::text IS NULL OR path = $3)"
+           "  ORDER BY path LIMIT 1), json_build_object('story', NULL)) END::text",
+           3, p, read_done);
+}
+
+static void conflicts_list(struct mcp_call *c)
+{
+    const char *p[2];
+
+    if (!need_project(c))
+        return;
+    p[0] = c->project_id;
+    p[1] = arg_bool(c, "include_resolved");
+    mcp_db(c,
+           "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM projects WHERE id = $1::uuid) THEN NULL"
+           " ELSE json_build_object('conflicts', (SELECT coalesce(json_agg(json_build_object("
+           "  'id', id, 'kind', kind, 'fingerprint', fingerprint, 'severity', severity,"
+           "  'summary', summary, 'details', details, 'opened_at', opened_at, 'resolved_at',"
+           "  resolved_at) ORDER BY opened_at DESC), '[]') FROM conflicts WHERE project_id ="
+           "  $1::uuid AND ($2::boolean OR resolved_at IS NULL))) END::text",
+           2, p, read_done);
+}
+
+static void gates_list(struct mcp_call *c)
+{
+    char days[16];
+    const char *p[2];
+
+    if (!need_project(c))
+        return;
+    p[0] = c->project_id;
+    p[1] = arg_num(c, "expiring_within_days", "14", days, sizeof(days));
+    mcp_db(c,
+           "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM projects WHERE id = $1::uuid) THEN NULL"
+           " ELSE json_build_object('gates', (SELECT coalesce(json_agg(json_build_object("
+           "  'story_key', story_key, 'decision', decision, 'status_reason', status_reason,"
+           "  'reviewer', reviewer, 'quality_score', quality_score, 'expires_at', expires_at,"
+           "  'expired', expires_at < now(), 'path', path) ORDER BY story_key), '[]')"
+           "  FROM gates WHERE project_id = $1::uuid AND deleted_at IS NULL),"
+           " 'expiring', (SELECT coalesce(json_agg(story_key ORDER BY expires_at), '[]')"
+           "  FROM gates WHERE project_id = $1::uuid AND deleted_at IS NULL"
+           "  AND expires_at BETWEEN now() AND now() + ($2 || ' days')::interval)) END::text",
+           2, p, read_done);
+}
+
+static void runs_list(struct mcp_call *c)
+{
+    char lim[16];
+    const char *p[3];
+
+    if (!need_project(c))
+        return;
+    p[0] = c->project_id;
+    p[1] = arg_num(c, "limit", "20", lim, sizeof(lim));
+    p[2] = arg_str(c, "cursor");
+    /* keyset pagination: the cursor is "<started_at>|<id>" of the last row seen */
+    mcp_db(c,
+           "WITH page AS (SELECT * FROM runs WHERE project_id = $1::uuid AND ($3::text IS NULL"
+           "  OR (started_at, id) < (split_part($3, '|', 1)::timestamptz,"
+           "  split_part($3, '|', 2)::uuid)) ORDER BY started_at DESC, id DESC"
+           "  LIMIT $2::int + 1)"
+           " SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM projects WHERE id = $1::uuid) THEN NULL"
+           " ELSE json_build_object('runs', (SELECT coalesce(json_agg(json_build_object('id',"
+           "  id, 'source', source, 'kind', kind, 'name', name, 'status', status, 'conclusion',"
+           "  conclusion, 'head_sha', head_sha, 'branch', branch, 'url', url, 'agent_id',"
+           "  agent_id, 'story_key', story_key, 'started_at', started_at, 'finished_at',"
+           "  finished_at) ORDER BY started_at DESC, id DESC), '[]') FROM (SELECT * FROM page"
+           "  ORDER BY started_at DESC, id DESC LIMIT $2::int) x),"
+           " 'next_cursor', (SELECT started_at::text || '|' || id FROM (SELECT * FROM page"
+           "  ORDER BY started_at DESC, id DESC OFFSET $2::int - 1 LIMIT 1) l"
+           "  WHERE (SELECT count(*) FROM page) > $2::int)) END::text",
+           3, p, read_done);
+}
+
+static void jobs_get(struct mcp_call *c)
+{
+    const char *id = arg_str(c, "job_id");
+    const char *p[1] = {id};
+
+    if (id == NULL || !jc_crypto_is_uuid(id)) {
+        mcp_tool_error(c, "job_id must be a job's UUID");
+        return;
+    }
+    snprintf(c->project_id, sizeof(c->project_id), "-");
+    mcp_db(c,
+           "SELECT (SELECT json_build_object('job', json_build_object('id', id, 'queue', queue,"
+           " 'status', status, 'project_id', project_id, 'attempts', attempts, 'error', error,"
+           " 'result', result, 'created_at', created_at, 'finished_at', finished_at))"
+           " FROM jobs WHERE id = $1::uuid)::text",
+           1, p, read_done);
+}
+
+static void agent_report(struct mcp_call *c)
+{
+    const char *p[6];
+    char *details = NULL;
+
+    if (!need_project(c))
+        return;
+    details = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(c->args, "details"));
+    p[0] = c->project_id;
+    p[1] = arg_str(c, "agent_id") != NULL ? arg_str(c, "agent_id") : c->who.sub;
+    p[2] = c->who.name[0] != '\0' ? c->who.name : c->who.sub;
+    p[3] = arg_str(c, "story_key");
+    p[4] = arg_str(c, "state");
+    p[5] = details;
+    mcp_db(c,
+           "WITH p AS (SELECT id, org_id FROM projects WHERE id = $1::uuid),"
+           " up AS (INSERT INTO agent_status (org_id, project_id, agent_id, agent_name,"
+           "  story_key, state, details, updated_at) SELECT org_id, id, $2, $3, $4, $5,"
+           "  coalesce($6::jsonb, '{}'), now() FROM p"
+           "  ON CONFLICT (project_id, agent_id) DO UPDATE SET agent_name = EXCLUDED.agent_name,"
+           "  story_key = EXCLUDED.story_key, state = EXCLUDED.state, details = EXCLUDED.details,"
+           "  updated_at = now() RETURNING agent_id, story_key, state, updated_at)"
+           " SELECT (SELECT json_build_object('agent', row_to_json(up)) FROM up)::text",
+           6, p, read_done);
+    cJSON_free(details);
+}
+
+static void run_report(struct mcp_call *c)
+{
+    const char *p[8];
+    char rid[JC_UUID_LEN];
+
+    if (!need_project(c))
+        return;
+    if (arg_str(c, "run_id") == NULL && jc_crypto_uuid4(rid) != JC_OK) {
+        mcp_tool_error(c, "no randomness available");
+        return;
+    }
+    p[0] = c->project_id;
+    p[1] = arg_str(c, "run_id") != NULL ? arg_str(c, "run_id") : rid;
+    p[2] = arg_str(c, "name");
+    p[3] = arg_str(c, "status");
+    p[4] = arg_str(c, "conclusion");
+    p[5] = arg_str(c, "story_key");
+    p[6] = c->who.sub;
+    p[7] = arg_str(c, "url");
+    mcp_db(c,
+           "WITH p AS (SELECT id, org_id FROM projects WHERE id = $1::uuid),"
+           " up AS (INSERT INTO runs (org_id, project_id, source, external_id, kind, name,"
+           "  status, conclusion, story_key, agent_id, url, started_at, finished_at, updated_at)"
+           "  SELECT org_id, id, 'agent', $2, 'agent', $3, $4, $5, $6, $7, $8, now(),"
+           "  CASE WHEN $4 IN ('completed', 'failed', 'cancelled') THEN now() END, now() FROM p"
+           "  ON CONFLICT (project_id, source, external_id) DO UPDATE SET"
+           "  name = coalesce(EXCLUDED.name, runs.name), status = EXCLUDED.status,"
+           "  conclusion = coalesce(EXCLUDED.conclusion, runs.conclusion),"
+           "  story_key = coalesce(EXCLUDED.story_key, runs.story_key),"
+           "  finished_at = coalesce(runs.finished_at, EXCLUDED.finished_at), updated_at = now()"
+           "  RETURNING external_id AS run_id, name, status, conclusion, story_key, started_at,"
+           "  finished_at)"
+           " SELECT (SELECT json_build_object('run', row_to_json(up)) FROM up)::text",
+           8, p, read_done);
+}
+
+/* ---- the table ---- */
+
+#define PROJECT_ID "\"project_id\":{\"type\":\"string\",\"description\":\"the project's UUID\"}"
+#define OBJ(props, req)                                                                            \
+    "{\"type\":\"object\",\"properties\":{" props "},\"required\":[" req "],"                      \
+    "\"additionalProperties\":false}"
+#define OUT(props) "{\"type\":\"object\",\"properties\":{" props "}}"
+
+const struct mcp_tool mcp_tools[] = {
+    {"status_get", "status.get", "Project status",
+     "A project's summary: stories by status, open conflicts, QA gates by decision, active "
+     "agents, recent CI runs, last scan.",
+     "status:read", true, false, true, OBJ(PROJECT_ID, "\"project_id\""),
+     OUT("\"project\":{\"type\":\"object\"},\"stories\":{\"type\":\"object\"},"
+         "\"open_conflicts\":{\"type\":\"array\"},\"gates\":{\"type\":\"object\"},"
+         "\"active_agents\":{\"type\":\"array\"},\"recent_runs\":{\"type\":\"array\"}"),
+     status_get},
+    {"projects_list", NULL, "List projects", "The projects this token may see.", "projects:read",
+     true, false, true, OBJ("", ""), OUT("\"projects\":{\"type\":\"array\"}"), projects_list},
+    {"stories_list", NULL, "List stories",
+     "Stories of a project, filtered by status (Draft, Approved, InProgress, Review, Done) "
+     "and/or epic number.",
+     "stories:read", true, false, true,
+     OBJ(PROJECT_ID ",\"status\":{\"type\":\"string\",\"enum\":[\"Draft\",\"Approved\","
+                    "\"InProgress\",\"Review\",\"Done\"]},\"epic\":{\"type\":\"string\","
+                    "\"maxLength\":16},\"limit\":{\"type\":\"integer\",\"minimum\":1,"
+                    "\"maximum\":500}",
+         "\"project_id\""),
+     OUT("\"stories\":{\"type\":\"array\"}"), stories_list},
+    {"story_get", NULL, "Get a story",
+     "One story by key (\"2.3\") or path: status, tasks done/total, File List, content hash "
+     "(pass it as expectedHash to kanban_move_story).",
+     "stories:read", true, false, true,
+     OBJ(PROJECT_ID ",\"key\":{\"type\":\"string\",\"maxLength\":32},\"path\":{\"type\":"
+                    "\"string\",\"maxLength\":1000}",
+         "\"project_id\""),
+     OUT("\"story\":{\"type\":[\"object\",\"null\"]}"), story_get},
+    {"conflicts_list", "conflicts.list", "List conflicts",
+     "Open conflicts between agents (overlapping File Lists, two agents on one story, Done with "
+     "a failing gate, duplicate keys, sprint-status disagreements); include_resolved for all.",
+     "conflicts:read", true, false, true,
+     OBJ(PROJECT_ID ",\"include_resolved\":{\"type\":\"boolean\"}", "\"project_id\""),
+     OUT("\"conflicts\":{\"type\":\"array\"}"), conflicts_list},
+    {"gates_list", "gates.list", "List QA gates",
+     "QA gate decisions per story, and the gates expiring within the given days (default 14).",
+     "gates:read", true, false, true,
+     OBJ(PROJECT_ID ",\"expiring_within_days\":{\"type\":\"integer\",\"minimum\":1,"
+                    "\"maximum\":365}",
+         "\"project_id\""),
+     OUT("\"gates\":{\"type\":\"array\"},\"expiring\":{\"type\":\"array\"}"), gates_list},
+    {"runs_list", "runs.list", "List runs",
+     "CI and agent runs, newest first; pass next_cursor back as cursor for the next page.",
+     "runs:read", true, false, true,
+     OBJ(PROJECT_ID ",\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100},"
+                    "\"cursor\":{\"type\":\"string\",\"maxLength\":100}",
+         "\"project_id\""),
+     OUT("\"runs\":{\"type\":\"array\"},\"next_cursor\":{\"type\":[\"string\",\"null\"]}"),
+     runs_list},
+    {"jobs_get", NULL, "Get a job", "Status and result of a job (e.g. a kanban move).", "jobs:read",
+     true, false, true,
+     OBJ("\"job_id\":{\"type\":\"string\",\"description\":\"the job's UUID\"}", "\"job_id\""),
+     OUT("\"job\":{\"type\":[\"object\",\"null\"]}"), jobs_get},
+    {"agent_report", NULL, "Report agent state",
+     "Say which story this agent works on and its state; feeds conflict detection.", "agents:write",
+     false, false, true,
+     OBJ(PROJECT_ID ",\"agent_id\":{\"type\":\"string\",\"maxLength\":200},\"story_key\":"
+                    "{\"type\":\"string\",\"maxLength\":32},\"state\":{\"type\":\"string\","
+                    "\"enum\":[\"idle\",\"planning\",\"working\",\"blocked\",\"reviewing\","
+                    "\"done\"]},\"details\":{\"type\":\"object\"}",
+         "\"project_id\",\"state\""),
+     OUT("\"agent\":{\"type\":\"object\"}"), agent_report},
+    {"run_report", NULL, "Report a run",
+     "Record an agent run (start, progress, finish and outcome); repeat with the same run_id to "
+     "update it.",
+     "runs:write", false, false, true,
+     OBJ(PROJECT_ID ",\"run_id\":{\"type\":\"string\",\"maxLength\":200},\"name\":{\"type\":"
+                    "\"string\",\"maxLength\":200},\"status\":{\"type\":\"string\",\"enum\":"
+                    "[\"queued\",\"in_progress\",\"completed\",\"failed\",\"cancelled\"]},"
+                    "\"conclusion\":{\"type\":\"string\",\"maxLength\":100},\"story_key\":"
+                    "{\"type\":\"string\",\"maxLength\":32},\"url\":{\"type\":\"string\","
+                    "\"maxLength\":2000}",
+         "\"project_id\",\"status\""),
+     OUT("\"run\":{\"type\":\"object\"}"), run_report},
+    {NULL, NULL, NULL, NULL, NULL, false, false, false, NULL, NULL, NULL},
+};
+
+const struct mcp_tool *mcp_tool_find(const char *name)
+{
+    const struct mcp_tool *t;
+
+    for (t = mcp_tools; name != NULL && t->name != NULL; t++)
+        if (strcmp(t->name, name) == 0 || (t->alias != NULL && strcmp(t->alias, name) == 0))
+            return t;
+    return NULL;
+}
+
+cJSON *mcp_tool_describe(const struct mcp_tool *t)
+{
+    cJSON *d = cJSON_CreateObject(), *ann;
+
+    cJSON_AddStringToObject(d, "name", t->name);
+    cJSON_AddStringToObject(d, "title", t->title);
+    cJSON_AddStringToObject(d, "description", t->description);
+    cJSON_AddItemToObject(d, "inputSchema", cJSON_Parse(t->input_schema));
+    cJSON_AddItemToObject(d, "outputSchema", cJSON_Parse(t->output_schema));
+    ann = cJSON_AddObjectToObject(d, "annotations");
+    cJSON_AddStringToObject(ann, "title", t->title);
+    cJSON_AddBoolToObject(ann, "readOnlyHint", t->read_only);
+    cJSON_AddBoolToObject(ann, "destructiveHint", t->destructive);
+    cJSON_AddBoolToObject(ann, "idempotentHint", t->idempotent);
+    cJSON_AddBoolToObject(ann, "openWorldHint", false);
+    {
+        cJSON *meta = cJSON_AddObjectToObject(d, "_meta");
+        cJSON_AddStringToObject(meta, "io.jive/scope", t->scope);
+        if (t->alias != NULL)
+            cJSON_AddStringToObject(meta, "io.jive/alias", t->alias);
+    }
+    return d;
+}
+
+/* ---- validation: the JSON Schema subset of the table above ---- */
+
+static bool type_ok(const cJSON *v, const char *type)
+{
+    if (strcmp(type, "string") == 0)
+        return cJSON_IsString(v);
+    if (strcmp(type, "integer") == 0)
+        return cJSON_IsNumber(v) && v->valuedouble == (double)(long long)v->valuedouble;
+    if (strcmp(type, "number") == 0)
+        return cJSON_IsNumber(v);
+    if (strcmp(type, "boolean") == 0)
+        return cJSON_IsBool(v);
+    if (strcmp(type, "object") == 0)
+        return cJSON_IsObject(v);
+    if (strcmp(type, "array") == 0)
+        return cJSON_IsArray(v);
+    if (strcmp(type, "null") == 0)
+        return cJSON_IsNull(v);
+    return false;
+}
+
+const char *mcp_validate(const struct mcp_tool *t, const cJSON *args, char *buf, size_t len)
+{
+    cJSON *schema = cJSON_Parse(t->input_schema);
+    const cJSON *props = cJSON_GetObjectItem(schema, "properties"), *a, *r;
+    const char *out = NULL;
+
+    if (!cJSON_IsObject(args)) {
+        out = "arguments must be a JSON object";
+        goto done;
+    }
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(schema, "required"))
+    {
+        if (cJSON_GetObjectItemCaseSensitive(args, r->valuestring) == NULL) {
+            snprintf(buf, len, "missing required argument '%s'", r->valuestring);
+            out = buf;
+            goto done;
+        }
+    }
+    cJSON_ArrayForEach(a, args)
+    {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(props, a->string), *e;
+        const cJSON *type, *en, *min, *max, *maxlen;
+        bool ok = false;
+        if (p == NULL) {
+            snprintf(buf, len, "unknown argument '%.60s'", a->string);
+            out = buf;
+            goto done;
+        }
+        type = cJSON_GetObjectItem(p, "type");
+        if (cJSON_IsString(type))
+            ok = type_ok(a, type->valuestring);
+        else
+            cJSON_ArrayForEach(e, type) ok = ok || type_ok(a, e->valuestring);
+        if (!ok) {
+            snprintf(buf, len, "argument '%.60s' must be of type %s", a->string,
+                     cJSON_IsString(type) ? type->valuestring : "as documented");
+            out = buf;
+            goto done;
+        }
+        en = cJSON_GetObjectItem(p, "enum");
+        if (en != NULL) {
+            ok = false;
+            cJSON_ArrayForEach(e, en) ok =
+                ok || (cJSON_IsString(a) && strcmp(e->valuestring, a->valuestring) == 0);
+            if (!ok) {
+                snprintf(buf, len, "argument '%.60s' must be one of the documented values",
+                         a->string);
+                out = buf;
+                goto done;
+            }
+        }
+        min = cJSON_GetObjectItem(p, "minimum");
+        max = cJSON_GetObjectItem(p, "maximum");
+        if ((min != NULL && a->valuedouble < min->valuedouble) ||
+            (max != NULL && a->valuedouble > max->valuedouble)) {
+            snprintf(buf, len, "argument '%.60s' is out of range", a->string);
+            out = buf;
+            goto done;
+        }
+        maxlen = cJSON_GetObjectItem(p, "maxLength");
+        if (maxlen != NULL && cJSON_IsString(a) &&
+            strlen(a->valuestring) > (size_t)maxlen->valueint) {
+            snprintf(buf, len, "argument '%.60s' is too long", a->string);
+            out = buf;
+            goto done;
+        }
+    }
+done:
+    cJSON_Delete(schema);
+    return out;
+}

@@ -1,0 +1,381 @@
+# SPDX-License-Identifier: MIT
+"""jive-mcp over Streamable HTTP, both protocol eras, with real tokens, row-level security, the
+Redis rate limit and the audit log; every bad input asserts status, error body and audit row."""
+import json
+import signal
+import time
+import uuid
+
+import jwt
+import psycopg
+import pytest
+import requests
+
+from conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, wait_for
+
+ALL_SCOPES = ("status:read projects:read stories:read conflicts:read gates:read runs:read "
+              "jobs:read agents:write runs:write")
+MODERN = "2026-07-28"
+
+
+@pytest.fixture
+def db(stack):
+    with psycopg.connect(stack.pg.dsn(), autocommit=True) as c:
+        yield c
+
+
+def seed_org(db, slug=None):
+    slug = slug or "mcp-" + uuid.uuid4().hex[:8]
+    org = str(db.execute("INSERT INTO orgs (slug, name) VALUES (%s, %s) RETURNING id",
+                         (slug, slug)).fetchone()[0])
+    pid = str(db.execute("INSERT INTO projects (org_id, name, repo_url, webhook_secret) VALUES "
+                         "(%s, 'shop', %s, repeat('s', 20)) RETURNING id",
+                         (org, f"https://github.com/{slug}/shop")).fetchone()[0])
+    for i, (key, status) in enumerate([("1.1", "Done"), ("1.2", "InProgress"), ("1.3", "InProgress"),
+                                        ("2.1", "Draft")]):
+        db.execute("INSERT INTO artifacts (org_id, project_id, path, kind, key, title, status, "
+                   "content_hash, meta) VALUES (%s, %s, %s, 'story', %s, %s, %s, %s, %s)",
+                   (org, pid, f"docs/stories/{key}.s{i}.md", key, f"Story {key}", status,
+                    "h" * 64, json.dumps({"files": [f"src/{i}.c"], "tasks_done": 1,
+                                          "tasks_total": 2})))
+    db.execute("INSERT INTO conflicts (org_id, project_id, kind, fingerprint, severity, summary) "
+               "VALUES (%s, %s, 'file_overlap', 'file_overlap:1.2|1.3', 'high', 'overlap')", (org, pid))
+    db.execute("INSERT INTO gates (org_id, project_id, path, story_key, decision, expires_at) "
+               "VALUES (%s, %s, 'docs/qa/gates/1.1-x.yml', '1.1', 'PASS', now() + interval '3 days')",
+               (org, pid))
+    return {"org": org, "slug": slug, "project": pid}
+
+
+@pytest.fixture
+def tenant(db):
+    return seed_org(db)
+
+
+def token(tenant, scopes=ALL_SCOPES, **over):
+    now = int(time.time())
+    claims = {"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "agent-1", "name": "Claude",
+              "org": tenant["slug"], "org_id": tenant["org"], "scope": scopes, "iat": now,
+              "nbf": now, "exp": now + 600}
+    claims.update(over)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+
+@pytest.fixture
+def mcp(spawn, tmp_path):
+    return spawn("jive-mcp", JIVE_AUDIT_SPOOL=str(tmp_path / "spool.jsonl"),
+                 JIVE_CORS_ORIGINS="https://app.example")
+
+
+def rpc(svc, method, params=None, tok=None, modern=False, headers=None, rid=None, id=1):
+    params = dict(params or {})
+    h = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+         "X-Request-Id": rid or str(uuid.uuid4())}
+    if tok:
+        h["Authorization"] = "Bearer " + tok
+    if modern:
+        params["_meta"] = {"io.modelcontextprotocol/protocolVersion": MODERN,
+                           "io.modelcontextprotocol/clientCapabilities": {}}
+        h["MCP-Protocol-Version"] = MODERN
+        h["Mcp-Method"] = method
+        if "name" in params:
+            h["Mcp-Name"] = params["name"]
+    else:
+        h["MCP-Protocol-Version"] = "2025-11-25"
+    for k, v in (headers or {}).items():
+        if v is None:
+            h.pop(k, None)
+        else:
+            h[k] = v
+    body = {"jsonrpc": "2.0", "id": id, "method": method, "params": params}
+    return requests.post(svc.url("/mcp"), json=body, headers=h, timeout=10)
+
+
+def call(svc, tool, args, tok, **kw):
+    return rpc(svc, "tools/call", {"name": tool, "arguments": args}, tok, **kw)
+
+
+def audit_rows(db, rid):
+    return db.execute("SELECT actor_type, actor_id, tool, scope, result, error_message, args_hash, "
+                      "org_id::text, project_id::text, duration_ms, user_agent FROM mcp_audit_logs "
+                      "WHERE request_id = %s", (rid,)).fetchall()
+
+
+def one_audit(db, rid):
+    assert wait_for(lambda: len(audit_rows(db, rid)) > 0, 5), "no audit row"
+    time.sleep(0.3)
+    rows = audit_rows(db, rid)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+# ---- protocol ----
+
+def test_initialize_negotiates_and_is_stateless(mcp, tenant):
+    r = rpc(mcp, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                "clientInfo": {"name": "t", "version": "1"}}, token(tenant))
+    assert r.status_code == 200, r.text
+    res = r.json()["result"]
+    assert res["protocolVersion"] == "2025-06-18"
+    assert res["serverInfo"]["name"] == "jive-mcp" and "tools" in res["capabilities"]
+    assert "Mcp-Session-Id" not in r.headers
+    r = rpc(mcp, "initialize", {"protocolVersion": "2024-01-01", "capabilities": {}}, token(tenant))
+    assert r.json()["result"]["protocolVersion"] == "2025-11-25"
+    assert rpc(mcp, "ping", {}, token(tenant)).json()["result"] == {}
+
+
+def test_server_discover_and_modern_lists(mcp, tenant):
+    r = rpc(mcp, "server/discover", {}, token(tenant), modern=True)
+    assert r.status_code == 200, r.text
+    res = r.json()["result"]
+    assert res["resultType"] == "complete" and MODERN in res["supportedVersions"]
+    assert "2025-11-25" in res["supportedVersions"] and res["serverInfo"]["name"] == "jive-mcp"
+    r = rpc(mcp, "tools/list", {}, token(tenant), modern=True)
+    res = r.json()["result"]
+    assert res["resultType"] == "complete" and res["ttlMs"] > 0 and res["cacheScope"] == "private"
+    names = {t["name"] for t in res["tools"]}
+    assert {"status_get", "projects_list", "stories_list", "story_get", "conflicts_list",
+            "gates_list", "runs_list", "jobs_get", "agent_report", "run_report"} <= names
+    for t in res["tools"]:
+        assert len(t["name"]) <= 40 and all(ch.isalnum() or ch == "_" for ch in t["name"])
+        assert t["inputSchema"]["additionalProperties"] is False and t["outputSchema"]["type"] == "object"
+        assert {"readOnlyHint", "destructiveHint", "idempotentHint"} <= set(t["annotations"])
+    # scopes decide what a token sees
+    only = rpc(mcp, "tools/list", {}, token(tenant, "status:read")).json()["result"]["tools"]
+    assert [t["name"] for t in only] == ["status_get"]
+
+
+@pytest.mark.parametrize("modern", [False, True])
+def test_status_get_and_aliases(mcp, tenant, db, modern):
+    rid = str(uuid.uuid4())
+    r = call(mcp, "status_get", {"project_id": tenant["project"]}, token(tenant), modern=modern, rid=rid)
+    assert r.status_code == 200, r.text
+    res = r.json()["result"]
+    assert res["isError"] is False
+    st = res["structuredContent"]
+    assert st["stories"] == {"Done": 1, "InProgress": 2, "Draft": 1}
+    assert st["open_conflicts"][0]["kind"] == "file_overlap" and st["gates"] == {"PASS": 1}
+    assert json.loads(res["content"][0]["text"]) == st
+    if modern:
+        assert res["resultType"] == "complete"
+    row = one_audit(db, rid)
+    assert row[:5] == ("agent", "agent-1", "status_get", "status:read", "success")
+    assert row[7] == tenant["org"] and row[8] == tenant["project"] and len(row[6]) == 64
+    # the dotted name of the original plan works too
+    r = call(mcp, "status.get", {"project_id": tenant["project"]}, token(tenant))
+    assert r.json()["result"]["isError"] is False
+
+
+def test_read_tools(mcp, tenant, db):
+    t = token(tenant)
+    p = tenant["project"]
+    st = call(mcp, "stories_list", {"project_id": p, "status": "InProgress"}, t).json()["result"]["structuredContent"]
+    assert [s["key"] for s in st["stories"]] == ["1.2", "1.3"]
+    st = call(mcp, "stories_list", {"project_id": p, "epic": "2"}, t).json()["result"]["structuredContent"]
+    assert [s["key"] for s in st["stories"]] == ["2.1"]
+    story = call(mcp, "story_get", {"project_id": p, "key": "1.2"}, t).json()["result"]["structuredContent"]["story"]
+    assert story["status"] == "InProgress" and story["files"] == ["src/1.c"] and story["tasks_total"] == 2
+    conf = call(mcp, "conflicts_list", {"project_id": p}, t).json()["result"]["structuredContent"]
+    assert [c["fingerprint"] for c in conf["conflicts"]] == ["file_overlap:1.2|1.3"]
+    gates = call(mcp, "gates_list", {"project_id": p}, t).json()["result"]["structuredContent"]
+    assert gates["expiring"] == ["1.1"] and gates["gates"][0]["decision"] == "PASS"
+    projects = call(mcp, "projects_list", {}, t).json()["result"]["structuredContent"]["projects"]
+    assert [x["id"] for x in projects] == [p]  # row-level security: only this org's
+
+
+def test_writes_and_run_pagination(mcp, tenant, db):
+    t = token(tenant)
+    p = tenant["project"]
+    r = call(mcp, "agent_report", {"project_id": p, "story_key": "1.2", "state": "working"}, t)
+    assert r.json()["result"]["structuredContent"]["agent"]["state"] == "working"
+    assert db.execute("SELECT agent_name, story_key FROM agent_status WHERE project_id = %s",
+                      (p,)).fetchone() == ("Claude", "1.2")
+    for i in range(5):
+        r = call(mcp, "run_report", {"project_id": p, "run_id": f"r{i}", "name": f"run {i}",
+                                     "status": "completed", "conclusion": "success"}, t)
+        assert r.json()["result"]["isError"] is False, r.text
+        time.sleep(0.01)
+    page1 = call(mcp, "runs_list", {"project_id": p, "limit": 3}, t).json()["result"]["structuredContent"]
+    assert [x["name"] for x in page1["runs"]] == ["run 4", "run 3", "run 2"] and page1["next_cursor"]
+    page2 = call(mcp, "runs_list", {"project_id": p, "limit": 3, "cursor": page1["next_cursor"]},
+                 t).json()["result"]["structuredContent"]
+    assert [x["name"] for x in page2["runs"]] == ["run 1", "run 0"] and page2["next_cursor"] is None
+
+
+def test_other_org_project_is_invisible(mcp, tenant, db):
+    other = seed_org(db)
+    rid = str(uuid.uuid4())
+    r = call(mcp, "status_get", {"project_id": other["project"]}, token(tenant), rid=rid)
+    res = r.json()["result"]
+    assert res["isError"] is True and "not visible to this token" in res["content"][0]["text"]
+    assert one_audit(db, rid)[4] == "error"
+    st = call(mcp, "stories_list", {"project_id": other["project"]}, token(tenant)).json()["result"]
+    assert st["isError"] is True
+
+
+# ---- bad input: status, error body, audit row ----
+
+def test_no_token(mcp, tenant, db):
+    rid = str(uuid.uuid4())
+    r = call(mcp, "status_get", {"project_id": tenant["project"]}, None, rid=rid)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+    assert "resource_metadata=" in r.headers["WWW-Authenticate"]
+    assert r.json()["error"]["data"]["code"] == "TOKEN_REQUIRED"
+    row = one_audit(db, rid)
+    assert row[0] == "anonymous" and row[4] == "denied" and row[2] == "status_get"
+
+
+@pytest.mark.parametrize("case,code", [
+    ("alg_none", "TOKEN_INVALID"), ("expired", "TOKEN_EXPIRED"), ("not_yet", "TOKEN_INVALID"),
+    ("issuer", "TOKEN_INVALID"), ("audience", "TOKEN_INVALID"), ("other_key", "TOKEN_INVALID"),
+    ("garbage", "TOKEN_INVALID"),
+])
+def test_bad_tokens(mcp, tenant, db, case, code):
+    now = int(time.time())
+    tok = {
+        "alg_none": jwt.encode({"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "x", "org_id": tenant["org"],
+                                "scope": ALL_SCOPES, "exp": now + 60}, None, algorithm="none"),
+        "expired": token(tenant, exp=now - 3600, iat=now - 7200, nbf=now - 7200),
+        "not_yet": token(tenant, nbf=now + 3600, exp=now + 7200),
+        "issuer": token(tenant, iss="https://evil.example"),
+        "audience": token(tenant, aud="https://other.example/mcp"),
+        "other_key": jwt.encode({"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "x", "exp": now + 60},
+                                "another-secret-0123456789abcdef0123", algorithm="HS256"),
+        "garbage": "not.a.jwt",
+    }[case]
+    rid = str(uuid.uuid4())
+    r = call(mcp, "status_get", {"project_id": tenant["project"]}, tok, rid=rid)
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["data"]["code"] == code
+    assert one_audit(db, rid)[4] == "denied"
+
+
+def test_missing_scope(mcp, tenant, db):
+    rid = str(uuid.uuid4())
+    r = call(mcp, "conflicts_list", {"project_id": tenant["project"]}, token(tenant, "status:read"), rid=rid)
+    assert r.status_code == 403
+    assert 'error="insufficient_scope"' in r.headers["WWW-Authenticate"]
+    assert 'scope="conflicts:read"' in r.headers["WWW-Authenticate"]
+    assert "needs the conflicts:read scope" in r.json()["error"]["message"]
+    row = one_audit(db, rid)
+    assert row[4] == "denied" and row[3] == "conflicts:read"
+
+
+def test_protocol_faults(mcp, tenant, db):
+    t = token(tenant)
+    h = {"Content-Type": "application/json", "Authorization": "Bearer " + t}
+    r = requests.post(mcp.url("/mcp"), data=b"{not json", headers=h)
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32700
+    r = requests.post(mcp.url("/mcp"), json=[{"jsonrpc": "2.0", "id": 1, "method": "ping"}],
+                      headers=dict(h, **{"MCP-Protocol-Version": "2025-06-18"}))
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32600
+    r = requests.post(mcp.url("/mcp"), json={"id": 1, "method": "ping"}, headers=h)
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32600
+    r = rpc(mcp, "no/such/method", {}, t)
+    assert r.json()["error"]["code"] == -32601
+    r = rpc(mcp, "no/such/method", {}, t, modern=True)
+    assert r.status_code == 404 and r.json()["error"]["code"] == -32601
+    rid = str(uuid.uuid4())
+    r = call(mcp, "no_such_tool", {}, t, rid=rid)
+    assert r.json()["error"]["code"] == -32602 and "unknown tool" in r.json()["error"]["message"]
+    assert one_audit(db, rid)[4] == "invalid"
+    rid = str(uuid.uuid4())
+    r = call(mcp, "stories_list", {"project_id": tenant["project"], "status": "Shipped", "x": 1}, t, rid=rid)
+    err = r.json()["error"]
+    assert err["code"] == -32602 and "invalid arguments for stories_list" in err["message"]
+    assert one_audit(db, rid)[4] == "invalid"
+    r = requests.post(mcp.url("/mcp"), data=b"{" + b" " * (2 << 20) + b"}", headers=h)
+    assert r.status_code == 413
+    r = rpc(mcp, "tools/list", {}, t, headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    assert rpc(mcp, "tools/list", {}, t, headers={"Origin": "https://app.example"}).status_code == 200
+    r = requests.post(mcp.url("/mcp"), json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+                      headers=h)
+    assert r.status_code == 202 and r.text == ""
+    assert requests.get(mcp.url("/mcp"), headers=h).status_code == 405
+    r = rpc(mcp, "tools/list", {}, t, headers={"MCP-Protocol-Version": "1999-01-01"})
+    assert r.status_code == 400
+
+
+def test_modern_era_checks(mcp, tenant):
+    t = token(tenant)
+    # missing _meta on a 2026-07-28 request
+    r = rpc(mcp, "tools/list", {}, t, headers={"MCP-Protocol-Version": MODERN})
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32602
+    # header and body disagree
+    r = rpc(mcp, "tools/list", {}, t, modern=True, headers={"Mcp-Method": "prompts/list"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32020
+    r = call(mcp, "status_get", {"project_id": tenant["project"]}, t, modern=True,
+             headers={"Mcp-Name": "stories_list"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32020
+    r = rpc(mcp, "tools/list", {}, t, modern=True, headers={"MCP-Protocol-Version": "2025-11-25"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32020
+    # an unsupported modern version lists the supported ones
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2099-01-01",
+        "io.modelcontextprotocol/clientCapabilities": {}}}}
+    r = requests.post(mcp.url("/mcp"), json=body, headers={
+        "Authorization": "Bearer " + t, "MCP-Protocol-Version": "2099-01-01"})
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["code"] == -32004 and MODERN in err["data"]["supported"]
+
+
+def test_rate_limit(spawn, tenant, db, tmp_path):
+    svc = spawn("jive-mcp", JIVE_RATE_LIMIT_PER_MINUTE=3, JIVE_AUDIT_SPOOL=str(tmp_path / "s"))
+    t = token(tenant, sub="limited-" + uuid.uuid4().hex[:6])
+    codes = [call(svc, "status_get", {"project_id": tenant["project"]}, t).status_code for _ in range(3)]
+    assert codes == [200, 200, 200]
+    rid = str(uuid.uuid4())
+    r = call(svc, "status_get", {"project_id": tenant["project"]}, t, rid=rid)
+    assert r.status_code == 429
+    assert int(r.headers["Retry-After"]) >= 1 and r.headers["RateLimit-Remaining"] == "0"
+    assert r.json()["error"]["code"] == -32029
+    assert one_audit(db, rid)[4] == "rate_limited"
+
+
+def test_redis_down_calls_still_served_and_audited(mcp, tenant, db, stack, redis_up):
+    stack.redis.stop()
+    rid = str(uuid.uuid4())
+    r = call(mcp, "status_get", {"project_id": tenant["project"]}, token(tenant), rid=rid)
+    assert r.status_code == 200 and r.json()["result"]["isError"] is False
+    assert one_audit(db, rid)[4] == "success"
+    assert "rate limit unchecked" in mcp.log()
+
+
+def test_postgres_down_clear_error_and_audit_later(mcp, tenant, stack, pg_up):
+    stack.pg.stop()
+    rid = str(uuid.uuid4())
+    r = call(mcp, "status_get", {"project_id": tenant["project"]}, token(tenant), rid=rid)
+    res = r.json()["result"]
+    assert res["isError"] is True and "database is unavailable" in res["content"][0]["text"]
+    stack.pg.start()
+    with psycopg.connect(stack.pg.dsn(), autocommit=True) as c:
+        assert wait_for(lambda: len(audit_rows(c, rid)) == 1, 15), "audit row not written after restart"
+        assert audit_rows(c, rid)[0][4] == "error"
+
+
+def test_rest_routes(mcp, tenant, db):
+    t = {"Authorization": "Bearer " + token(tenant)}
+    tools = requests.get(mcp.url("/mcp/tools"), headers=t).json()["tools"]
+    assert any(x["name"] == "status_get" for x in tools)
+    rid = str(uuid.uuid4())
+    r = requests.post(mcp.url("/mcp/invoke"), json={"tool": "conflicts.list", "arguments": {
+        "project_id": tenant["project"]}}, headers=dict(t, **{"X-Request-Id": rid}))
+    assert r.status_code == 200 and r.json()["conflicts"][0]["kind"] == "file_overlap"
+    assert one_audit(db, rid)[2] == "conflicts_list"
+    r = requests.post(mcp.url("/mcp/invoke"), json={"tool": "status_get", "arguments": {}})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "TOKEN_REQUIRED"
+    meta = requests.get(mcp.url("/.well-known/oauth-protected-resource")).json()
+    assert meta["resource"] == JWT_AUDIENCE and "status:read" in meta["scopes_supported"]
+    assert requests.get(mcp.url("/mcp/health")).json()["service"] == "jive-mcp"
+
+
+def test_sigterm_flushes_the_audit(mcp, tenant, db):
+    rids = [str(uuid.uuid4()) for _ in range(5)]
+    for rid in rids:
+        call(mcp, "projects_list", {}, token(tenant), rid=rid)
+    assert mcp.stop(signal.SIGTERM) == 0
+    n = db.execute("SELECT count(*) FROM mcp_audit_logs WHERE request_id = ANY(%s)", (rids,)).fetchone()[0]
+    assert n == 5
