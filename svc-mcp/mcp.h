@@ -42,6 +42,7 @@ struct mcp_call {
     const cJSON *args;
     char args_hash[65];
     char project_id[40];
+    void *tool_state; /* a tool's own state across its asynchronous steps */
     double t0;
 };
 
@@ -89,6 +90,9 @@ void mcp_tool_error(struct mcp_call *c, const char *fmt, ...) JC_PRINTF(2, 3);
 typedef void mcp_db_cb(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg);
 void mcp_db(struct mcp_call *c, const char *sql, int nparams, const char *const *params,
             mcp_db_cb *cb);
+
+/* kanban_move_story (kanban.c). */
+void mcp_kanban_move_story(struct mcp_call *c);
 
 /* Registers POST/GET/DELETE /mcp, GET /mcp/tools, POST /mcp/invoke and the resource metadata. */
 enum jc_err mcp_routes(struct mcp *m) JC_MUSTCHECK;

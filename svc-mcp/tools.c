@@ -521,6 +521,24 @@ const struct mcp_tool mcp_tools[] = {
                     "\"maxLength\":2000}",
          "\"project_id\",\"status\""),
      OUT("\"run\":{\"type\":\"object\"}"), run_report},
+    {"kanban_move_story", "kanban.moveStory", "Move a story on the kanban board",
+     "Sets a story's status (Draft, Approved, InProgress, Review, Done): the orchestrator commits "
+     "a one-line change of the story's Status section and pushes it. Waits up to waitMs "
+     "(default 10000) for the commit SHA, else returns the job id (see jobs_get). Pass the "
+     "same idempotencyKey when retrying: the story is moved once. expectedHash (story_get's "
+     "content_hash) refuses the move if the story changed meanwhile.",
+     "kanban:write", false, false, true,
+     OBJ(PROJECT_ID ",\"key\":{\"type\":\"string\",\"maxLength\":32},\"path\":{\"type\":"
+                    "\"string\",\"maxLength\":1000},\"status\":{\"type\":\"string\",\"enum\":"
+                    "[\"Draft\",\"Approved\",\"InProgress\",\"Review\",\"Done\"]},"
+                    "\"idempotencyKey\":{\"type\":\"string\",\"maxLength\":200},"
+                    "\"expectedHash\":{\"type\":\"string\",\"maxLength\":64},"
+                    "\"waitMs\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":30000}",
+         "\"project_id\",\"status\""),
+     OUT("\"job_id\":{\"type\":\"string\"},\"status\":{\"type\":\"string\"},"
+         "\"commit\":{\"type\":\"string\"},\"from\":{\"type\":\"string\"},"
+         "\"to\":{\"type\":\"string\"}"),
+     mcp_kanban_move_story},
     {NULL, NULL, NULL, NULL, NULL, false, false, false, NULL, NULL, NULL},
 };
 

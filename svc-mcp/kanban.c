@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kanban.c: kanban_move_story. The move itself is the orchestrator's story-move job (a
+ * one-line commit pushed to the tracked branch); this tool creates the job under row-level
+ * security, queues it, and waits for its outcome up to waitMs. With an idempotencyKey the first
+ * call claims jive:idem:<org>:<actor>:<key> (SET NX, 24 h) before creating anything, so a retry
+ * (even a concurrent one) returns the same job and never makes a second commit.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jc/crypto.h"
+#include "jc/outbox.h"
+#include "jc/queue.h"
+#include "mcp.h"
+
+#define POLL_MS 100
+#define IDEM_TTL "86400"
+
+struct move {
+    struct mcp_call *c;
+    char job_id[JC_UUID_LEN];
+    char idem_key[400];
+    long wait_ms;
+    long waited_ms;
+    struct event *timer;
+};
+
+static void move_end(struct move *m)
+{
+    if (m->timer != NULL)
+        event_free(m->timer);
+    free(m);
+}
+
+static void ignore(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+{
+    (void)r;
+    (void)err;
+    (void)msg;
+    (void)ud;
+}
+
+/* Remembers a final outcome for the idempotency key (the claim held the job id until now). */
+static void remember(struct move *m, const cJSON *outcome)
+{
+    char *text;
+    const char *argv[5];
+
+    if (m->idem_key[0] == '\0')
+        return;
+    text = cJSON_PrintUnformatted(outcome);
+    if (text == NULL)
+        return;
+    argv[0] = "SET";
+    argv[1] = m->idem_key;
+    argv[2] = text;
+    argv[3] = "EX";
+    argv[4] = IDEM_TTL;
+    if (jc_redis_command(m->c->mcp->app->redis, 0, ignore, NULL, 5, argv, NULL) != JC_OK)
+        jc_debug(m->c->mcp->app->log, "idempotency result not stored");
+    cJSON_free(text);
+}
+
+static void finish(struct move *m, cJSON *job)
+{
+    struct mcp_call *c = m->c;
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(job, "status"));
+    cJSON *result = cJSON_GetObjectItem(job, "result");
+    cJSON *out = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(out, "job_id", m->job_id);
+    cJSON_AddStringToObject(out, "status", status != NULL ? status : "queued");
+    if (status != NULL && strcmp(status, "succeeded") == 0) {
+        const char *keys[] = {"commit", "path", "key", "from", "to", "content_hash"};
+        size_t i;
+        for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+            const cJSON *v = cJSON_GetObjectItem(result, keys[i]);
+            if (cJSON_IsString(v))
+                cJSON_AddStringToObject(out, keys[i], v->valuestring);
+        }
+        cJSON_AddBoolToObject(out, "unchanged",
+                              cJSON_IsTrue(cJSON_GetObjectItem(result, "unchanged")));
+        remember(m, out);
+        move_end(m);
+        mcp_tool_result(c, out);
+        return;
+    }
+    if (status != NULL && (strcmp(status, "failed") == 0 || strcmp(status, "dead") == 0)) {
+        const char *error = cJSON_GetStringValue(cJSON_GetObjectItem(job, "error"));
+        cJSON_AddStringToObject(out, "error", error != NULL ? error : "the move failed");
+        remember(m, out);
+        cJSON_Delete(out);
+        move_end(m);
+        mcp_tool_error(c, "the move was refused: %s", error != NULL ? error : "unknown error");
+        return;
+    }
+    cJSON_AddStringToObject(out, "message",
+                            "the move is still running: call jobs_get with this job_id");
+    move_end(m);
+    mcp_tool_result(c, out);
+}
+
+static void poll(evutil_socket_t fd, short what, void *arg);
+
+static void polled(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
+{
+    struct move *m = NULL;
+    cJSON *job;
+    const char *status;
+    struct timeval tv = {0, POLL_MS * 1000};
+
+    m = c->tool_state;
+    if (err != JC_OK) {
+        move_end(m);
+        mcp_tool_error(c,
+                       "the database is unavailable (%s); the move may still happen: check "
+                       "jobs_get later",
+                       msg);
+        cJSON_Delete(json);
+        return;
+    }
+    job = cJSON_GetObjectItem(json, "job");
+    status = cJSON_GetStringValue(cJSON_GetObjectItem(job, "status"));
+    if ((status != NULL && (strcmp(status, "succeeded") == 0 || strcmp(status, "failed") == 0 ||
+                            strcmp(status, "dead") == 0)) ||
+        m->waited_ms >= m->wait_ms) {
+        finish(m, job);
+        cJSON_Delete(json);
+        return;
+    }
+    cJSON_Delete(json);
+    m->waited_ms += POLL_MS;
+    evtimer_add(m->timer, &tv);
+}
+
+static void poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct move *m = arg;
+    const char *p[1] = {m->job_id};
+
+    (void)fd;
+    (void)what;
+    mcp_db(m->c,
+           "SELECT json_build_object('job', (SELECT json_build_object('status', status, "
+           "'result', result, 'error', error) FROM jobs WHERE id = $1::uuid))::text",
+           1, p, polled);
+}
+
+static void marked(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    (void)res;
+    (void)err;
+    (void)msg;
+    (void)ud; /* a lost mark only makes the outbox push the job twice; the claim absorbs it */
+}
+
+static void pushed(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+{
+    struct move *m = ud;
+    char arr[48];
+
+    (void)r;
+    if (err == JC_OK) {
+        snprintf(arr, sizeof(arr), "{%s}", m->job_id);
+        if (jc_outbox_mark_enqueued(m->c->mcp->app->pg, arr, marked, NULL) != JC_OK)
+            jc_debug(m->c->mcp->app->log, "job %s not marked enqueued", m->job_id);
+    } else {
+        /* committed: the outbox sweeper queues it; we simply wait longer */
+        jc_warn(m->c->mcp->app->log, "job %s not queued yet (%s)", m->job_id, msg);
+    }
+    poll(-1, 0, m);
+}
+
+static void created(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
+{
+    struct move *m = c->tool_state;
+    const char *org = cJSON_GetStringValue(cJSON_GetObjectItem(json, "org_id"));
+    const char *payload = cJSON_GetStringValue(cJSON_GetObjectItem(json, "payload"));
+    struct jc_job job = {0};
+    char *text;
+
+    if (err != JC_OK || org == NULL) {
+        cJSON_Delete(json);
+        if (m->idem_key[0] != '\0') {
+            const char *argv[2] = {"DEL", m->idem_key};
+            if (jc_redis_command(c->mcp->app->redis, 0, ignore, NULL, 2, argv, NULL) != JC_OK)
+                jc_debug(c->mcp->app->log, "idempotency claim not released");
+        }
+        move_end(m);
+        if (err != JC_OK)
+            mcp_tool_error(c, "the database is unavailable (%s); nothing was moved", msg);
+        else
+            mcp_tool_error(c, "project %s not found, or not visible to this token", c->project_id);
+        return;
+    }
+    job.id = m->job_id;
+    job.queue = JC_Q_STORY_MOVE;
+    job.project_id = c->project_id;
+    job.org_id = org;
+    job.max_attempts = 3;
+    job.payload = payload;
+    text = jc_queue_message(&job);
+    cJSON_Delete(json);
+    if (text == NULL ||
+        jc_queue_push(c->mcp->app->redis, JC_Q_STORY_MOVE, text, pushed, m) != JC_OK)
+        pushed(NULL, JC_EREDIS, "cannot submit", m);
+    free(text);
+}
+
+static void create_job(struct move *m)
+{
+    struct mcp_call *c = m->c;
+    cJSON *payload = cJSON_CreateObject(), *actor;
+    const char *k;
+    char *text;
+    const char *p[4];
+
+    if ((k = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "key"))) != NULL)
+        cJSON_AddStringToObject(payload, "key", k);
+    if ((k = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "path"))) != NULL)
+        cJSON_AddStringToObject(payload, "path", k);
+    cJSON_AddStringToObject(payload, "status",
+                            cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "status")));
+    if ((k = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "expectedHash"))) != NULL)
+        cJSON_AddStringToObject(payload, "expected_hash", k);
+    actor = cJSON_AddObjectToObject(payload, "actor");
+    cJSON_AddStringToObject(actor, "id", c->who.sub);
+    cJSON_AddStringToObject(actor, "name", c->who.name[0] != '\0' ? c->who.name : c->who.sub);
+    text = cJSON_PrintUnformatted(payload);
+    cJSON_Delete(payload);
+    p[0] = c->project_id;
+    p[1] = m->job_id;
+    p[2] = text;
+    p[3] = c->req->request_id;
+    mcp_db(c,
+           "WITH p AS (SELECT id, org_id FROM projects WHERE id = $1::uuid),"
+           " j AS (INSERT INTO jobs (id, org_id, project_id, queue, payload, request_id)"
+           "  SELECT $2::uuid, org_id, id, 'story-move', $3::jsonb, $4 FROM p"
+           "  RETURNING org_id, payload::text)"
+           " SELECT (SELECT json_build_object('org_id', org_id, 'payload', payload) FROM j)::text",
+           4, p, created);
+    cJSON_free(text);
+}
+
+static void previous(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+{
+    struct move *m = ud;
+    struct mcp_call *c = m->c;
+    cJSON *rec;
+
+    (void)msg;
+    if (err != JC_OK || r->type != REDIS_REPLY_STRING) {
+        move_end(m);
+        mcp_tool_error(c, "idempotency store unavailable (Redis); retry shortly");
+        return;
+    }
+    if (strncmp(r->str, "job:", 4) == 0) {
+        /* the first call is still waiting on its job: wait on the same job */
+        snprintf(m->job_id, sizeof(m->job_id), "%.36s", r->str + 4);
+        m->idem_key[0] = '\0';
+        poll(-1, 0, m);
+        return;
+    }
+    rec = cJSON_Parse(r->str);
+    move_end(m);
+    if (cJSON_GetObjectItem(rec, "error") != NULL) {
+        mcp_tool_error(c, "the move was refused: %s",
+                       cJSON_GetStringValue(cJSON_GetObjectItem(rec, "error")));
+        cJSON_Delete(rec);
+        return;
+    }
+    mcp_tool_result(c, rec != NULL ? rec : cJSON_CreateObject());
+}
+
+static void claim_replied(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+{
+    struct move *m = ud;
+    struct mcp_call *c = m->c;
+
+    (void)msg;
+    if (err != JC_OK) {
+        /* no Redis: no idempotency guarantee; refuse rather than risk two commits */
+        move_end(m);
+        mcp_tool_error(c, "idempotency store unavailable (Redis); retry shortly");
+        return;
+    }
+    if (r->type == REDIS_REPLY_NIL) {
+        /* the key was used before: a job id while it runs, the outcome once it finished */
+        const char *argv[2] = {"GET", m->idem_key};
+        if (jc_redis_command(c->mcp->app->redis, 0, previous, m, 2, argv, NULL) != JC_OK)
+            previous(NULL, JC_EREDIS, "cannot submit", m);
+        return;
+    }
+    create_job(m);
+}
+
+void mcp_kanban_move_story(struct mcp_call *c)
+{
+    struct move *m;
+    const char *idem = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "idempotencyKey"));
+    const cJSON *wait = cJSON_GetObjectItem(c->args, "waitMs");
+    const char *pid = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "project_id"));
+
+    if (pid == NULL || !jc_crypto_is_uuid(pid)) {
+        mcp_tool_error(c, "project_id must be a project's UUID (projects_list shows them)");
+        return;
+    }
+    snprintf(c->project_id, sizeof(c->project_id), "%s", pid);
+    if (cJSON_GetObjectItem(c->args, "key") == NULL &&
+        cJSON_GetObjectItem(c->args, "path") == NULL) {
+        mcp_tool_error(c, "give the story's key (e.g. \"2.3\") or its path");
+        return;
+    }
+    m = calloc(1, sizeof(*m));
+    if (m == NULL || jc_crypto_uuid4(m->job_id) != JC_OK) {
+        free(m);
+        mcp_tool_error(c, "out of memory");
+        return;
+    }
+    m->c = c;
+    c->tool_state = m;
+    m->wait_ms = cJSON_IsNumber(wait) ? (long)wait->valuedouble : 10000;
+    m->timer = evtimer_new(c->mcp->app->base, poll, m);
+    if (m->timer == NULL) {
+        move_end(m);
+        mcp_tool_error(c, "out of memory");
+        return;
+    }
+    if (idem == NULL) {
+        create_job(m);
+        return;
+    }
+    snprintf(m->idem_key, sizeof(m->idem_key), "jive:idem:%s:%s:%s", c->org_id, c->who.sub, idem);
+    {
+        char val[48];
+        const char *argv[6] = {"SET", m->idem_key, val, "NX", "EX", IDEM_TTL};
+        snprintf(val, sizeof(val), "job:%s", m->job_id);
+        if (jc_redis_command(c->mcp->app->redis, 0, claim_replied, m, 6, argv, NULL) != JC_OK)
+            claim_replied(NULL, JC_EREDIS, "cannot submit", m);
+    }
+}

@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: MIT
+"""kanban_move_story end to end: jive-mcp creates the story-move job, jive-orchestrator commits
+and pushes to a fixture repository; the same idempotency key twice gives one commit."""
+import time
+import uuid
+
+import jwt
+import pytest
+
+from conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET
+from test_mcp import call
+from test_move import db, orch, origin, project, webhook  # noqa: F401  (fixtures)
+from test_scan import git
+
+
+def token(project, scopes="kanban:write jobs:read stories:read"):
+    now = int(time.time())
+    return jwt.encode({"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "cursor-1", "name": "Cursor",
+                       "org_id": project["org_id"], "scope": scopes, "iat": now, "exp": now + 600},
+                      JWT_SECRET, algorithm="HS256")
+
+
+@pytest.fixture
+def mcp(spawn, tmp_path):
+    return spawn("jive-mcp", JIVE_AUDIT_SPOOL=str(tmp_path / "spool"))
+
+
+def test_move_through_mcp_with_idempotency(mcp, project, origin):
+    t = token(project)
+    head = git(origin, "rev-parse", "HEAD")
+    args = {"project_id": project["id"], "key": "1.2", "status": "InProgress",
+            "idempotencyKey": "move-1.2-" + uuid.uuid4().hex[:6], "waitMs": 20000}
+    first = call(mcp, "kanban_move_story", args, t).json()["result"]
+    assert first["isError"] is False, first
+    out = first["structuredContent"]
+    assert out["status"] == "succeeded" and out["from"] == "Approved" and out["to"] == "InProgress"
+    assert out["commit"] == git(origin, "rev-parse", "HEAD") != head
+    assert git(origin, "log", "-1", "--format=%an") == "Cursor"
+    again = call(mcp, "kanban.moveStory", args, t).json()["result"]
+    assert again["structuredContent"]["commit"] == out["commit"]
+    assert again["structuredContent"]["job_id"] == out["job_id"]
+    assert git(origin, "rev-list", "--count", f"{head}..HEAD") == "1"  # one commit, not two
+    job = call(mcp, "jobs_get", {"job_id": out["job_id"]}, t).json()["result"]["structuredContent"]["job"]
+    assert job["status"] == "succeeded" and job["queue"] == "story-move"
+
+
+def test_refusals_and_scope(mcp, project, origin):
+    t = token(project)
+    r = call(mcp, "kanban_move_story", {"project_id": project["id"], "path": "docs/stories/../../x.md",
+                                        "status": "Done", "waitMs": 20000}, t).json()["result"]
+    assert r["isError"] is True and "is not a story file" in r["content"][0]["text"]
+    r = call(mcp, "kanban_move_story", {"project_id": project["id"], "key": "1.1", "status": "Shipped"}, t)
+    assert r.json()["error"]["code"] == -32602
+    r = call(mcp, "kanban_move_story", {"project_id": project["id"], "key": "1.1", "status": "Done"},
+             token(project, "stories:read"))
+    assert r.status_code == 403
