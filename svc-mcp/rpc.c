@@ -19,8 +19,8 @@
 #include "jc/crypto.h"
 #include "mcp.h"
 
-#define ERR_HEADER_MISMATCH -32020
-#define ERR_UNSUPPORTED_VERSION -32004
+#define ERR_HEADER_MISMATCH (-32020)
+#define ERR_UNSUPPORTED_VERSION (-32004)
 
 static const char *const legacy_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
 
@@ -469,7 +469,7 @@ static void handle_request(struct mcp_call *c)
         strcmp(c->method, "server/discover") == 0) {
         /* 2026-07-28: everything is in the request */
         c->modern = true;
-        if (!cJSON_IsString(pv) || !cJSON_IsObject(caps)) {
+        if (pv == NULL || !cJSON_IsString(pv) || !cJSON_IsObject(caps)) {
             reply_error(c, 400, -32602, NULL,
                         "_meta must carry io.modelcontextprotocol/protocolVersion (string) and "
                         "io.modelcontextprotocol/clientCapabilities (object)");
