@@ -30,7 +30,7 @@ static void db_free(struct db *d)
 {
     int i;
 
-    for (i = 0; i < d->n; i++)
+    for (i = 0; d->params != NULL && i < d->n; i++)
         free(d->params[i]);
     free(d->params);
     free(d->sql);
