@@ -167,6 +167,24 @@ static void unauthorized(struct mcp_call *c, const char *code, const char *why)
     }
 }
 
+void mcp_reply(struct mcp_call *c, cJSON *result, int code, const char *msg)
+{
+    if (code == 0) {
+        if (c->modern && strncmp(c->method, "resources/", 10) == 0 &&
+            strcmp(c->method, "resources/read") != 0) {
+            cJSON_AddNumberToObject(result, "ttlMs", 60000);
+            cJSON_AddStringToObject(result, "cacheScope", "private");
+        } else if (c->modern && strcmp(c->method, "resources/read") == 0) {
+            cJSON_AddNumberToObject(result, "ttlMs", 30000);
+            cJSON_AddStringToObject(result, "cacheScope", "private");
+        }
+        reply_result(c, result);
+        return;
+    }
+    cJSON_Delete(result);
+    reply_error(c, code == -32003 ? 403 : 200, code, NULL, "%s", msg);
+}
+
 /* ---- tool results ---- */
 
 void mcp_tool_result(struct mcp_call *c, cJSON *structured)
@@ -314,6 +332,10 @@ static cJSON *capabilities(const struct mcp_call *c)
 
     cJSON_AddItemToObject(cJSON_AddObjectToObject(caps, "tools"), "listChanged",
                           cJSON_CreateFalse());
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(caps, "resources"), "listChanged",
+                          cJSON_CreateFalse());
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(caps, "prompts"), "listChanged",
+                          cJSON_CreateFalse());
     if (!c->modern)
         cJSON_AddObjectToObject(caps, "logging");
     return caps;
@@ -396,6 +418,26 @@ static void dispatch(struct mcp_call *c)
     }
     if (strcmp(m, "tools/call") == 0) {
         tools_call(c);
+        return;
+    }
+    if (strcmp(m, "resources/list") == 0) {
+        mcp_resources_list(c);
+        return;
+    }
+    if (strcmp(m, "resources/templates/list") == 0) {
+        mcp_resources_templates(c);
+        return;
+    }
+    if (strcmp(m, "resources/read") == 0) {
+        mcp_resources_read(c);
+        return;
+    }
+    if (strcmp(m, "prompts/list") == 0) {
+        mcp_prompts_list(c);
+        return;
+    }
+    if (strcmp(m, "prompts/get") == 0) {
+        mcp_prompts_get(c);
         return;
     }
     reply_error(c, c->modern ? 404 : 200, -32601, NULL, "method not found: %.80s", m);

@@ -149,14 +149,15 @@ static void recorded(const PGresult *res, enum jc_err err, const char *msg, void
 
 static void record(struct move *m)
 {
-    const char *p[5] = {m->project_id, m->path, m->to, m->hash, m->commit};
+    const char *p[6] = {m->project_id, m->path, m->to, m->hash, m->commit, m->content};
 
     if (jc_pg_query(m->app->pg, 0,
                     "UPDATE artifacts SET status = $3, content_hash = $4, commit_sha = $5, "
                     "meta = jsonb_set(meta, '{raw_status}', to_jsonb($3::text)), "
+                    "content = CASE WHEN content IS NULL THEN NULL ELSE $6 END, "
                     "updated_at = now(), deleted_at = NULL "
                     "WHERE project_id = $1::uuid AND path = $2",
-                    5, p, recorded, m) != JC_OK)
+                    6, p, recorded, m) != JC_OK)
         recorded(NULL, JC_EPG, "cannot submit", m);
 }
 

@@ -18,10 +18,12 @@
 
 #include "jc/bmad.h"
 #include "jc/crypto.h"
+#include "jc/parse.h"
 #include "orchestrator.h"
 
 #define PARSE_SLICE 200
 #define UPSERT_CHUNK 500
+#define CONTENT_MAX (256 * 1024) /* document text kept for jive:// resources */
 #define LOCK_TTL_MS "600000"
 
 struct file {
@@ -358,17 +360,18 @@ static void upsert_chunk(struct scan *s)
     if (jc_pg_query(
             s->app->pg, 0,
             "WITH r AS (SELECT * FROM jsonb_to_recordset($3::jsonb) AS r(path text, kind text,"
-            "  key text, title text, status text, content_hash text, meta jsonb)),"
+            "  key text, title text, status text, content_hash text, meta jsonb, content text)),"
             " old AS (SELECT a.path, a.meta->>'sig' AS sig FROM artifacts a"
             "  WHERE a.project_id = $1::uuid AND a.path IN (SELECT path FROM r)),"
             " up AS (INSERT INTO artifacts (org_id, project_id, path, kind, key, title, status, "
-            "  content_hash, commit_sha, meta, updated_at, deleted_at) "
+            "  content_hash, commit_sha, meta, content, updated_at, deleted_at) "
             " SELECT $2::uuid, $1::uuid, r.path, r.kind, r.key, r.title, r.status, "
-            "  r.content_hash, $4, coalesce(r.meta, '{}'), now(), NULL FROM r "
+            "  r.content_hash, $4, coalesce(r.meta, '{}'), r.content, now(), NULL FROM r "
             " ON CONFLICT (project_id, path) DO UPDATE SET kind = EXCLUDED.kind, "
             "  key = EXCLUDED.key, title = EXCLUDED.title, status = EXCLUDED.status, "
             "  content_hash = EXCLUDED.content_hash, commit_sha = EXCLUDED.commit_sha, "
-            "  meta = EXCLUDED.meta, updated_at = now(), deleted_at = NULL "
+            "  meta = EXCLUDED.meta, content = EXCLUDED.content, updated_at = now(), "
+            "  deleted_at = NULL "
             " WHERE artifacts.content_hash IS DISTINCT FROM EXCLUDED.content_hash "
             "  OR artifacts.deleted_at IS NOT NULL "
             " RETURNING path, kind, key, title, status, xmax = 0 AS inserted, meta->>'sig' AS sig) "
@@ -458,6 +461,27 @@ static void parse_one(struct scan *s, const struct file *f)
     cJSON_AddStringToObject(row, "path", f->path);
     cJSON_AddStringToObject(row, "content_hash", hash);
     jc_bmad_classify(f->path, key, sizeof(key));
+    if (!jc_utf8_valid(f->data, f->len)) {
+        /* Postgres stores text only as UTF-8: report the file, keep its place */
+        cJSON_AddStringToObject(
+            row, "kind", f->kind == JC_KIND_SPRINT_STATUS ? "other" : jc_bmad_kind_name(f->kind));
+        if (key[0] != '\0')
+            cJSON_AddStringToObject(row, "key", key);
+        cJSON_AddStringToObject(meta, "parse_error", "not UTF-8 text");
+        add_error(s, f->path, "not UTF-8 text");
+        cJSON_AddItemToObject(row, "meta", meta);
+        cJSON_AddItemToArray(s->rows, row);
+        return;
+    }
+    if (f->kind != JC_KIND_QA_GATE && f->kind != JC_KIND_SPRINT_STATUS && f->len <= CONTENT_MAX) {
+        char *text = malloc(f->len + 1);
+        if (text != NULL) {
+            memcpy(text, f->data, f->len);
+            text[f->len] = '\0';
+            cJSON_AddStringToObject(row, "content", text);
+            free(text);
+        }
+    }
     if (f->kind == JC_KIND_STORY) {
         struct jc_story st;
         size_t i;

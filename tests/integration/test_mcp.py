@@ -38,8 +38,9 @@ def seed_org(db, slug=None):
                    (org, pid, f"docs/stories/{key}.s{i}.md", key, f"Story {key}", status,
                     "h" * 64, json.dumps({"files": [f"src/{i}.c"], "tasks_done": 1,
                                           "tasks_total": 2})))
-    db.execute("INSERT INTO conflicts (org_id, project_id, kind, fingerprint, severity, summary) "
-               "VALUES (%s, %s, 'file_overlap', 'file_overlap:1.2|1.3', 'high', 'overlap')", (org, pid))
+    db.execute("INSERT INTO conflicts (org_id, project_id, kind, fingerprint, severity, summary, "
+               "details) VALUES (%s, %s, 'file_overlap', 'file_overlap:1.2|1.3', 'high', 'overlap', "
+               "%s)", (org, pid, json.dumps({"stories": ["1.2", "1.3"], "files": ["src/x.c"]})))
     db.execute("INSERT INTO gates (org_id, project_id, path, story_key, decision, expires_at) "
                "VALUES (%s, %s, 'docs/qa/gates/1.1-x.yml', '1.1', 'PASS', now() + interval '3 days')",
                (org, pid))
@@ -379,3 +380,43 @@ def test_sigterm_flushes_the_audit(mcp, tenant, db):
     assert mcp.stop(signal.SIGTERM) == 0
     n = db.execute("SELECT count(*) FROM mcp_audit_logs WHERE request_id = ANY(%s)", (rids,)).fetchone()[0]
     assert n == 5
+
+
+# ---- resources and prompts ----
+
+def test_resources_and_prompts(mcp, tenant, db):
+    t = token(tenant)
+    p = tenant["project"]
+    db.execute("UPDATE artifacts SET content = '# Story ' || key || E'\n\n## Status\n' || status "
+               "WHERE project_id = %s", (p,))
+    caps = rpc(mcp, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {}}, t).json()["result"]["capabilities"]
+    assert {"tools", "resources", "prompts", "logging"} <= set(caps)
+    listed = rpc(mcp, "resources/list", {}, t).json()["result"]["resources"]
+    uris = [r["uri"] for r in listed]
+    uri = f"jive://projects/{p}/docs/stories/1.2.s1.md"
+    assert uri in uris and all(r["mimeType"] == "text/markdown" for r in listed)
+    read = rpc(mcp, "resources/read", {"uri": uri}, t).json()["result"]["contents"][0]
+    assert read["uri"] == uri and read["text"] == "# Story 1.2\n\n## Status\nInProgress"
+    r = rpc(mcp, "resources/read", {"uri": f"jive://projects/{p}/docs/stories/nope.md"}, t, modern=True)
+    assert r.json()["error"]["code"] == -32602
+    other = seed_org(db)
+    r = rpc(mcp, "resources/read", {"uri": f"jive://projects/{other['project']}/docs/stories/1.1.s0.md"}, t)
+    assert r.json()["error"]["code"] == -32602  # another org's document does not exist for us
+    tpl = rpc(mcp, "resources/templates/list", {}, t).json()["result"]["resourceTemplates"]
+    assert tpl[0]["uriTemplate"] == "jive://projects/{project_id}/{+path}"
+    prompts = {x["name"] for x in rpc(mcp, "prompts/list", {}, t).json()["result"]["prompts"]}
+    assert prompts == {"standup_summary", "story_kickoff"}
+    standup = rpc(mcp, "prompts/get", {"name": "standup_summary", "arguments": {"project_id": p}}, t).json()["result"]
+    text = standup["messages"][0]["content"]["text"]
+    assert "stand-up" in text and '"InProgress":2' in text and "overlap" in text
+    kick = rpc(mcp, "prompts/get", {"name": "story_kickoff", "arguments": {"project_id": p, "story_key": "1.2"}},
+               t).json()["result"]["messages"]
+    assert kick[0]["content"]["type"] == "resource" and kick[0]["content"]["resource"]["uri"] == uri
+    assert "agent_report" in kick[1]["content"]["text"] and "overlap" in kick[1]["content"]["text"]
+    calm = rpc(mcp, "prompts/get", {"name": "story_kickoff", "arguments": {"project_id": p, "story_key": "1.1"}},
+               t).json()["result"]["messages"]
+    assert "overlap" not in calm[1]["content"]["text"]  # only conflicts naming the story are quoted
+    r = rpc(mcp, "prompts/get", {"name": "nope", "arguments": {}}, t)
+    assert r.json()["error"]["code"] == -32602
+    r = rpc(mcp, "resources/list", {}, token(tenant, "status:read"))
+    assert r.status_code == 403

@@ -77,9 +77,10 @@ def test_move_by_key_commits_only_the_status_line(project, origin, webhook, db, 
     assert git(origin, "log", "-1", "--format=%an|%s") == "Claude Code|Move story 1.3 to Done"
     text = open(os.path.join(origin, "docs/stories/1.3.cart.md"), "rb").read()
     assert result["content_hash"] == hashlib.sha256(text).hexdigest()
-    row = db.execute("SELECT status, content_hash, commit_sha FROM artifacts WHERE project_id = %s "
-                     "AND path = 'docs/stories/1.3.cart.md'", (project["id"],)).fetchone()
-    assert row == ("Done", result["content_hash"], head)
+    row = db.execute("SELECT status, content_hash, commit_sha, content FROM artifacts "
+                     "WHERE project_id = %s AND path = 'docs/stories/1.3.cart.md'",
+                     (project["id"],)).fetchone()
+    assert row == ("Done", result["content_hash"], head, text.decode())  # resources see the move
     got = None
     for _ in range(20):
         m = sub.get_message(timeout=0.5)

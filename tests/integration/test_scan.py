@@ -262,6 +262,29 @@ def test_push_delivery_scans_incrementally_and_matches_full_scan(orch, webhook, 
     assert strip(live(db, p["id"])) == strip(live(db, q["id"]))
 
 
+def test_document_text_is_kept_for_resources_within_limits(orch, webhook, repo, db):
+    big = "# Notes\n\n" + "x" * (300 * 1024)
+    commit(repo, {"docs/prd.md": "# PRD\n\nShip the cart.\n",
+                  "docs/architecture.md": big,
+                  "docs/stories/1.1.ok.md": story("1.1", "Fine", "Draft")}, "docs")
+    with open(os.path.join(repo, "docs/stories/1.2.latin1.md"), "wb") as f:
+        f.write(b"# Story 1.2: Caf\xe9\n\n## Status\nDraft\n")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-q", "-m", "latin1")
+    p = project_for(db, "file://" + repo)
+    result = run_scan(webhook, db, p["id"])
+    assert any(e["path"] == "docs/stories/1.2.latin1.md" and "UTF-8" in e["error"]
+               for e in result["errors"]), result
+    rows = {r[0]: r[1:] for r in db.execute(
+        "SELECT path, content, meta->>'parse_error', kind FROM artifacts WHERE project_id = %s",
+        (p["id"],)).fetchall()}
+    assert rows["docs/prd.md"][0] == "# PRD\n\nShip the cart.\n"
+    assert rows["docs/stories/1.1.ok.md"][0] == story("1.1", "Fine", "Draft")
+    assert rows["docs/architecture.md"][0] is None and rows["docs/architecture.md"][2] == "architecture"
+    # a file Postgres cannot hold as text is still listed, with its error, and no text
+    assert rows["docs/stories/1.2.latin1.md"] == (None, "not UTF-8 text", "story")
+
+
 def test_gate_evaluation_and_agent_overlap(orch, webhook, repo, db):
     commit(repo, V4, "fixture")
     p = project_for(db, "file://" + repo)

@@ -57,9 +57,28 @@ static void bools(void **state)
     assert_int_equal(jc_parse_bool("maybe", &b), JC_EINVAL);
 }
 
+static void utf8(void **state)
+{
+    (void)state;
+    assert_true(jc_utf8_valid("plain ascii", 11));
+    {
+        const char *mixed = "Done \xe2\x9c\x85 caf\xc3\xa9 \xf0\x9f\x9a\x80";
+        assert_true(jc_utf8_valid(mixed, strlen(mixed)));
+        assert_false(jc_utf8_valid(mixed, strlen(mixed) - 1)); /* cut inside the rocket */
+    }
+    assert_true(jc_utf8_valid("", 0));
+    assert_false(jc_utf8_valid("a\0b", 3));             /* NUL */
+    assert_false(jc_utf8_valid("\xc3", 1));             /* truncated */
+    assert_false(jc_utf8_valid("\xc0\xaf", 2));         /* overlong */
+    assert_false(jc_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+    assert_false(jc_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+    assert_false(jc_utf8_valid("\xff", 1));
+    assert_false(jc_utf8_valid("x\x80", 2)); /* stray continuation */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(longs), cmocka_unit_test(durations),
-                                       cmocka_unit_test(bools)};
+                                       cmocka_unit_test(bools), cmocka_unit_test(utf8)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,7 @@
 #define JC_PARSE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include "jc/err.h"
 
 /*
@@ -21,5 +22,11 @@ enum jc_err jc_parse_duration_ms(const char *s, long long *out_ms) JC_MUSTCHECK;
 
 /* Parses "true/false/1/0/yes/no/on/off" (case-insensitive). Returns JC_OK or JC_EINVAL. */
 enum jc_err jc_parse_bool(const char *s, bool *out) JC_MUSTCHECK;
+
+/*
+ * True when s[0..len) is well-formed UTF-8 without NUL bytes (what a Postgres text or jsonb
+ * value accepts): no overlong forms, no surrogates, nothing above U+10FFFF.
+ */
+bool jc_utf8_valid(const char *s, size_t len);
 
 #endif
