@@ -123,7 +123,7 @@ fuzz: bootstrap fuzzers
 	        build/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; \
 	done
 
-# npm test fixtures (GitHub's example payloads), pinned by tests/package-lock.json
+# npm test fixtures (GitHub's example payloads, the MCP SDK client), pinned by tests/package-lock.json
 test-deps: tests/node_modules/.package-lock.json
 
 tests/node_modules/.package-lock.json: tests/package.json tests/package-lock.json

@@ -2,6 +2,8 @@
 """jive-mcp over Streamable HTTP, both protocol eras, with real tokens, row-level security, the
 Redis rate limit and the audit log; every bad input asserts status, error body and audit row."""
 import json
+import os
+import subprocess
 import signal
 import time
 import uuid
@@ -420,3 +422,23 @@ def test_resources_and_prompts(mcp, tenant, db):
     assert r.json()["error"]["code"] == -32602
     r = rpc(mcp, "resources/list", {}, token(tenant, "status:read"))
     assert r.status_code == 403
+
+
+def test_official_typescript_sdk_client(mcp, tenant, db):
+    """The reference client (what Claude Code and VS Code build on) completes a whole session."""
+    root = os.path.join(os.path.dirname(__file__), "..")
+    db.execute("UPDATE artifacts SET content = '# ' || key WHERE project_id = %s", (tenant["project"],))
+    r = subprocess.run(["node", os.path.join(root, "clients", "sdk_client.mjs"), mcp.url("/mcp"),
+                        token(tenant, ALL_SCOPES + " kanban:write"), tenant["project"]], cwd=root, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert "error" not in out, out["error"]
+    assert out["server"]["name"] == "jive-mcp"
+    assert {"tools", "resources", "prompts"} <= set(out["capabilities"])
+    assert {"status_get", "kanban_move_story", "agent_report"} <= set(out["tools"])
+    assert out["status"]["stories"]["InProgress"] == 2 and not out["statusIsError"]
+    assert out["missingStory"] == {"story": None} and out["missingProjectIsError"] is True
+    assert out["resources"] and out["firstResource"]["text"].startswith("# ")
+    assert out["prompts"] == ["standup_summary", "story_kickoff"] and out["promptRole"] == "user"
+    assert out["unknownTool"] == -32602 and out["ping"] is True
