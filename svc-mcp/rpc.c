@@ -20,7 +20,7 @@
 #include "mcp.h"
 
 #define ERR_HEADER_MISMATCH (-32020)
-#define ERR_UNSUPPORTED_VERSION (-32004)
+#define ERR_UNSUPPORTED_VERSION (-32022) /* the spec's UnsupportedProtocolVersionError */
 
 static const char *const legacy_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", NULL};
 
@@ -177,6 +177,9 @@ void mcp_reply(struct mcp_call *c, cJSON *result, int code, const char *msg)
         } else if (c->modern && strcmp(c->method, "resources/read") == 0) {
             cJSON_AddNumberToObject(result, "ttlMs", 30000);
             cJSON_AddStringToObject(result, "cacheScope", "private");
+        } else if (c->modern && strcmp(c->method, "prompts/list") == 0) {
+            cJSON_AddNumberToObject(result, "ttlMs", 3600000); /* fixed with the binary */
+            cJSON_AddStringToObject(result, "cacheScope", "public");
         }
         reply_result(c, result);
         return;
@@ -388,7 +391,9 @@ static void dispatch(struct mcp_call *c)
         for (i = 0; legacy_versions[i] != NULL; i++)
             cJSON_AddItemToArray(v, cJSON_CreateString(legacy_versions[i]));
         cJSON_AddItemToObject(result, "capabilities", capabilities(c));
-        cJSON_AddItemToObject(result, "serverInfo", server_info());
+        /* 2026-07-28 (final): the server's identity travels in the result's _meta */
+        cJSON_AddItemToObject(cJSON_AddObjectToObject(result, "_meta"),
+                              "io.modelcontextprotocol/serverInfo", server_info());
         cJSON_AddStringToObject(result, "instructions", instructions);
         cJSON_AddNumberToObject(result, "ttlMs", 3600000);
         cJSON_AddStringToObject(result, "cacheScope", "public");

@@ -133,7 +133,8 @@ def test_server_discover_and_modern_lists(mcp, tenant):
     assert r.status_code == 200, r.text
     res = r.json()["result"]
     assert res["resultType"] == "complete" and MODERN in res["supportedVersions"]
-    assert "2025-11-25" in res["supportedVersions"] and res["serverInfo"]["name"] == "jive-mcp"
+    assert "2025-11-25" in res["supportedVersions"]
+    assert res["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "jive-mcp"
     r = rpc(mcp, "tools/list", {}, token(tenant), modern=True)
     res = r.json()["result"]
     assert res["resultType"] == "complete" and res["ttlMs"] > 0 and res["cacheScope"] == "private"
@@ -323,7 +324,7 @@ def test_modern_era_checks(mcp, tenant):
         "Authorization": "Bearer " + t, "MCP-Protocol-Version": "2099-01-01"})
     assert r.status_code == 400
     err = r.json()["error"]
-    assert err["code"] == -32004 and MODERN in err["data"]["supported"]
+    assert err["code"] == -32022 and MODERN in err["data"]["supported"]
 
 
 def test_rate_limit(spawn, tenant, db, tmp_path):
@@ -443,6 +444,26 @@ def test_official_typescript_sdk_client(mcp, tenant, db):
     assert out["resources"] and out["firstResource"]["text"].startswith("# ")
     assert out["prompts"] == ["standup_summary", "story_kickoff"] and out["promptRole"] == "user"
     assert out["unknownTool"] == -32602 and out["ping"] is True
+
+
+@pytest.mark.parametrize("mode", ["auto", "2026-07-28"])
+def test_official_typescript_sdk_v2_client(mcp, tenant, db, mode):
+    """The v2 client negotiates the 2026-07-28 era (probing, or pinned) and runs a session."""
+    root = os.path.join(os.path.dirname(__file__), "..")
+    db.execute("UPDATE artifacts SET content = '# ' || key WHERE project_id = %s", (tenant["project"],))
+    r = subprocess.run(["node", os.path.join(root, "clients", "sdk2_client.mjs"), mcp.url("/mcp"),
+                        token(tenant), tenant["project"], mode], cwd=root, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert "error" not in out, out["error"]
+    assert out["server"]["name"] == "jive-mcp" and out["version"] == "2026-07-28", out
+    assert {"tools", "resources", "prompts"} <= set(out["capabilities"])
+    assert {"status_get", "runs_list", "agent_report"} <= set(out["tools"])
+    assert out["status"]["stories"]["InProgress"] == 2 and not out["statusIsError"]
+    assert out["resources"] and out["firstResource"]["text"].startswith("# ")
+    assert out["prompts"] == ["standup_summary", "story_kickoff"] and out["promptRole"] == "user"
+    assert out["unknownTool"] == -32602
 
 
 def test_docs_curl_examples_run(mcp, tenant, db):
