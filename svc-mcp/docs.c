@@ -304,3 +304,100 @@ void mcp_prompts_get(struct mcp_call *c)
                " AND a.key = $2 AND a.deleted_at IS NULL ORDER BY a.path LIMIT 1)::text",
                2, p, prompt_done);
 }
+
+/* ---- completion of prompt and resource-template arguments ---- */
+
+#define COMPLETE_MAX 100 /* the spec's cap on values per response */
+
+static void completed(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
+{
+    if (err != JC_OK) {
+        done(c, NULL, -32603, msg);
+        return;
+    }
+    done(c, json, 0, NULL);
+}
+
+/* The SQL for one completable argument, or NULL when the argument has no candidates. */
+static const char *complete_sql(const char *arg, const char **scope)
+{
+    /* $1: the typed prefix, $2: the project (may be NULL). At most COMPLETE_MAX + 1 rows tell
+     * whether there are more. */
+#define COMPLETION(inner)                                                                          \
+    "WITH v AS (" inner " LIMIT 101) SELECT json_build_object('completion', json_build_object("    \
+    "'values', (SELECT coalesce(json_agg(x ORDER BY x), '[]') FROM (SELECT x FROM v ORDER BY x"    \
+    " LIMIT 100) s), 'hasMore', (SELECT count(*) > 100 FROM v)))::text"
+    if (strcmp(arg, "project_id") == 0) {
+        *scope = "projects:read";
+        return COMPLETION("SELECT id::text AS x FROM projects WHERE starts_with(id::text, $1)"
+                          " AND $2::text IS NULL ORDER BY 1");
+    }
+    if (strcmp(arg, "story_key") == 0) {
+        *scope = "stories:read";
+        return COMPLETION("SELECT DISTINCT key AS x FROM artifacts WHERE project_id = $2::uuid"
+                          " AND kind = 'story' AND key IS NOT NULL AND deleted_at IS NULL"
+                          " AND starts_with(key, $1) ORDER BY 1");
+    }
+    if (strcmp(arg, "path") == 0) {
+        *scope = "stories:read";
+        return COMPLETION("SELECT path AS x FROM artifacts WHERE project_id = $2::uuid"
+                          " AND content IS NOT NULL AND deleted_at IS NULL"
+                          " AND starts_with(path, $1) ORDER BY 1");
+    }
+#undef COMPLETION
+    return NULL;
+}
+
+void mcp_complete(struct mcp_call *c)
+{
+    const cJSON *ref = cJSON_GetObjectItem(c->params, "ref");
+    const cJSON *arg = cJSON_GetObjectItem(c->params, "argument");
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(ref, "type"));
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(arg, "name"));
+    const char *value = cJSON_GetStringValue(cJSON_GetObjectItem(arg, "value"));
+    const char *project = cJSON_GetStringValue(cJSON_GetObjectItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(c->params, "context"), "arguments"), "project_id"));
+    const char *sql, *scope = NULL, *p[2];
+    cJSON *empty;
+
+    if (type == NULL || name == NULL || value == NULL) {
+        done(c, NULL, -32602,
+             "completion/complete needs ref.type, argument.name and argument.value");
+        return;
+    }
+    if (strcmp(type, "ref/prompt") == 0) {
+        const char *prompt = cJSON_GetStringValue(cJSON_GetObjectItem(ref, "name"));
+        if (prompt == NULL ||
+            (strcmp(prompt, "standup_summary") != 0 && strcmp(prompt, "story_kickoff") != 0)) {
+            done(c, NULL, -32602, "unknown prompt (see prompts/list)");
+            return;
+        }
+    } else if (strcmp(type, "ref/resource") == 0) {
+        const char *uri = cJSON_GetStringValue(cJSON_GetObjectItem(ref, "uri"));
+        if (uri == NULL || strcmp(uri, URI_PREFIX "{project_id}/{+path}") != 0) {
+            done(c, NULL, -32602, "unknown resource template (see resources/templates/list)");
+            return;
+        }
+    } else {
+        done(c, NULL, -32602, "ref.type must be ref/prompt or ref/resource");
+        return;
+    }
+    sql = complete_sql(name, &scope);
+    /* a project-scoped argument completes only once the project is known */
+    if (sql != NULL && strcmp(name, "project_id") != 0 &&
+        (project == NULL || !jc_crypto_is_uuid(project)))
+        sql = NULL;
+    if (sql == NULL) {
+        empty = cJSON_CreateObject();
+        cJSON *comp = cJSON_AddObjectToObject(empty, "completion");
+        cJSON_AddArrayToObject(comp, "values");
+        cJSON_AddFalseToObject(comp, "hasMore");
+        done(c, empty, 0, NULL);
+        return;
+    }
+    if (!need_scope(c, scope))
+        return;
+    p[0] = value;
+    p[1] = strcmp(name, "project_id") == 0 ? NULL : project;
+    mcp_db(c, sql, 2, p, completed);
+}

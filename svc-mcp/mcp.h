@@ -94,12 +94,14 @@ void mcp_db(struct mcp_call *c, const char *sql, int nparams, const char *const 
 /* Ends a non-tool request: result (taken) when code is 0, else a JSON-RPC error. */
 void mcp_reply(struct mcp_call *c, cJSON *result, int code, const char *msg);
 
-/* resources/list, resources/templates/list, resources/read, prompts/list, prompts/get. */
+/* resources/list, resources/templates/list, resources/read, prompts/list, prompts/get, and
+ * completion/complete of their arguments (project_id, story_key, path) under the same scopes. */
 void mcp_resources_list(struct mcp_call *c);
 void mcp_resources_templates(struct mcp_call *c);
 void mcp_resources_read(struct mcp_call *c);
 void mcp_prompts_list(struct mcp_call *c);
 void mcp_prompts_get(struct mcp_call *c);
+void mcp_complete(struct mcp_call *c);
 
 /* kanban_move_story (kanban.c). */
 void mcp_kanban_move_story(struct mcp_call *c);

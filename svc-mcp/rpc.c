@@ -185,6 +185,15 @@ void mcp_reply(struct mcp_call *c, cJSON *result, int code, const char *msg)
         return;
     }
     cJSON_Delete(result);
+    if (code == -32602 && strcmp(c->method, "resources/read") == 0) {
+        /* resource not found: the error names the uri (2026-07-28, SEP-2164) */
+        cJSON *data = cJSON_CreateObject();
+        const char *uri = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "uri"));
+        if (uri != NULL)
+            cJSON_AddStringToObject(data, "uri", uri);
+        reply_error(c, 200, code, data, "%s", msg);
+        return;
+    }
     reply_error(c, code == -32003 ? 403 : 200, code, NULL, "%s", msg);
 }
 
@@ -214,18 +223,16 @@ void mcp_tool_result(struct mcp_call *c, cJSON *structured)
     reply_result(c, result);
 }
 
-void mcp_tool_error(struct mcp_call *c, const char *fmt, ...)
+/* A tool result with isError: the model reads msg and can correct itself. REST callers get
+ * rest_status with the same message. outcome goes to the audit row. */
+static void tool_failed(struct mcp_call *c, const char *outcome, int rest_status, const char *msg)
 {
-    char msg[600];
     cJSON *result, *content, *text;
-    va_list ap;
 
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    audit(c, "error", msg);
+    audit(c, outcome, msg);
     if (c->rest) {
-        jc_http_reply_error(c->req, 422, "tool_error", "%s", msg);
+        jc_http_reply_error(c->req, rest_status,
+                            rest_status == 400 ? "invalid_arguments" : "tool_error", "%s", msg);
         call_free(c);
         return;
     }
@@ -237,6 +244,17 @@ void mcp_tool_error(struct mcp_call *c, const char *fmt, ...)
     cJSON_AddItemToArray(content, text);
     cJSON_AddBoolToObject(result, "isError", true);
     reply_result(c, result);
+}
+
+void mcp_tool_error(struct mcp_call *c, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    tool_failed(c, "error", 422, msg);
 }
 
 /* ---- tools/call: scope, validation, rate limit, run ---- */
@@ -318,9 +336,11 @@ static void tools_call(struct mcp_call *c)
     }
     bad = mcp_validate(c->tool, args, buf, sizeof(buf));
     if (bad != NULL) {
-        audit(c, "invalid", bad);
-        reply_error(c, c->rest ? 400 : 200, -32602, NULL, "invalid arguments for %s: %s",
-                    c->tool->name, bad);
+        /* input validation is a tool execution error since 2025-11-25 (the model can fix it);
+         * an unknown tool stays a protocol error */
+        char msg[600];
+        snprintf(msg, sizeof(msg), "invalid arguments for %s: %s", c->tool->name, bad);
+        tool_failed(c, "invalid", 400, msg);
         return;
     }
     snprintf(key, sizeof(key), "jive:rl:%s:%s", c->org_id, c->who.sub);
@@ -339,6 +359,7 @@ static cJSON *capabilities(const struct mcp_call *c)
                           cJSON_CreateFalse());
     cJSON_AddItemToObject(cJSON_AddObjectToObject(caps, "prompts"), "listChanged",
                           cJSON_CreateFalse());
+    cJSON_AddObjectToObject(caps, "completions");
     if (!c->modern)
         cJSON_AddObjectToObject(caps, "logging");
     return caps;
@@ -445,6 +466,10 @@ static void dispatch(struct mcp_call *c)
         mcp_prompts_get(c);
         return;
     }
+    if (strcmp(m, "completion/complete") == 0) {
+        mcp_complete(c);
+        return;
+    }
     reply_error(c, c->modern ? 404 : 200, -32601, NULL, "method not found: %.80s", m);
 }
 
@@ -476,30 +501,43 @@ static void authenticate(struct mcp_call *c)
 /* ---- transport checks ---- */
 
 /* The 2026-07-28 headers must repeat the body: MCP-Protocol-Version, Mcp-Method, Mcp-Name. */
+/* Header value equal to want, ignoring the optional whitespace HTTP allows around it. */
+static bool header_is(const char *hv, const char *want)
+{
+    size_t n;
+
+    while (*hv == ' ' || *hv == '\t')
+        hv++;
+    n = strlen(hv);
+    while (n > 0 && (hv[n - 1] == ' ' || hv[n - 1] == '\t'))
+        n--;
+    return n == strlen(want) && strncmp(hv, want, n) == 0;
+}
+
+/* 2026-07-28: the routing headers must be present and repeat the body (-32020 otherwise).
+ * Mcp-Name carries the tool or prompt name, or the resource uri, of requests that have one. */
 static bool headers_match(struct mcp_call *c)
 {
-    const char *hv = jc_req_header(c->req, "MCP-Protocol-Version");
     const char *hm = jc_req_header(c->req, "Mcp-Method");
     const char *hn = jc_req_header(c->req, "Mcp-Name");
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "name"));
     const char *uri = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "uri"));
-    const char *body_name = name != NULL ? name : uri;
+    const char *body_name = NULL;
 
-    if (hv == NULL || strcmp(hv, c->version) != 0) {
+    if (strcmp(c->method, "tools/call") == 0 || strcmp(c->method, "prompts/get") == 0)
+        body_name = name;
+    else if (strcmp(c->method, "resources/read") == 0)
+        body_name = uri;
+    if (hm == NULL || !header_is(hm, c->method)) {
         reply_error(c, 400, ERR_HEADER_MISMATCH, NULL,
-                    "MCP-Protocol-Version header (%s) does not match the request's _meta (%s)",
-                    hv != NULL ? hv : "missing", c->version);
+                    "Mcp-Method header (%.80s) does not match the body's method (%.80s)",
+                    hm != NULL ? hm : "missing", c->method);
         return false;
     }
-    if (hm != NULL && strcmp(hm, c->method) != 0) {
+    if ((body_name != NULL) != (hn != NULL) || (hn != NULL && !header_is(hn, body_name))) {
         reply_error(c, 400, ERR_HEADER_MISMATCH, NULL,
-                    "Mcp-Method header (%s) does not match the body's method (%s)", hm, c->method);
-        return false;
-    }
-    if (hn != NULL && (body_name == NULL || strcmp(hn, body_name) != 0)) {
-        reply_error(c, 400, ERR_HEADER_MISMATCH, NULL,
-                    "Mcp-Name header (%s) does not match the body (%s)", hn,
-                    body_name != NULL ? body_name : "none");
+                    "Mcp-Name header (%.80s) does not match the body (%.80s)",
+                    hn != NULL ? hn : "missing", body_name != NULL ? body_name : "none");
         return false;
     }
     return true;
@@ -520,6 +558,14 @@ static void handle_request(struct mcp_call *c)
             reply_error(c, 400, -32602, NULL,
                         "_meta must carry io.modelcontextprotocol/protocolVersion (string) and "
                         "io.modelcontextprotocol/clientCapabilities (object)");
+            return;
+        }
+        /* the header must repeat the body's version before the version itself is judged */
+        if (hv == NULL || !header_is(hv, pv->valuestring)) {
+            reply_error(c, 400, ERR_HEADER_MISMATCH, NULL,
+                        "MCP-Protocol-Version header (%.40s) does not match the request's _meta "
+                        "(%.40s)",
+                        hv != NULL ? hv : "missing", pv->valuestring);
             return;
         }
         if (strcmp(pv->valuestring, MCP_MODERN) != 0) {
@@ -562,6 +608,33 @@ static struct mcp_call *new_call(struct mcp *m, struct jc_req *req)
     return c;
 }
 
+/* A page served by this very server on a loopback name (Origin http(s)://<Host>, Host localhost,
+ * 127.0.0.1 or [::1]): same origin, and a rebinding attacker cannot produce it, because the
+ * browser would send the attacker's host name in both headers. */
+static bool loopback_same_origin(const char *origin, const char *host)
+{
+    static const char *const loopback[] = {"localhost", "127.0.0.1", "[::1]", NULL};
+    const char *rest;
+    size_t i, n;
+
+    if (host == NULL)
+        return false;
+    if (strncmp(origin, "http://", 7) == 0)
+        rest = origin + 7;
+    else if (strncmp(origin, "https://", 8) == 0)
+        rest = origin + 8;
+    else
+        return false;
+    if (strcmp(rest, host) != 0)
+        return false;
+    for (i = 0; loopback[i] != NULL; i++) {
+        n = strlen(loopback[i]);
+        if (strncmp(host, loopback[i], n) == 0 && (host[n] == '\0' || host[n] == ':'))
+            return true;
+    }
+    return false;
+}
+
 static void post_mcp(struct jc_req *req, void *ud)
 {
     struct mcp *m = ud;
@@ -575,7 +648,8 @@ static void post_mcp(struct jc_req *req, void *ud)
     if (c == NULL)
         return;
     /* DNS-rebinding defence: a browser page from a foreign origin is refused */
-    if (origin != NULL && !jc_config_origin_allowed(&m->app->cfg, origin)) {
+    if (origin != NULL && !jc_config_origin_allowed(&m->app->cfg, origin) &&
+        !loopback_same_origin(origin, jc_req_header(req, "Host"))) {
         reply_error(c, 403, -32600, NULL, "origin %.100s is not allowed", origin);
         return;
     }

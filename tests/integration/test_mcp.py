@@ -82,8 +82,8 @@ def rpc(svc, method, params=None, tok=None, modern=False, headers=None, rid=None
                            "io.modelcontextprotocol/clientCapabilities": {}}
         h["MCP-Protocol-Version"] = MODERN
         h["Mcp-Method"] = method
-        if "name" in params:
-            h["Mcp-Name"] = params["name"]
+        if "name" in params or "uri" in params:
+            h["Mcp-Name"] = params.get("name", params.get("uri"))
     else:
         h["MCP-Protocol-Version"] = "2025-11-25"
     for k, v in (headers or {}).items():
@@ -287,14 +287,24 @@ def test_protocol_faults(mcp, tenant, db):
     assert one_audit(db, rid)[4] == "invalid"
     rid = str(uuid.uuid4())
     r = call(mcp, "stories_list", {"project_id": tenant["project"], "status": "Shipped", "x": 1}, t, rid=rid)
-    err = r.json()["error"]
-    assert err["code"] == -32602 and "invalid arguments for stories_list" in err["message"]
+    res = r.json()["result"]  # a tool execution error the model can correct (2025-11-25)
+    assert res["isError"] is True and "invalid arguments for stories_list" in res["content"][0]["text"]
+    assert "status" in res["content"][0]["text"] and "structuredContent" not in res
     assert one_audit(db, rid)[4] == "invalid"
     r = requests.post(mcp.url("/mcp"), data=b"{" + b" " * (2 << 20) + b"}", headers=h)
     assert r.status_code == 413
     r = rpc(mcp, "tools/list", {}, t, headers={"Origin": "https://evil.example"})
     assert r.status_code == 403
     assert rpc(mcp, "tools/list", {}, t, headers={"Origin": "https://app.example"}).status_code == 200
+    # DNS rebinding: the attacker's name in both Host and Origin is still refused...
+    r = rpc(mcp, "tools/list", {}, t, headers={"Origin": "http://evil.example:80", "Host": "evil.example:80"})
+    assert r.status_code == 403
+    # ...a page of this very server on a loopback name is same-origin and allowed
+    port = mcp.url("").rsplit(":", 1)[1]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+        assert rpc(mcp, "tools/list", {}, t, headers={"Origin": f"http://{host}", "Host": host}).status_code == 200
+    r = rpc(mcp, "tools/list", {}, t, headers={"Origin": "http://localhost:1", "Host": f"localhost:{port}"})
+    assert r.status_code == 403  # another local port is another origin
     r = requests.post(mcp.url("/mcp"), json={"jsonrpc": "2.0", "method": "notifications/initialized"},
                       headers=h)
     assert r.status_code == 202 and r.text == ""
@@ -316,6 +326,23 @@ def test_modern_era_checks(mcp, tenant):
     assert r.status_code == 400 and r.json()["error"]["code"] == -32020
     r = rpc(mcp, "tools/list", {}, t, modern=True, headers={"MCP-Protocol-Version": "2025-11-25"})
     assert r.status_code == 400 and r.json()["error"]["code"] == -32020
+    # the routing headers are required, not just checked when present
+    r = rpc(mcp, "tools/list", {}, t, modern=True, headers={"Mcp-Method": None})
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32020
+    r = call(mcp, "status_get", {"project_id": tenant["project"]}, t, modern=True, headers={"Mcp-Name": None})
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32020
+    r = rpc(mcp, "resources/read", {"uri": "jive://projects/x/y"}, t, modern=True, headers={"Mcp-Name": None})
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32020
+    # optional whitespace around a header value is not a mismatch
+    r = call(mcp, "status_get", {"project_id": tenant["project"]}, t, modern=True,
+             headers={"Mcp-Name": "status_get  ", "Mcp-Method": "tools/call\t"})
+    assert r.status_code == 200 and "result" in r.json()
+    # a header/body version disagreement is a mismatch even when the body's version is unknown
+    body = {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "v999", "io.modelcontextprotocol/clientCapabilities": {}}}}
+    r = requests.post(mcp.url("/mcp"), json=body, headers={
+        "Authorization": "Bearer " + t, "MCP-Protocol-Version": MODERN, "Mcp-Method": "server/discover"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32020
     # an unsupported modern version lists the supported ones
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": {
         "io.modelcontextprotocol/protocolVersion": "2099-01-01",
@@ -325,6 +352,7 @@ def test_modern_era_checks(mcp, tenant):
     assert r.status_code == 400
     err = r.json()["error"]
     assert err["code"] == -32022 and MODERN in err["data"]["supported"]
+    assert err["data"]["requested"] == "2099-01-01"
 
 
 def test_rate_limit(spawn, tenant, db, tmp_path):
@@ -372,6 +400,11 @@ def test_rest_routes(mcp, tenant, db):
     assert one_audit(db, rid)[2] == "conflicts_list"
     r = requests.post(mcp.url("/mcp/invoke"), json={"tool": "status_get", "arguments": {}})
     assert r.status_code == 401 and r.json()["error"]["code"] == "TOKEN_REQUIRED"
+    rid = str(uuid.uuid4())
+    r = requests.post(mcp.url("/mcp/invoke"), json={"tool": "status_get", "arguments": {}},
+                      headers=dict(t, **{"X-Request-Id": rid}))
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_arguments"
+    assert "project_id" in r.json()["error"]["message"] and one_audit(db, rid)[4] == "invalid"
     meta = requests.get(mcp.url("/.well-known/oauth-protected-resource")).json()
     assert meta["resource"] == JWT_AUDIENCE and "status:read" in meta["scopes_supported"]
     assert requests.get(mcp.url("/mcp/health")).json()["service"] == "jive-mcp"
@@ -403,6 +436,7 @@ def test_resources_and_prompts(mcp, tenant, db):
     assert read["uri"] == uri and read["text"] == "# Story 1.2\n\n## Status\nInProgress"
     r = rpc(mcp, "resources/read", {"uri": f"jive://projects/{p}/docs/stories/nope.md"}, t, modern=True)
     assert r.json()["error"]["code"] == -32602
+    assert r.json()["error"]["data"]["uri"] == f"jive://projects/{p}/docs/stories/nope.md"
     other = seed_org(db)
     r = rpc(mcp, "resources/read", {"uri": f"jive://projects/{other['project']}/docs/stories/1.1.s0.md"}, t)
     assert r.json()["error"]["code"] == -32602  # another org's document does not exist for us
@@ -424,6 +458,41 @@ def test_resources_and_prompts(mcp, tenant, db):
     assert r.json()["error"]["code"] == -32602
     r = rpc(mcp, "resources/list", {}, token(tenant, "status:read"))
     assert r.status_code == 403
+
+
+def test_completion_of_prompt_and_template_arguments(mcp, tenant, db):
+    t = token(tenant)
+    p = tenant["project"]
+    seed_org(db)  # another org's project never shows up
+
+    def complete(ref, name, value, context=None, tok=t):
+        params = {"ref": ref, "argument": {"name": name, "value": value}}
+        if context is not None:
+            params["context"] = {"arguments": context}
+        return rpc(mcp, "completion/complete", params, tok).json()
+
+    caps = rpc(mcp, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {}}, t).json()
+    assert "completions" in caps["result"]["capabilities"]
+    kick = {"type": "ref/prompt", "name": "story_kickoff"}
+    got = complete(kick, "project_id", "")["result"]["completion"]
+    assert got == {"values": [p], "hasMore": False}
+    assert complete(kick, "project_id", p[:8])["result"]["completion"]["values"] == [p]
+    assert complete(kick, "project_id", "zz")["result"]["completion"]["values"] == []
+    got = complete(kick, "story_key", "1.", {"project_id": p})["result"]["completion"]
+    assert got["values"] == ["1.1", "1.2", "1.3"]
+    # without the project there is nothing to complete a story key from
+    assert complete(kick, "story_key", "1.")["result"]["completion"]["values"] == []
+    tpl = {"type": "ref/resource", "uri": "jive://projects/{project_id}/{+path}"}
+    db.execute("UPDATE artifacts SET content = 'x' WHERE project_id = %s AND key = '2.1'", (p,))
+    got = complete(tpl, "path", "docs/", {"project_id": p})["result"]["completion"]["values"]
+    assert got == ["docs/stories/2.1.s3.md"]
+    assert complete({"type": "ref/prompt", "name": "nope"}, "x", "")["error"]["code"] == -32602
+    assert complete({"type": "ref/resource", "uri": "file:///etc/{x}"}, "x", "")["error"]["code"] == -32602
+    assert rpc(mcp, "completion/complete", {"ref": kick}, t).json()["error"]["code"] == -32602
+    r = rpc(mcp, "completion/complete", {"ref": kick, "argument": {"name": "story_key", "value": ""},
+                                          "context": {"arguments": {"project_id": p}}},
+            token(tenant, "status:read"))
+    assert r.status_code == 403 and r.json()["error"]["code"] == -32003
 
 
 def test_official_typescript_sdk_client(mcp, tenant, db):

