@@ -5,15 +5,32 @@
  * compatibility routes GET /mcp/tools, POST /mcp/invoke, GET /mcp/health.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "mcp.h"
+
+#define CACHE_ENTRIES 4096
 
 static void mcp_free(struct mcp *m)
 {
     if (m == NULL)
         return;
+    jc_redis_free(m->events);
+    mcp_cache_free(m->cache);
     jc_audit_free(m->audit);
     free(m);
+}
+
+/* project:<id> events drop that project's cached reads; a (re)subscription drops them all. */
+static void on_event(const char *channel, const char *payload, size_t len, void *ud)
+{
+    struct mcp *m = ud;
+
+    (void)len;
+    if (payload == NULL || strncmp(channel, "project:", 8) != 0)
+        mcp_cache_invalidate(m->cache, NULL);
+    else
+        mcp_cache_invalidate(m->cache, channel + 8);
 }
 
 struct stopping {
@@ -56,6 +73,21 @@ static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
     m->app = app;
     jc_ratelimit_init(&m->rl, app->redis);
     m->audit = jc_audit_new(app->base, app->pg, app->log, app->metrics, app->cfg.audit_spool, 200);
+    /* the expiry bounds staleness should an event never be published; 0 turns caching off */
+    m->cache = mcp_cache_new(app->cfg.cache_ttl_ms > 0 ? CACHE_ENTRIES : 0, app->cfg.cache_ttl_ms);
+    {
+        struct jc_redis_opts ro = {app->cfg.redis_host,
+                                   app->cfg.redis_port,
+                                   app->cfg.redis_password,
+                                   app->cfg.redis_db,
+                                   app->cfg.redis_timeout_ms,
+                                   true,
+                                   app->dns};
+        m->events = jc_redis_new(app->base, app->log, &ro);
+    }
+    if (m->cache == NULL || m->events == NULL ||
+        jc_redis_subscribe(m->events, "project:*", on_event, m) != JC_OK)
+        goto nomem;
     if (m->audit == NULL || jc_app_route_health(app, "/mcp/health") != JC_OK ||
         mcp_routes(m) != JC_OK)
         goto nomem;

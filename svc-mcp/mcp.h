@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cache.h"
 #include "jc/app.h"
 #include "jc/audit.h"
 #include "jc/auth.h"
@@ -19,7 +20,9 @@ struct mcp {
     struct jc_app *app;
     struct jc_ratelimit rl;
     struct jc_audit *audit;
-    cJSON *tools_cache; /* parsed schemas of the tool table (owned) */
+    struct mcp_cache *cache; /* read results per project (cache.h) */
+    struct jc_redis *events; /* subscriber to project:* (invalidates the cache) */
+    cJSON *tools_cache;      /* parsed schemas of the tool table (owned) */
 };
 
 struct mcp_tool;
@@ -42,7 +45,10 @@ struct mcp_call {
     const cJSON *args;
     char args_hash[65];
     char project_id[40];
-    void *tool_state; /* a tool's own state across its asynchronous steps */
+    void *tool_state;    /* a tool's own state across its asynchronous steps */
+    char cache_key[160]; /* set when the result is to be cached */
+    char cache_project[40];
+    uint64_t cache_gen;
     double t0;
 };
 
@@ -58,6 +64,7 @@ struct mcp_tool {
     const char *input_schema;  /* JSON */
     const char *output_schema; /* JSON */
     mcp_tool_fn *fn;
+    bool cached; /* a read of one project (project_id argument): served from the cache */
 };
 
 /* The tool table; NULL-name terminated. */

@@ -17,6 +17,7 @@
 
 #include "jc/clock.h"
 #include "jc/crypto.h"
+#include "jc/queue.h"
 #include "mcp.h"
 
 #define ERR_HEADER_MISMATCH (-32020)
@@ -199,12 +200,34 @@ void mcp_reply(struct mcp_call *c, cJSON *result, int code, const char *msg)
 
 /* ---- tool results ---- */
 
+/* After a successful write to a project: drop its cached reads here at once (read your own
+ * writes), and tell the other replicas and dashboards through project:<id>. */
+static void wrote(struct mcp_call *c)
+{
+    const char *type = strcmp(c->tool->name, "agent_report") == 0 ? "agent.updated"
+                       : strcmp(c->tool->name, "run_report") == 0 ? "run.updated"
+                                                                  : NULL;
+
+    if (c->project_id[0] == '\0')
+        return;
+    if (c->mcp->cache != NULL)
+        mcp_cache_invalidate(c->mcp->cache, c->project_id);
+    if (type != NULL && jc_events_publish(c->mcp->app->redis, c->project_id, type, NULL, c->args,
+                                          NULL, NULL) != JC_OK)
+        JC_LOG(c->mcp->app->log, JC_LOG_WARN, c->req->request_id, NULL,
+               "could not publish %s for project %s", type, c->project_id);
+}
+
 void mcp_tool_result(struct mcp_call *c, cJSON *structured)
 {
     cJSON *result = cJSON_CreateObject(), *content, *text;
     char *s = cJSON_PrintUnformatted(structured);
 
     audit(c, "success", NULL);
+    if (c->cache_key[0] != '\0' && s != NULL)
+        mcp_cache_put(c->mcp->cache, c->cache_key, c->cache_project, s, c->cache_gen);
+    if (!c->tool->read_only)
+        wrote(c);
     if (c->rest) {
         cJSON_free(s);
         jc_http_reply_json(c->req, 200, structured);
@@ -259,6 +282,39 @@ void mcp_tool_error(struct mcp_call *c, const char *fmt, ...)
 
 /* ---- tools/call: scope, validation, rate limit, run ---- */
 
+/* A cached read of one project answers without Postgres (cache.h). On a miss the call notes
+ * the key and generation, and mcp_tool_result stores what the database said. */
+static bool cache_hit(struct mcp_call *c)
+{
+    const char *project = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "project_id"));
+    struct jc_metrics *metrics = c->mcp->app->metrics;
+    char *text;
+    cJSON *json;
+
+    if (c->mcp->cache == NULL || project == NULL || !jc_crypto_is_uuid(project) ||
+        c->args_hash[0] == '\0')
+        return false;
+    snprintf(c->cache_key, sizeof(c->cache_key), "%s|%s|%s", c->org_id, c->tool->name,
+             c->args_hash);
+    text = mcp_cache_get(c->mcp->cache, c->cache_key);
+    json = text != NULL ? cJSON_Parse(text) : NULL;
+    free(text);
+    if (json == NULL) {
+        snprintf(c->cache_project, sizeof(c->cache_project), "%s", project);
+        c->cache_gen = mcp_cache_gen(c->mcp->cache);
+        jc_metric_inc(jc_metrics_counter(metrics, "jive_mcp_cache_total",
+                                         "Cacheable reads by outcome", "outcome=\"miss\""),
+                      1);
+        return false;
+    }
+    c->cache_key[0] = '\0'; /* nothing to store */
+    jc_metric_inc(jc_metrics_counter(metrics, "jive_mcp_cache_total", "Cacheable reads by outcome",
+                                     "outcome=\"hit\""),
+                  1);
+    mcp_tool_result(c, json);
+    return true;
+}
+
 static void rated(const struct jc_rate *rate, void *ud)
 {
     struct mcp_call *c = ud;
@@ -291,6 +347,8 @@ static void rated(const struct jc_rate *rate, void *ud)
         reply_error(c, 429, -32029, NULL, "rate limit exceeded; retry in %s s", v);
         return;
     }
+    if (c->tool->cached && cache_hit(c))
+        return;
     c->tool->fn(c);
 }
 

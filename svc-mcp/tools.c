@@ -454,9 +454,10 @@ const struct mcp_tool mcp_tools[] = {
      OUT("\"project\":{\"type\":\"object\"},\"stories\":{\"type\":\"object\"},"
          "\"open_conflicts\":{\"type\":\"array\"},\"gates\":{\"type\":\"object\"},"
          "\"active_agents\":{\"type\":\"array\"},\"recent_runs\":{\"type\":\"array\"}"),
-     status_get},
+     status_get, true},
     {"projects_list", NULL, "List projects", "The projects this token may see.", "projects:read",
-     true, false, true, OBJ("", ""), OUT("\"projects\":{\"type\":\"array\"}"), projects_list},
+     true, false, true, OBJ("", ""), OUT("\"projects\":{\"type\":\"array\"}"), projects_list,
+     false},
     {"stories_list", NULL, "List stories",
      "Stories of a project, filtered by status (Draft, Approved, InProgress, Review, Done) "
      "and/or epic number.",
@@ -466,7 +467,7 @@ const struct mcp_tool mcp_tools[] = {
                     "\"maxLength\":16},\"limit\":{\"type\":\"integer\",\"minimum\":1,"
                     "\"maximum\":500}",
          "\"project_id\""),
-     OUT("\"stories\":{\"type\":\"array\"}"), stories_list},
+     OUT("\"stories\":{\"type\":\"array\"}"), stories_list, true},
     {"story_get", NULL, "Get a story",
      "One story by key (\"2.3\") or path: status, tasks done/total, File List, content hash "
      "(pass it as expectedHash to kanban_move_story).",
@@ -474,20 +475,20 @@ const struct mcp_tool mcp_tools[] = {
      OBJ(PROJECT_ID ",\"key\":{\"type\":\"string\",\"maxLength\":32},\"path\":{\"type\":"
                     "\"string\",\"maxLength\":1000}",
          "\"project_id\""),
-     OUT("\"story\":{\"type\":[\"object\",\"null\"]}"), story_get},
+     OUT("\"story\":{\"type\":[\"object\",\"null\"]}"), story_get, true},
     {"conflicts_list", "conflicts.list", "List conflicts",
      "Open conflicts between agents (overlapping File Lists, two agents on one story, Done with "
      "a failing gate, duplicate keys, sprint-status disagreements); include_resolved for all.",
      "conflicts:read", true, false, true,
      OBJ(PROJECT_ID ",\"include_resolved\":{\"type\":\"boolean\"}", "\"project_id\""),
-     OUT("\"conflicts\":{\"type\":\"array\"}"), conflicts_list},
+     OUT("\"conflicts\":{\"type\":\"array\"}"), conflicts_list, true},
     {"gates_list", "gates.list", "List QA gates",
      "QA gate decisions per story, and the gates expiring within the given days (default 14).",
      "gates:read", true, false, true,
      OBJ(PROJECT_ID ",\"expiring_within_days\":{\"type\":\"integer\",\"minimum\":1,"
                     "\"maximum\":365}",
          "\"project_id\""),
-     OUT("\"gates\":{\"type\":\"array\"},\"expiring\":{\"type\":\"array\"}"), gates_list},
+     OUT("\"gates\":{\"type\":\"array\"},\"expiring\":{\"type\":\"array\"}"), gates_list, true},
     {"runs_list", "runs.list", "List runs",
      "CI and agent runs, newest first; pass next_cursor back as cursor for the next page.",
      "runs:read", true, false, true,
@@ -495,11 +496,11 @@ const struct mcp_tool mcp_tools[] = {
                     "\"cursor\":{\"type\":\"string\",\"maxLength\":100}",
          "\"project_id\""),
      OUT("\"runs\":{\"type\":\"array\"},\"next_cursor\":{\"type\":[\"string\",\"null\"]}"),
-     runs_list},
+     runs_list, true},
     {"jobs_get", NULL, "Get a job", "Status and result of a job (e.g. a kanban move).", "jobs:read",
      true, false, true,
      OBJ("\"job_id\":{\"type\":\"string\",\"description\":\"the job's UUID\"}", "\"job_id\""),
-     OUT("\"job\":{\"type\":[\"object\",\"null\"]}"), jobs_get},
+     OUT("\"job\":{\"type\":[\"object\",\"null\"]}"), jobs_get, false},
     {"agent_report", NULL, "Report agent state",
      "Say which story this agent works on and its state; feeds conflict detection.", "agents:write",
      false, false, true,
@@ -508,7 +509,7 @@ const struct mcp_tool mcp_tools[] = {
                     "\"enum\":[\"idle\",\"planning\",\"working\",\"blocked\",\"reviewing\","
                     "\"done\"]},\"details\":{\"type\":\"object\"}",
          "\"project_id\",\"state\""),
-     OUT("\"agent\":{\"type\":\"object\"}"), agent_report},
+     OUT("\"agent\":{\"type\":\"object\"}"), agent_report, false},
     {"run_report", NULL, "Report a run",
      "Record an agent run (start, progress, finish and outcome); repeat with the same run_id to "
      "update it.",
@@ -520,7 +521,7 @@ const struct mcp_tool mcp_tools[] = {
                     "{\"type\":\"string\",\"maxLength\":32},\"url\":{\"type\":\"string\","
                     "\"maxLength\":2000}",
          "\"project_id\",\"status\""),
-     OUT("\"run\":{\"type\":\"object\"}"), run_report},
+     OUT("\"run\":{\"type\":\"object\"}"), run_report, false},
     {"kanban_move_story", "kanban.moveStory", "Move a story on the kanban board",
      "Sets a story's status (Draft, Approved, InProgress, Review, Done): the orchestrator commits "
      "a one-line change of the story's Status section and pushes it. Waits up to waitMs "
@@ -538,8 +539,8 @@ const struct mcp_tool mcp_tools[] = {
      OUT("\"job_id\":{\"type\":\"string\"},\"status\":{\"type\":\"string\"},"
          "\"commit\":{\"type\":\"string\"},\"from\":{\"type\":\"string\"},"
          "\"to\":{\"type\":\"string\"}"),
-     mcp_kanban_move_story},
-    {NULL, NULL, NULL, NULL, NULL, false, false, false, NULL, NULL, NULL},
+     mcp_kanban_move_story, false},
+    {NULL, NULL, NULL, NULL, NULL, false, false, false, NULL, NULL, NULL, false},
 };
 
 const struct mcp_tool *mcp_tool_find(const char *name)

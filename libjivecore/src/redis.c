@@ -288,24 +288,45 @@ enum jc_err jc_redis_eval(struct jc_redis *r, const struct jc_redis_script *scri
 
 /* ---- subscriptions ---- */
 
+static bool is_pattern(const char *channel)
+{
+    return strpbrk(channel, "*?[") != NULL;
+}
+
 static void sub_cb(redisAsyncContext *ac, void *reply_, void *priv)
 {
     struct sub *s = priv;
     const redisReply *reply = reply_;
+    const redisReply *kind, *chan, *payload;
 
     (void)ac;
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3)
         return;
-    if (reply->element[0]->type != REDIS_REPLY_STRING ||
-        strcmp(reply->element[0]->str, "message") != 0 ||
-        reply->element[2]->type != REDIS_REPLY_STRING)
+    kind = reply->element[0];
+    if (kind->type != REDIS_REPLY_STRING)
         return;
-    s->cb(s->channel, reply->element[2]->str, reply->element[2]->len, s->ud);
+    if (strcmp(kind->str, "subscribe") == 0 || strcmp(kind->str, "psubscribe") == 0) {
+        /* (re)subscribed: whatever was published while we were not is lost */
+        s->cb(s->channel, NULL, 0, s->ud);
+        return;
+    }
+    if (strcmp(kind->str, "message") == 0 && reply->elements == 3) {
+        chan = reply->element[1];
+        payload = reply->element[2];
+    } else if (strcmp(kind->str, "pmessage") == 0 && reply->elements == 4) {
+        chan = reply->element[2];
+        payload = reply->element[3];
+    } else {
+        return;
+    }
+    if (chan->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING)
+        return;
+    s->cb(chan->str, payload->str, payload->len, s->ud);
 }
 
 static void sub_send(struct jc_redis *r, struct sub *s)
 {
-    const char *argv[2] = {"SUBSCRIBE", s->channel};
+    const char *argv[2] = {is_pattern(s->channel) ? "PSUBSCRIBE" : "SUBSCRIBE", s->channel};
 
     if (r->ac != NULL && r->ready)
         redisAsyncCommandArgv(r->ac, sub_cb, s, 2, argv, NULL);

@@ -562,3 +562,77 @@ def test_docs_curl_examples_run(mcp, tenant, db):
             if msg["params"]["name"] == "kanban_move_story":
                 job_id = res["result"]["structuredContent"]["job_id"]
     assert job_id is not None
+
+
+def cache_count(svc, outcome):
+    m = re.search(r'^jive_mcp_cache_total\{outcome="%s"\} ([\d.e+]+)$' % outcome,
+                  requests.get(svc.url("/metrics"), timeout=5).text, re.M)
+    return int(float(m.group(1))) if m else 0
+
+
+def stories(svc, tenant, t):
+    r = call(svc, "status_get", {"project_id": tenant["project"]}, t)
+    return r.json()["result"]["structuredContent"]["stories"]
+
+
+def test_reads_are_cached_until_the_project_changes(spawn, tenant, db, stack, tmp_path):
+    mcp = spawn("jive-mcp", JIVE_MCP_CACHE_TTL_MS=3600000, JIVE_AUDIT_SPOOL=str(tmp_path / "s"))
+    t = token(tenant)
+    p = tenant["project"]
+    rids = [str(uuid.uuid4()) for _ in range(3)]
+    for rid in rids:
+        assert call(mcp, "status_get", {"project_id": p}, t, rid=rid).status_code == 200
+    assert cache_count(mcp, "miss") == 1 and cache_count(mcp, "hit") == 2
+    assert all(one_audit(db, rid)[4] == "success" for rid in rids)  # hits are audited too
+    # a change nobody announced is not seen: the read did not go to Postgres
+    db.execute("UPDATE artifacts SET status = 'Done' WHERE project_id = %s AND key = '2.1'", (p,))
+    assert stories(mcp, tenant, t).get("Draft") == 1
+    # the orchestrator's event on project:<id> drops the entry
+    rc = stack.redis.client()
+    rc.publish(f"project:{p}", json.dumps({"type": "artifact.changed", "project_id": p}))
+    assert wait_for(lambda: stories(mcp, tenant, t).get("Draft") is None, 15)
+    # an event about another project leaves this one cached
+    db.execute("UPDATE artifacts SET status = 'Draft' WHERE project_id = %s AND key = '2.1'", (p,))
+    rc.publish(f"project:{uuid.uuid4()}", "{}")
+    time.sleep(0.3)
+    assert stories(mcp, tenant, t).get("Draft") is None
+    # another org asking for this project id gets its own answer, never this org's entry
+    other = seed_org(db)
+    r = call(mcp, "status_get", {"project_id": p}, token(other))
+    assert r.json()["result"]["isError"] is True
+
+
+def test_own_writes_are_seen_at_once_and_announced(mcp, tenant, db, stack):
+    t = token(tenant)
+    p = tenant["project"]
+    call(mcp, "status_get", {"project_id": p}, t)  # cached: no agents
+    sub = stack.redis.client().pubsub()
+    sub.subscribe(f"project:{p}")
+    sub.get_message(timeout=1)
+    r = call(mcp, "agent_report", {"project_id": p, "agent_id": "cursor-9", "story_key": "1.2",
+                                   "state": "working"}, t)
+    assert r.json()["result"]["isError"] is False
+    st = call(mcp, "status_get", {"project_id": p}, t).json()["result"]["structuredContent"]
+    assert [a["agent_id"] for a in st["active_agents"]] == ["cursor-9"]
+    got = None
+    for _ in range(20):
+        m = sub.get_message(timeout=0.5)
+        if m and m["type"] == "message":
+            got = json.loads(m["data"])
+            break
+    sub.close()
+    assert got and got["type"] == "agent.updated" and got["data"]["agent_id"] == "cursor-9"
+
+
+def test_cache_is_flushed_when_the_subscription_comes_back(spawn, tenant, db, stack, redis_up, tmp_path):
+    # an hour of expiry: only the resubscription can make the change visible
+    mcp = spawn("jive-mcp", JIVE_MCP_CACHE_TTL_MS=3600000, JIVE_AUDIT_SPOOL=str(tmp_path / "s"))
+    t = token(tenant)
+    p = tenant["project"]
+    assert stories(mcp, tenant, t).get("Draft") == 1
+    assert stories(mcp, tenant, t).get("Draft") == 1 and cache_count(mcp, "hit") == 1
+    stack.redis.stop()
+    # while Redis is down events are lost: the cache cannot be trusted once it is back
+    db.execute("UPDATE artifacts SET status = 'Done' WHERE project_id = %s AND key = '2.1'", (p,))
+    stack.redis.start()
+    assert wait_for(lambda: stories(mcp, tenant, t).get("Draft") is None, 15)

@@ -178,7 +178,9 @@ static void timeout_then_reconnects(void **state)
 }
 
 struct msgs {
-    int n;
+    int n;          /* messages */
+    int subscribed; /* (re)subscription notices */
+    char channel[64];
     char last[128];
 };
 
@@ -186,8 +188,12 @@ static void on_msg(const char *channel, const char *payload, size_t len, void *u
 {
     struct msgs *m = ud;
 
-    assert_string_equal(channel, "project:unit");
+    if (payload == NULL) {
+        m->subscribed++;
+        return;
+    }
     m->n++;
+    snprintf(m->channel, sizeof(m->channel), "%s", channel);
     snprintf(m->last, sizeof(m->last), "%.*s", (int)len, payload);
 }
 
@@ -217,7 +223,37 @@ static void subscriber_receives(void **state)
         }
     }
     assert_true(m.n >= 1);
+    assert_int_equal(m.subscribed, 1);
+    assert_string_equal(m.channel, "project:unit");
     assert_string_equal(m.last, "{\"type\":\"x\"}");
+    jc_redis_free(s);
+}
+
+static void pattern_subscriber_sees_the_channel(void **state)
+{
+    struct fx *fx = *state;
+    struct fx sub = {0};
+    struct jc_redis *s;
+    struct msgs m = {0};
+    const char *pub[] = {"PUBLISH", "project:p42", "{\"type\":\"y\"}"};
+    int waited;
+
+    opts_from_env(&sub, true);
+    s = jc_redis_new(fx->base, NULL, &sub.o);
+    assert_int_equal(jc_redis_subscribe(s, "project:*", on_msg, &m), JC_OK);
+    wait_healthy(fx->base, s);
+    for (waited = 0; m.n == 0 && waited < 5000; waited += 50) {
+        struct res p = cmd(fx, 0, 3, pub);
+        assert_int_equal(p.err, JC_OK);
+        if (p.integer > 0) {
+            unit_run_until(fx->base, &m.n, 2000);
+            break;
+        }
+    }
+    assert_int_equal(m.subscribed, 1);
+    assert_int_equal(m.n, 1);
+    assert_string_equal(m.channel, "project:p42");
+    assert_string_equal(m.last, "{\"type\":\"y\"}");
     jc_redis_free(s);
 }
 
@@ -313,6 +349,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(error_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(script_noscript_fallback, setup, teardown),
         cmocka_unit_test_setup_teardown(timeout_then_reconnects, setup, teardown),
+        cmocka_unit_test_setup_teardown(pattern_subscriber_sees_the_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(subscriber_receives, setup, teardown),
         cmocka_unit_test(unreachable_fails_fast_and_free_closes),
         cmocka_unit_test(connects_by_host_name),

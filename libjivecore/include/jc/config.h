@@ -47,6 +47,7 @@ struct jc_config {
     long query_timeout_ms;    /* JIVE_QUERY_TIMEOUT_MS */
     long redis_timeout_ms;    /* JIVE_REDIS_TIMEOUT_MS */
     long health_timeout_ms;   /* JIVE_HEALTH_TIMEOUT_MS */
+    long cache_ttl_ms;        /* JIVE_MCP_CACHE_TTL_MS: jive-mcp read cache expiry (0: off) */
     long worker_concurrency;  /* JIVE_WORKER_CONCURRENCY */
     char *worker_id;          /* JIVE_WORKER_ID: default <hostname>-<pid>-<random> */
     bool trust_proxy;         /* JIVE_TRUST_PROXY: take the client address from X-Forwarded-For */

@@ -40,7 +40,11 @@ struct jc_redis_opts {
  */
 typedef void jc_redis_cb(const redisReply *reply, enum jc_err err, const char *errmsg, void *ud);
 
-/* Message callback of a subscription; payload is borrowed, len bytes (not NUL-terminated). */
+/*
+ * Message callback of a subscription: channel is the channel the message was published on
+ * (also for a pattern); payload is borrowed, len bytes (not NUL-terminated). payload NULL means
+ * the subscription was (re)established: messages published before it may have been missed.
+ */
 typedef void jc_redis_msg_cb(const char *channel, const char *payload, size_t len, void *ud);
 
 /* A Lua script known by its SHA-1; initialise once with jc_redis_script_init. */
@@ -80,8 +84,9 @@ enum jc_err jc_redis_eval(struct jc_redis *r, const struct jc_redis_script *scri
                           void *ud) JC_MUSTCHECK;
 
 /*
- * On a subscriber client: subscribes to channel (copied) and keeps the subscription across
- * reconnects. cb runs for every message until jc_redis_free. JC_EINVAL on a command client.
+ * On a subscriber client: subscribes to channel (copied; a glob such as "project:*" uses
+ * PSUBSCRIBE) and keeps the subscription across reconnects. cb runs once per (re)subscription
+ * (payload NULL) and for every message until jc_redis_free. JC_EINVAL on a command client.
  */
 enum jc_err jc_redis_subscribe(struct jc_redis *r, const char *channel, jc_redis_msg_cb *cb,
                                void *ud) JC_MUSTCHECK;
