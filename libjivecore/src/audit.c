@@ -28,6 +28,7 @@ struct jc_audit {
     char *spool;
     long interval_ms;
     cJSON *rows;   /* waiting */
+    int nrows;     /* cJSON_GetArraySize(rows), kept here: that call walks the list */
     int in_flight; /* rows sent in the current batch (the first in_flight of rows) */
     struct event *timer;
     void (*flush_cb)(void *);
@@ -46,7 +47,8 @@ static void schedule(struct jc_audit *a, long ms)
 static void spool_out(struct jc_audit *a, int from)
 {
     FILE *f;
-    int n = cJSON_GetArraySize(a->rows), i;
+    int n = a->nrows;
+    cJSON *row;
 
     if (a->spool == NULL || from >= n)
         return;
@@ -55,8 +57,8 @@ static void spool_out(struct jc_audit *a, int from)
         jc_error(a->log, "audit: cannot open the spool file %s: %s", a->spool, strerror(errno));
         return;
     }
-    for (i = from; i < n; i++) {
-        char *line = cJSON_PrintUnformatted(cJSON_GetArrayItem(a->rows, i));
+    for (row = cJSON_GetArrayItem(a->rows, from); row != NULL; row = row->next) {
+        char *line = cJSON_PrintUnformatted(row);
         if (line != NULL)
             fprintf(f, "%s\n", line);
         cJSON_free(line);
@@ -64,8 +66,13 @@ static void spool_out(struct jc_audit *a, int from)
     fclose(f);
     jc_metric_inc(a->m_spooled, n - from);
     jc_warn(a->log, "audit: %d row(s) kept in %s until the database returns", n - from, a->spool);
-    while (cJSON_GetArraySize(a->rows) > from)
-        cJSON_DeleteItemFromArray(a->rows, from);
+    row = cJSON_GetArrayItem(a->rows, from);
+    while (row != NULL) {
+        cJSON *next = row->next;
+        cJSON_Delete(cJSON_DetachItemViaPointer(a->rows, row));
+        row = next;
+    }
+    a->nrows = from;
 }
 
 /* Loads the spool file left by an earlier run into the buffer (start-up only). */
@@ -83,6 +90,7 @@ static void spool_in(struct jc_audit *a)
         cJSON *row = cJSON_ParseWithLength(line, (size_t)n);
         if (cJSON_IsObject(row)) {
             cJSON_AddItemToArray(a->rows, row);
+            a->nrows++;
             loaded++;
         } else {
             cJSON_Delete(row);
@@ -107,17 +115,18 @@ static void written(const PGresult *res, enum jc_err err, const char *msg, void 
     if (err == JC_OK) {
         for (i = 0; i < n; i++)
             cJSON_DeleteItemFromArray(a->rows, 0);
+        a->nrows -= n;
         jc_metric_inc(a->m_written, n);
-        if (cJSON_GetArraySize(a->rows) > 0) {
+        if (a->nrows > 0) {
             send_batch(a);
             return;
         }
     } else {
-        jc_warn(a->log, "audit: %d row(s) not written yet: %s", cJSON_GetArraySize(a->rows), msg);
+        jc_warn(a->log, "audit: %d row(s) not written yet: %s", a->nrows, msg);
         if (a->flush_cb != NULL)
             spool_out(a, 0); /* shutting down: keep them on disk */
     }
-    if (a->flush_cb != NULL && (cJSON_GetArraySize(a->rows) == 0 || err != JC_OK)) {
+    if (a->flush_cb != NULL && (a->nrows == 0 || err != JC_OK)) {
         void (*cb)(void *) = a->flush_cb;
         a->flush_cb = NULL;
         cb(a->flush_ud);
@@ -130,14 +139,15 @@ static void send_batch(struct jc_audit *a)
 {
     cJSON *batch;
     char *text;
-    int n = cJSON_GetArraySize(a->rows), i;
+    cJSON *row;
+    int i = 0;
     const char *p[1];
 
-    if (a->in_flight > 0 || n == 0)
+    if (a->in_flight > 0 || a->nrows == 0)
         return;
     batch = cJSON_CreateArray();
-    for (i = 0; i < n && i < BATCH; i++)
-        cJSON_AddItemReferenceToArray(batch, cJSON_GetArrayItem(a->rows, i));
+    for (row = a->rows->child; row != NULL && i < BATCH; row = row->next, i++)
+        cJSON_AddItemReferenceToArray(batch, row);
     a->in_flight = i;
     text = cJSON_PrintUnformatted(batch);
     cJSON_Delete(batch);
@@ -153,7 +163,7 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (cJSON_GetArraySize(a->rows) > 0)
+    if (a->nrows > 0)
         send_batch(a);
     if (a->in_flight == 0)
         schedule(a, a->interval_ms);
@@ -215,19 +225,20 @@ void jc_audit_add(struct jc_audit *a, const struct jc_audit_entry *e)
 #undef PUT
     cJSON_AddNumberToObject(row, "duration_ms", (double)(e->duration_ms >= 0 ? e->duration_ms : 0));
     cJSON_AddItemToArray(a->rows, row);
-    if (cJSON_GetArraySize(a->rows) > MEMORY_CAP)
+    a->nrows++;
+    if (a->nrows > MEMORY_CAP)
         spool_out(a, a->in_flight); /* never drop: beyond the cap, to disk */
 }
 
 int jc_audit_pending(const struct jc_audit *a)
 {
-    return a != NULL ? cJSON_GetArraySize(a->rows) : 0;
+    return a != NULL ? a->nrows : 0;
 }
 
 void jc_audit_flush(struct jc_audit *a, void (*cb)(void *ud), void *ud)
 {
     event_del(a->timer);
-    if (cJSON_GetArraySize(a->rows) == 0 && a->in_flight == 0) {
+    if (a->nrows == 0 && a->in_flight == 0) {
         cb(ud);
         return;
     }
@@ -246,7 +257,7 @@ void jc_audit_free(struct jc_audit *a)
 {
     if (a == NULL)
         return;
-    if (cJSON_GetArraySize(a->rows) > 0)
+    if (a->nrows > 0)
         spool_out(a, 0);
     if (a->timer != NULL)
         event_free(a->timer);
