@@ -1,6 +1,9 @@
 # SPDX-License-Identifier: MIT
 """jive-mcp over Streamable HTTP, both protocol eras, with real tokens, row-level security, the
 Redis rate limit and the audit log; every bad input asserts status, error body and audit row."""
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -636,3 +639,31 @@ def test_cache_is_flushed_when_the_subscription_comes_back(spawn, tenant, db, st
     db.execute("UPDATE artifacts SET status = 'Done' WHERE project_id = %s AND key = '2.1'", (p,))
     stack.redis.start()
     assert wait_for(lambda: stories(mcp, tenant, t).get("Draft") is None, 15)
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_public_key_tokens_and_algorithm_confusion(spawn, tenant, db, tmp_path, alg):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) if alg == "RS256"
+           else ec.generate_private_key(ec.SECP256R1()))
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    svc = spawn("jive-mcp", JIVE_JWT_SECRET=None, JIVE_JWT_PUBLIC_KEY=pem, JIVE_JWT_ALG=alg,
+                JIVE_AUDIT_SPOOL=str(tmp_path / "s"))
+    now = int(time.time())
+    claims = {"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "agent-pk", "name": "pk",
+              "org": tenant["slug"], "org_id": tenant["org"], "scope": ALL_SCOPES, "iat": now,
+              "nbf": now, "exp": now + 600}
+    good = jwt.encode(claims, key, algorithm=alg)
+    r = call(svc, "status_get", {"project_id": tenant["project"]}, good)
+    assert r.status_code == 200 and r.json()["result"]["isError"] is False
+    # HS256 "signed" with the public key as the HMAC secret: the classic confusion attack
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()  # noqa: E731
+    signing = b64(b'{"alg":"HS256","typ":"JWT"}') + "." + b64(json.dumps(claims).encode())
+    forged = signing + "." + b64(hmac.new(pem.encode(), signing.encode(), hashlib.sha256).digest())
+    for bad in (forged, jwt.encode(claims, None, algorithm="none")):
+        rid = str(uuid.uuid4())
+        r = call(svc, "status_get", {"project_id": tenant["project"]}, bad, rid=rid)
+        assert r.status_code == 401 and r.json()["error"]["data"]["code"] == "TOKEN_INVALID"
+        assert one_audit(db, rid)[4] == "denied"
