@@ -368,10 +368,11 @@ static void jobs_get(struct mcp_call *c)
     }
     snprintf(c->project_id, sizeof(c->project_id), "-");
     mcp_db(c,
-           "SELECT (SELECT json_build_object('job', json_build_object('id', id, 'queue', queue,"
-           " 'status', status, 'project_id', project_id, 'attempts', attempts, 'error', error,"
-           " 'result', result, 'created_at', created_at, 'finished_at', finished_at))"
-           " FROM jobs WHERE id = $1::uuid)::text",
+           /* an unknown job (or another org's) is {"job": null}, like story_get */
+           "SELECT coalesce((SELECT json_build_object('job', json_build_object('id', id, 'queue',"
+           " queue, 'status', status, 'project_id', project_id, 'attempts', attempts, 'error',"
+           " error, 'result', result, 'created_at', created_at, 'finished_at', finished_at))"
+           " FROM jobs WHERE id = $1::uuid), json_build_object('job', NULL))::text",
            1, p, read_done);
 }
 

@@ -42,6 +42,8 @@ def test_move_through_mcp_with_idempotency(mcp, project, origin):
     assert git(origin, "rev-list", "--count", f"{head}..HEAD") == "1"  # one commit, not two
     job = call(mcp, "jobs_get", {"job_id": out["job_id"]}, t).json()["result"]["structuredContent"]["job"]
     assert job["status"] == "succeeded" and job["queue"] == "story-move"
+    unknown = call(mcp, "jobs_get", {"job_id": str(uuid.uuid4())}, t).json()["result"]
+    assert unknown["isError"] is False and unknown["structuredContent"] == {"job": None}
 
 
 def test_refusals_and_scope(mcp, project, origin):
