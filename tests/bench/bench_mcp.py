@@ -26,7 +26,7 @@ import conftest  # noqa: E402
 import jwt  # noqa: E402
 import psycopg  # noqa: E402
 import requests  # noqa: E402
-from bench_webhook import machine, parse_wrk  # noqa: E402
+from benchlib import machine, parse_wrk, start_service, start_stack  # noqa: E402
 
 CONNS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -61,7 +61,7 @@ def lua(tmp, name, tok, pid, modern):
         headers["MCP-Protocol-Version"] = "2025-11-25"
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
     (tmp / f"{name}.json").write_text(body)
-    script = [f'wrk.method = "POST"', f'wrk.body = io.open("{tmp}/{name}.json"):read("*a")',
+    script = ['wrk.method = "POST"', f'wrk.body = io.open("{tmp}/{name}.json"):read("*a")',
               'wrk.path = "/mcp"']
     script += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     (tmp / f"{name}.lua").write_text("\n".join(script) + "\n")
@@ -81,15 +81,8 @@ def main():
     svc = None
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="jive-bench-mcp-"))
     try:
-        pg_opts = (f"-p {pg.port} -k {pg.dir} -c listen_addresses=127.0.0.1 "
-                   f"-c max_connections=200 -c shared_buffers=256MB")
-        pg._run([f"{pg.bindir}/pg_ctl", "-D", f"{pg.dir}/data", "-o", pg_opts, "-l",
-                 f"{pg.dir}/log", "-w", "start"])
-        redis.start()
-        dsn = pg.create_db("jive")
-        env = {"PATH": os.environ["PATH"], "DATABASE_URL": dsn, "REDIS_URL": redis.url()}
-        subprocess.run([str(ROOT / "build/bin/jivectl"), "migrate"], env=env, check=True,
-                       capture_output=True)
+        env = start_stack(pg, redis)
+        dsn = env["DATABASE_URL"]
         with psycopg.connect(dsn, autocommit=True) as c:
             org = str(c.execute("INSERT INTO orgs (slug, name) VALUES ('bench', 'bench') "
                                 "RETURNING id").fetchone()[0])
@@ -115,18 +108,7 @@ def main():
                        JIVE_RATE_LIMIT_PER_MINUTE="1000000",
                        JIVE_AUDIT_SPOOL=str(tmp / "spool.jsonl"),
                        JIVE_DB_POOL_SIZE=os.environ.get("BENCH_POOL", "4"))
-        svc = subprocess.Popen([str(ROOT / "build/bin/jive-mcp")], env=svc_env,
-                               stdout=open(tmp / "mcp.log", "w"), stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-
-        def healthy():
-            try:
-                return requests.get(url + "/health", timeout=1).ok
-            except requests.RequestException:
-                return False
-
-        if not conftest.wait_for(healthy, 10):
-            raise RuntimeError("jive-mcp did not become healthy:\n" + (tmp / "mcp.log").read_text())
+        svc, url = start_service("jive-mcp", svc_env, tmp)
         results = {}
         for era, modern in (("2025-11-25", False), (MODERN, True)):
             sub = f"bench-{era}"
@@ -186,8 +168,8 @@ the JSON-RPC result with `structuredContent` and the same JSON as text, and one 
 (batched; counted against the server's answered calls after SIGTERM flushed the batch).
 
 Before the cache every call paid a Postgres transaction: about 1,200 calls/s and p99 80 ms
-(ratio 0.02; measured while a test run shared the machine, so only indicative). The audit buffer counting its rows by walking the list was the
-next 10 % of CPU; it now keeps the count.
+(ratio 0.02; measured while a test run shared the machine, so only indicative). The audit
+buffer counting its rows by walking the list was the next 10 % of CPU; it now keeps the count.
 
 | request | calls/s | p50 / p99 | calls/s : ceiling | answered / audit rows | non-2xx |
 |---|---|---|---|---|---|

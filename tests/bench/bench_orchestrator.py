@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "tests/integration"))
 os.environ.setdefault("JIVE_BUILD", "build")
 
 import conftest  # noqa: E402
+from benchlib import start_stack  # noqa: E402
 import psycopg  # noqa: E402
 import redis as redislib  # noqa: E402
 import requests  # noqa: E402
@@ -77,16 +78,10 @@ def main():
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="jive-bench-orch-"))
     res = {"sizes": {}}
     try:
-        pg_opts = (f"-p {pg.port} -k {pg.dir} -c listen_addresses=127.0.0.1 -c max_connections=200")
-        pg._run([f"{pg.bindir}/pg_ctl", "-D", f"{pg.dir}/data", "-o", pg_opts, "-l",
-                 f"{pg.dir}/log", "-w", "start"])
-        rd.start()
-        dsn = pg.create_db("jive")
-        env = {"PATH": os.environ["PATH"], "DATABASE_URL": dsn, "REDIS_URL": rd.url(),
-               "JIVE_BIND": "127.0.0.1", "JIVE_LOG_LEVEL": "warn", "JIVE_ENV": "development",
-               "JIVE_WORKSPACE_DIR": str(tmp / "ws"), "JIVE_WORKER_CONCURRENCY": "8"}
-        subprocess.run([str(ROOT / "build/bin/jivectl"), "migrate"], env=env, check=True,
-                       capture_output=True)
+        env = start_stack(pg, rd, JIVE_BIND="127.0.0.1", JIVE_LOG_LEVEL="warn",
+                          JIVE_ENV="development", JIVE_WORKSPACE_DIR=str(tmp / "ws"),
+                          JIVE_WORKER_CONCURRENCY="8")
+        dsn = env["DATABASE_URL"]
         ports = {}
         for name in ("jive-webhook", "jive-orchestrator"):
             ports[name] = conftest.free_port()

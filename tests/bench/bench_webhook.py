@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT / "tests/integration"))
 os.environ.setdefault("JIVE_BUILD", "build")
 
 import conftest  # noqa: E402  (the test harness's Postgres/Redis helpers)
+from benchlib import machine, parse_wrk, start_service, start_stack  # noqa: E402,F401
 import psycopg  # noqa: E402
 import requests  # noqa: E402
 
@@ -61,35 +62,14 @@ def accepted_count(url):
     return int(float(m.group(1))) if m else 0
 
 
-def parse_wrk(out):
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = {}
-    for pct, val, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
-        lat[pct] = float(val) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    total = int(re.search(r"(\d+) requests in", out).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"], "requests": total,
-            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": errors.group(1) if errors else ""}
-
-
 def main():
     pg = conftest.Postgres()
     redis = conftest.Redis()
     svc = None
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="jive-bench-"))
     try:
-        # durable settings: the figures must not come from turning fsync off
-        pg_opts = (f"-p {pg.port} -k {pg.dir} -c listen_addresses=127.0.0.1 "
-                   f"-c max_connections=200 -c shared_buffers=256MB")
-        pg._run([f"{pg.bindir}/pg_ctl", "-D", f"{pg.dir}/data", "-o", pg_opts, "-l",
-                 f"{pg.dir}/log", "-w", "start"])
-        redis.start()
-        dsn = pg.create_db("jive")
-        env = {"PATH": os.environ["PATH"], "DATABASE_URL": dsn, "REDIS_URL": redis.url()}
-        subprocess.run([str(ROOT / "build/bin/jivectl"), "migrate"], env=env, check=True,
-                       capture_output=True)
+        env = start_stack(pg, redis)
+        dsn = env["DATABASE_URL"]
         secret = "bench-secret-0123456789"
         with psycopg.connect(dsn, autocommit=True) as c:
             org = c.execute("INSERT INTO orgs (slug, name) VALUES ('bench', 'bench') RETURNING id").fetchone()[0]
@@ -99,18 +79,7 @@ def main():
         port = conftest.free_port()
         svc_env = dict(env, PORT=str(port), JIVE_BIND="127.0.0.1", JIVE_LOG_LEVEL="warn",
                        JIVE_DB_POOL_SIZE=os.environ.get("BENCH_POOL", "4"))
-        svc = subprocess.Popen([str(ROOT / "build/bin/jive-webhook")], env=svc_env,
-                               stdout=open(tmp / "webhook.log", "w"), stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        def healthy():
-            try:
-                return requests.get(url + "/health", timeout=1).ok
-            except requests.RequestException:
-                return False
-
-        if not conftest.wait_for(healthy, 10):
-            raise RuntimeError("jive-webhook did not become healthy:\n" +
-                               (tmp / "webhook.log").read_text())
+        svc, url = start_service("jive-webhook", svc_env, tmp)
 
         body = push_payload()
         sig = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
@@ -174,15 +143,6 @@ def main():
             svc.wait(30)
         pg.destroy()
         redis.destroy()
-
-
-def machine():
-    model = "unknown"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return f"{os.cpu_count()} cores, {model}"
 
 
 def markdown(r):

@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: MIT
+"""What the benchmarks share: a durable Postgres (fsync on) and a Redis started for the run,
+migrated with the release jivectl; wrk output parsing; the machine's description."""
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests/integration"))
+os.environ.setdefault("JIVE_BUILD", "build")
+
+
+def start_stack(pg, redis, **env):
+    """Starts pg and redis (durable settings: figures must not come from turning fsync off),
+    creates and migrates database jive; returns the services' environment (env added)."""
+    pg_opts = (f"-p {pg.port} -k {pg.dir} -c listen_addresses=127.0.0.1 "
+               f"-c max_connections=200 -c shared_buffers=256MB")
+    pg._run([f"{pg.bindir}/pg_ctl", "-D", f"{pg.dir}/data", "-o", pg_opts, "-l",
+             f"{pg.dir}/log", "-w", "start"])
+    redis.start()
+    dsn = pg.create_db("jive")
+    out = {"PATH": os.environ["PATH"], "DATABASE_URL": dsn, "REDIS_URL": redis.url(), **env}
+    subprocess.run([str(ROOT / "build/bin/jivectl"), "migrate"], env=out, check=True,
+                   capture_output=True)
+    return out
+
+
+def parse_wrk(out):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {}
+    for pct, val, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
+        lat[pct] = float(val) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"], "requests": total,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errors.group(1) if errors else ""}
+
+
+def machine():
+    model = "unknown"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return f"{os.cpu_count()} cores, {model}"
+
+
+def start_service(name, env, tmp):
+    """Starts build/bin/<name> with env (PORT set), logging to tmp/<name>.log; returns
+    (process, url) once /health answers 200."""
+    import requests
+
+    sys.path.insert(0, str(ROOT / "tests/integration"))
+    import conftest
+
+    proc = subprocess.Popen([str(ROOT / "build/bin" / name)], env=env,
+                            stdout=open(tmp / f"{name}.log", "w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{env['PORT']}"
+
+    def healthy():
+        try:
+            return requests.get(url + "/health", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    if not conftest.wait_for(healthy, 10):
+        proc.terminate()
+        raise RuntimeError(f"{name} did not become healthy:\n" + (tmp / f"{name}.log").read_text())
+    return proc, url
