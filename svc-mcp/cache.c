@@ -65,11 +65,6 @@ uint64_t mcp_cache_gen(const struct mcp_cache *c)
     return c->gen;
 }
 
-size_t mcp_cache_size(const struct mcp_cache *c)
-{
-    return c->n;
-}
-
 char *mcp_cache_get(struct mcp_cache *c, const char *key)
 {
     struct entry **pp = &c->b[hash(key)], *e;

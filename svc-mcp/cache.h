@@ -36,7 +36,4 @@ void mcp_cache_put(struct mcp_cache *c, const char *key, const char *project_id,
 /* Drops project_id's entries, or every entry when project_id is NULL. */
 void mcp_cache_invalidate(struct mcp_cache *c, const char *project_id);
 
-/* Counters for /metrics and tests. */
-size_t mcp_cache_size(const struct mcp_cache *c);
-
 #endif

@@ -17,7 +17,28 @@
 /* Finishes a resources/prompts request: result (taken), or a JSON-RPC error. */
 static void done(struct mcp_call *c, cJSON *result, int code, const char *msg)
 {
-    mcp_reply(c, result, code, msg);
+    mcp_reply(c, result, code, NULL, msg);
+}
+
+/* A list or read result with the 2026-07-28 caching hints (ttlMs, cacheScope). */
+static void hinted(struct mcp_call *c, cJSON *result, long ttl_ms, const char *scope)
+{
+    if (c->modern) {
+        cJSON_AddNumberToObject(result, "ttlMs", (double)ttl_ms);
+        cJSON_AddStringToObject(result, "cacheScope", scope);
+    }
+    done(c, result, 0, NULL);
+}
+
+/* resources/read of a resource that does not exist: -32602 naming the uri (SEP-2164). */
+static void not_found(struct mcp_call *c, const char *msg)
+{
+    cJSON *data = cJSON_CreateObject();
+    const char *uri = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "uri"));
+
+    if (uri != NULL)
+        cJSON_AddStringToObject(data, "uri", uri);
+    mcp_reply(c, NULL, -32602, data, msg);
 }
 
 static bool need_scope(struct mcp_call *c, const char *scope)
@@ -41,7 +62,7 @@ static void listed(struct mcp_call *c, cJSON *json, enum jc_err err, const char 
     }
     if (cJSON_IsNull(cJSON_GetObjectItem(json, "nextCursor")))
         cJSON_DeleteItemFromObject(json, "nextCursor");
-    done(c, json, 0, NULL);
+    hinted(c, json, 60000, "private");
 }
 
 void mcp_resources_list(struct mcp_call *c)
@@ -83,7 +104,7 @@ void mcp_resources_templates(struct mcp_call *c)
                             "or planning document (PRD, architecture, epics) of a project.");
     cJSON_AddStringToObject(t, "mimeType", "text/markdown");
     cJSON_AddItemToArray(list, t);
-    done(c, r, 0, NULL);
+    hinted(c, r, 60000, "private");
 }
 
 static void read_done(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
@@ -98,7 +119,7 @@ static void read_done(struct mcp_call *c, cJSON *json, enum jc_err err, const ch
     }
     if (text == NULL) {
         cJSON_Delete(json);
-        done(c, NULL, -32602, "resource not found");
+        not_found(c, "resource not found");
         return;
     }
     r = cJSON_CreateObject();
@@ -110,7 +131,7 @@ static void read_done(struct mcp_call *c, cJSON *json, enum jc_err err, const ch
     cJSON_AddStringToObject(item, "text", text);
     cJSON_AddItemToArray(contents, item);
     cJSON_Delete(json);
-    done(c, r, 0, NULL);
+    hinted(c, r, 30000, "private");
 }
 
 void mcp_resources_read(struct mcp_call *c)
@@ -124,13 +145,13 @@ void mcp_resources_read(struct mcp_call *c)
         return;
     if (uri == NULL || strncmp(uri, URI_PREFIX, strlen(URI_PREFIX)) != 0 ||
         strlen(uri) < strlen(URI_PREFIX) + 38) {
-        done(c, NULL, -32602, "resource not found: expected jive://projects/<id>/<path>");
+        not_found(c, "resource not found: expected jive://projects/<id>/<path>");
         return;
     }
     snprintf(pid, sizeof(pid), "%.36s", uri + strlen(URI_PREFIX));
     path = uri + strlen(URI_PREFIX) + 37;
     if (!jc_crypto_is_uuid(pid) || uri[strlen(URI_PREFIX) + 36] != '/') {
-        done(c, NULL, -32602, "resource not found: expected jive://projects/<id>/<path>");
+        not_found(c, "resource not found: expected jive://projects/<id>/<path>");
         return;
     }
     p[0] = pid;
@@ -143,41 +164,21 @@ void mcp_resources_read(struct mcp_call *c)
 
 /* ---- prompts ---- */
 
+/* The prompts; prompts_get below knows each one's arguments. */
+static const char prompts_json[] =
+    "{\"prompts\":["
+    "{\"name\":\"standup_summary\",\"title\":\"Stand-up summary\",\"description\":\"A stand-up "
+    "for a project from its live state: progress, who works on what, conflicts to resolve, gates "
+    "and CI.\",\"arguments\":[{\"name\":\"project_id\",\"description\":\"the project's UUID\","
+    "\"required\":true}]},"
+    "{\"name\":\"story_kickoff\",\"title\":\"Story kick-off\",\"description\":\"Start work on a "
+    "story: the story itself, open conflicts touching its files, and the steps JIVE expects "
+    "(report, implement, move).\",\"arguments\":[{\"name\":\"project_id\",\"required\":true},"
+    "{\"name\":\"story_key\",\"description\":\"e.g. 2.3\",\"required\":true}]}]}";
+
 void mcp_prompts_list(struct mcp_call *c)
 {
-    cJSON *r = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(r, "prompts"), *p, *args, *a;
-
-    p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "name", "standup_summary");
-    cJSON_AddStringToObject(p, "title", "Stand-up summary");
-    cJSON_AddStringToObject(p, "description",
-                            "A stand-up for a project from its live state: progress, who works "
-                            "on what, conflicts to resolve, gates and CI.");
-    args = cJSON_AddArrayToObject(p, "arguments");
-    a = cJSON_CreateObject();
-    cJSON_AddStringToObject(a, "name", "project_id");
-    cJSON_AddStringToObject(a, "description", "the project's UUID");
-    cJSON_AddBoolToObject(a, "required", true);
-    cJSON_AddItemToArray(args, a);
-    cJSON_AddItemToArray(list, p);
-    p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "name", "story_kickoff");
-    cJSON_AddStringToObject(p, "title", "Story kick-off");
-    cJSON_AddStringToObject(p, "description",
-                            "Start work on a story: the story itself, open conflicts touching its "
-                            "files, and the steps JIVE expects (report, implement, move).");
-    args = cJSON_AddArrayToObject(p, "arguments");
-    a = cJSON_CreateObject();
-    cJSON_AddStringToObject(a, "name", "project_id");
-    cJSON_AddBoolToObject(a, "required", true);
-    cJSON_AddItemToArray(args, a);
-    a = cJSON_CreateObject();
-    cJSON_AddStringToObject(a, "name", "story_key");
-    cJSON_AddStringToObject(a, "description", "e.g. 2.3");
-    cJSON_AddBoolToObject(a, "required", true);
-    cJSON_AddItemToArray(args, a);
-    cJSON_AddItemToArray(list, p);
-    done(c, r, 0, NULL);
+    hinted(c, cJSON_Parse(prompts_json), 3600000, "public"); /* fixed with the binary */
 }
 
 static cJSON *message(const char *text, cJSON *resource)
@@ -185,12 +186,11 @@ static cJSON *message(const char *text, cJSON *resource)
     cJSON *m = cJSON_CreateObject(), *content;
 
     cJSON_AddStringToObject(m, "role", "user");
+    content = cJSON_AddObjectToObject(m, "content");
     if (resource != NULL) {
-        content = cJSON_AddObjectToObject(m, "content");
         cJSON_AddStringToObject(content, "type", "resource");
         cJSON_AddItemToObject(content, "resource", resource);
     } else {
-        content = cJSON_AddObjectToObject(m, "content");
         cJSON_AddStringToObject(content, "type", "text");
         cJSON_AddStringToObject(content, "text", text);
     }

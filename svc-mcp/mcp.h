@@ -98,8 +98,9 @@ typedef void mcp_db_cb(struct mcp_call *c, cJSON *json, enum jc_err err, const c
 void mcp_db(struct mcp_call *c, const char *sql, int nparams, const char *const *params,
             mcp_db_cb *cb);
 
-/* Ends a non-tool request: result (taken) when code is 0, else a JSON-RPC error. */
-void mcp_reply(struct mcp_call *c, cJSON *result, int code, const char *msg);
+/* Ends a non-tool request: result (taken) when code is 0, else a JSON-RPC error with msg and
+ * data (taken, may be NULL) as error.data. */
+void mcp_reply(struct mcp_call *c, cJSON *result, int code, cJSON *data, const char *msg);
 
 /* resources/list, resources/templates/list, resources/read, prompts/list, prompts/get, and
  * completion/complete of their arguments (project_id, story_key, path) under the same scopes. */

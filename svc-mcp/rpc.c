@@ -6,7 +6,7 @@
  *     client capabilities; server/discover; MCP-Protocol-Version / Mcp-Method / Mcp-Name headers
  *     checked against the body; results carry resultType (and caching hints on lists).
  *   2025-11-25, 2025-06-18, 2025-03-26: initialize negotiates; MCP-Protocol-Version checked;
- *     JSON-RPC batches only on 2025-03-26.
+ *     JSON-RPC batches are refused (2025-03-26 allowed them; not supported yet).
  * Every tools/call ends in exactly one audit row, whatever the outcome.
  */
 #include <stdarg.h>
@@ -168,34 +168,14 @@ static void unauthorized(struct mcp_call *c, const char *code, const char *why)
     }
 }
 
-void mcp_reply(struct mcp_call *c, cJSON *result, int code, const char *msg)
+void mcp_reply(struct mcp_call *c, cJSON *result, int code, cJSON *data, const char *msg)
 {
     if (code == 0) {
-        if (c->modern && strncmp(c->method, "resources/", 10) == 0 &&
-            strcmp(c->method, "resources/read") != 0) {
-            cJSON_AddNumberToObject(result, "ttlMs", 60000);
-            cJSON_AddStringToObject(result, "cacheScope", "private");
-        } else if (c->modern && strcmp(c->method, "resources/read") == 0) {
-            cJSON_AddNumberToObject(result, "ttlMs", 30000);
-            cJSON_AddStringToObject(result, "cacheScope", "private");
-        } else if (c->modern && strcmp(c->method, "prompts/list") == 0) {
-            cJSON_AddNumberToObject(result, "ttlMs", 3600000); /* fixed with the binary */
-            cJSON_AddStringToObject(result, "cacheScope", "public");
-        }
         reply_result(c, result);
         return;
     }
     cJSON_Delete(result);
-    if (code == -32602 && strcmp(c->method, "resources/read") == 0) {
-        /* resource not found: the error names the uri (2026-07-28, SEP-2164) */
-        cJSON *data = cJSON_CreateObject();
-        const char *uri = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "uri"));
-        if (uri != NULL)
-            cJSON_AddStringToObject(data, "uri", uri);
-        reply_error(c, 200, code, data, "%s", msg);
-        return;
-    }
-    reply_error(c, code == -32003 ? 403 : 200, code, NULL, "%s", msg);
+    reply_error(c, code == -32003 ? 403 : 200, code, data, "%s", msg);
 }
 
 /* ---- tool results ---- */
@@ -210,18 +190,18 @@ static void wrote(struct mcp_call *c)
 
     if (c->project_id[0] == '\0')
         return;
-    if (c->mcp->cache != NULL)
-        mcp_cache_invalidate(c->mcp->cache, c->project_id);
+    mcp_cache_invalidate(c->mcp->cache, c->project_id);
     if (type != NULL && jc_events_publish(c->mcp->app->redis, c->project_id, type, NULL, c->args,
                                           NULL, NULL) != JC_OK)
         JC_LOG(c->mcp->app->log, JC_LOG_WARN, c->req->request_id, NULL,
                "could not publish %s for project %s", type, c->project_id);
 }
 
-void mcp_tool_result(struct mcp_call *c, cJSON *structured)
+/* The successful result: structured (taken) and s, the same JSON as text (borrowed, may be
+ * NULL after an allocation failure). */
+static void tool_result(struct mcp_call *c, cJSON *structured, const char *s)
 {
-    cJSON *result = cJSON_CreateObject(), *content, *text;
-    char *s = cJSON_PrintUnformatted(structured);
+    cJSON *result, *content, *text;
 
     audit(c, "success", NULL);
     if (c->cache_key[0] != '\0' && s != NULL)
@@ -229,12 +209,11 @@ void mcp_tool_result(struct mcp_call *c, cJSON *structured)
     if (!c->tool->read_only)
         wrote(c);
     if (c->rest) {
-        cJSON_free(s);
         jc_http_reply_json(c->req, 200, structured);
-        cJSON_Delete(result);
         call_free(c);
         return;
     }
+    result = cJSON_CreateObject();
     content = cJSON_AddArrayToObject(result, "content");
     text = cJSON_CreateObject();
     cJSON_AddStringToObject(text, "type", "text");
@@ -242,8 +221,15 @@ void mcp_tool_result(struct mcp_call *c, cJSON *structured)
     cJSON_AddItemToArray(content, text);
     cJSON_AddItemToObject(result, "structuredContent", structured);
     cJSON_AddBoolToObject(result, "isError", false);
-    cJSON_free(s);
     reply_result(c, result);
+}
+
+void mcp_tool_result(struct mcp_call *c, cJSON *structured)
+{
+    char *s = cJSON_PrintUnformatted(structured);
+
+    tool_result(c, structured, s);
+    cJSON_free(s);
 }
 
 /* A tool result with isError: the model reads msg and can correct itself. REST callers get
@@ -291,15 +277,14 @@ static bool cache_hit(struct mcp_call *c)
     char *text;
     cJSON *json;
 
-    if (c->mcp->cache == NULL || project == NULL || !jc_crypto_is_uuid(project) ||
-        c->args_hash[0] == '\0')
+    if (project == NULL || !jc_crypto_is_uuid(project) || c->args_hash[0] == '\0')
         return false;
     snprintf(c->cache_key, sizeof(c->cache_key), "%s|%s|%s", c->org_id, c->tool->name,
              c->args_hash);
     text = mcp_cache_get(c->mcp->cache, c->cache_key);
     json = text != NULL ? cJSON_Parse(text) : NULL;
-    free(text);
     if (json == NULL) {
+        free(text);
         snprintf(c->cache_project, sizeof(c->cache_project), "%s", project);
         c->cache_gen = mcp_cache_gen(c->mcp->cache);
         jc_metric_inc(jc_metrics_counter(metrics, "jive_mcp_cache_total",
@@ -311,7 +296,8 @@ static bool cache_hit(struct mcp_call *c)
     jc_metric_inc(jc_metrics_counter(metrics, "jive_mcp_cache_total", "Cacheable reads by outcome",
                                      "outcome=\"hit\""),
                   1);
-    mcp_tool_result(c, json);
+    tool_result(c, json, text); /* the cached text is the result's text as it is */
+    free(text);
     return true;
 }
 

@@ -230,11 +230,6 @@ void jc_audit_add(struct jc_audit *a, const struct jc_audit_entry *e)
         spool_out(a, a->in_flight); /* never drop: beyond the cap, to disk */
 }
 
-int jc_audit_pending(const struct jc_audit *a)
-{
-    return a != NULL ? a->nrows : 0;
-}
-
 void jc_audit_flush(struct jc_audit *a, void (*cb)(void *ud), void *ud)
 {
     event_del(a->timer);

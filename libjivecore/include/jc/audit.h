@@ -39,9 +39,6 @@ struct jc_audit *jc_audit_new(struct event_base *base, struct jc_pg *pg, struct 
 /* Queues one row (timestamped now). Never blocks, never fails the caller. */
 void jc_audit_add(struct jc_audit *a, const struct jc_audit_entry *e);
 
-/* Rows waiting to be written. */
-int jc_audit_pending(const struct jc_audit *a);
-
 /*
  * Writes everything now; cb runs when the buffer is empty, or when Postgres failed (then the
  * rest is in the spool file). For shutdown.
