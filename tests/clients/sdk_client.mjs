@@ -1,45 +1,16 @@
 // Drives jive-mcp with the official TypeScript SDK client, the one Claude Code and
 // VS Code build on. Usage: node sdk_client.mjs <url> <token> <project_id>
-// Prints one JSON object with what the client saw; the pytest side asserts on it.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { run } from "./session.mjs";
 
 const [url, token, project] = process.argv.slice(2);
 const transport = new StreamableHTTPClientTransport(new URL(url), {
   requestInit: { headers: { Authorization: `Bearer ${token}` } },
 });
 const client = new Client({ name: "jive-sdk-test", version: "1.0.0" });
-const out = {};
-try {
-  await client.connect(transport);
-  out.server = client.getServerVersion();
+await run(client, transport, project, async (out) => {
   out.protocol = transport.protocolVersion ?? null;
-  out.capabilities = Object.keys(client.getServerCapabilities() ?? {}).sort();
-  out.tools = (await client.listTools()).tools.map((t) => t.name).sort();
-  const st = await client.callTool({ name: "status_get", arguments: { project_id: project } });
-  out.status = st.structuredContent;
-  out.statusIsError = st.isError ?? false;
-  const none = await client.callTool({ name: "story_get", arguments: { project_id: project, key: "no.such" } });
-  out.missingStory = none.structuredContent;
-  const bad = await client.callTool({
-    name: "status_get", arguments: { project_id: "00000000-0000-4000-8000-000000000000" } });
-  out.missingProjectIsError = bad.isError ?? false;
-  out.resources = (await client.listResources()).resources.map((r) => r.uri).sort();
-  if (out.resources.length > 0)
-    out.firstResource = (await client.readResource({ uri: out.resources[0] })).contents[0];
-  out.prompts = (await client.listPrompts()).prompts.map((p) => p.name).sort();
-  const pr = await client.getPrompt({ name: "standup_summary", arguments: { project_id: project } });
-  out.promptRole = pr.messages[0].role;
-  try {
-    await client.callTool({ name: "no_such_tool", arguments: {} });
-    out.unknownTool = "accepted";
-  } catch (e) {
-    out.unknownTool = e.code;
-  }
-  await client.ping();
+  await client.ping(); // a 2025-era method
   out.ping = true;
-  await client.close();
-} catch (e) {
-  out.error = String(e && e.stack ? e.stack : e);
-}
-process.stdout.write(JSON.stringify(out) + "\n");
+});

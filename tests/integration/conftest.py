@@ -256,6 +256,18 @@ class Service:
 
 
 @pytest.fixture
+def db(stack):
+    """An autocommit connection to the test database, as its owner (no row-level security)."""
+    with psycopg.connect(stack.pg.dsn(), autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
+def webhook(spawn):
+    return spawn("jive-webhook")
+
+
+@pytest.fixture
 def spawn(stack, tmp_path):
     """spawn(name, **env) starts a service binary and returns a Service; stopped at teardown,
     and the test fails if its log holds a sanitizer report."""

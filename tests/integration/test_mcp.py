@@ -24,12 +24,6 @@ ALL_SCOPES = ("status:read projects:read stories:read conflicts:read gates:read 
 MODERN = "2026-07-28"
 
 
-@pytest.fixture
-def db(stack):
-    with psycopg.connect(stack.pg.dsn(), autocommit=True) as c:
-        yield c
-
-
 def seed_org(db, slug=None):
     slug = slug or "mcp-" + uuid.uuid4().hex[:8]
     org = str(db.execute("INSERT INTO orgs (slug, name) VALUES (%s, %s) RETURNING id",

@@ -1,7 +1,6 @@
 """The MCP conformance suite (@modelcontextprotocol/conformance, two pinned versions) against a
 running jive-mcp, through a small proxy that adds the bearer token the suite does not send."""
 import http.server
-import json
 import os
 import subprocess
 import threading
@@ -50,10 +49,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def proxied(spawn, stack):
-    import psycopg
-    with psycopg.connect(stack.pg.dsn(), autocommit=True) as db:
-        tenant = seed_org(db)
+def proxied(spawn, db):
+    tenant = seed_org(db)
     mcp = spawn("jive-mcp")
     proxy = BearerProxy(mcp.url(""), token(tenant, ALL_SCOPES + " kanban:write", exp=int(__import__("time").time()) + 3600))
     t = threading.Thread(target=proxy.serve_forever, daemon=True)

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET
 from test_mcp import call
-from test_move import db, orch, origin, project, webhook  # noqa: F401  (fixtures)
+from test_move import orch, origin, project  # noqa: F401  (fixtures)
 from test_scan import git
 
 

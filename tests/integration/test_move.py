@@ -10,8 +10,8 @@ import tempfile
 import pytest
 
 from conftest import wait_for
-from test_orchestrator import FAST, enqueue, job
-from test_scan import V4, commit, git, project_for, run_scan
+from test_orchestrator import enqueue, job
+from test_scan import V4, commit, git, orch, project_for, run_scan  # noqa: F401 (orch)
 from test_webhook import new_project  # noqa: F401
 
 
@@ -22,23 +22,6 @@ def origin():
     git(d, "config", "receive.denyCurrentBranch", "updateInstead")
     commit(d, V4, "fixture")
     return d
-
-
-@pytest.fixture
-def db(stack):
-    import psycopg
-    with psycopg.connect(stack.pg.dsn(), autocommit=True) as c:
-        yield c
-
-
-@pytest.fixture
-def orch(spawn, tmp_path):
-    return spawn("jive-orchestrator", JIVE_WORKSPACE_DIR=str(tmp_path / "ws"), **FAST)
-
-
-@pytest.fixture
-def webhook(spawn):
-    return spawn("jive-webhook")
 
 
 @pytest.fixture

@@ -55,11 +55,8 @@ def validate(path, method, resp):
 
 
 @pytest.fixture
-def services(spawn, stack):
-    import psycopg
-    with psycopg.connect(stack.pg.dsn(), autocommit=True) as db:
-        tenant = seed_org(db)
-    return spawn("jive-mcp"), spawn("jive-webhook", JIVE_ENV="development"), tenant
+def services(spawn, db):
+    return spawn("jive-mcp"), spawn("jive-webhook", JIVE_ENV="development"), seed_org(db)
 
 
 def test_live_replies_match_the_schemas(services):

@@ -4,12 +4,10 @@ jivectl jobs, crash recovery after kill -9, duplicates, two orchestrators, Redis
 import json
 import os
 import signal
-import subprocess
 import time
 import uuid
 from datetime import datetime
 
-import psycopg
 import pytest
 import requests
 
@@ -20,19 +18,8 @@ FAST = {"JIVE_RETRY_BASE_MS": "300", "JIVE_WORKER_TTL_MS": "1500"}
 
 
 @pytest.fixture
-def db(stack):
-    with psycopg.connect(stack.pg.dsn(), autocommit=True) as c:
-        yield c
-
-
-@pytest.fixture
 def project(db):
     return new_project(db)
-
-
-@pytest.fixture
-def webhook(spawn):
-    return spawn("jive-webhook")
 
 
 def job(db, job_id):

@@ -7,7 +7,6 @@ import subprocess
 import tempfile
 import time
 
-import psycopg
 import pytest
 
 from conftest import wait_for
@@ -103,19 +102,8 @@ def repo():
 
 
 @pytest.fixture
-def db(stack):
-    with psycopg.connect(stack.pg.dsn(), autocommit=True) as c:
-        yield c
-
-
-@pytest.fixture
 def orch(spawn, tmp_path):
     return spawn("jive-orchestrator", JIVE_WORKSPACE_DIR=str(tmp_path / "ws"), **FAST)
-
-
-@pytest.fixture
-def webhook(spawn):
-    return spawn("jive-webhook")
 
 
 def project_for(db, repo_url, branch="main"):

@@ -62,12 +62,6 @@ def webhook(spawn):
     return spawn("jive-webhook", JIVE_GITHUB_WEBHOOK_SECRET=APP_SECRET)
 
 
-@pytest.fixture
-def db(stack):
-    with psycopg.connect(stack.pg.dsn(), autocommit=True) as c:
-        yield c
-
-
 def new_project(db, repo_url=None, branch="master"):
     slug = "wh-" + secrets.token_hex(4)
     secret = secrets.token_hex(20)
