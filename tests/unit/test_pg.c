@@ -2,26 +2,7 @@
 /* test_pg.c: the async pool against the real Postgres the harness started (DATABASE_URL). */
 #include <stdio.h>
 
-#include <event2/dns.h>
-
 #include "unit.h"
-
-/*
- * A resolver with /etc/hosts and one nameserver on a closed loopback port, so a name outside
- * the hosts file fails within a second and no DNS query leaves the machine.
- */
-static struct evdns_base *hosts_only_dns(struct event_base *base)
-{
-    struct evdns_base *dns = evdns_base_new(base, 0);
-
-    if (dns != NULL) {
-        evdns_base_load_hosts(dns, NULL);
-        evdns_base_nameserver_ip_add(dns, "127.0.0.1:1");
-        evdns_base_set_option(dns, "timeout:", "0.5");
-        evdns_base_set_option(dns, "attempts:", "1");
-    }
-    return dns;
-}
 
 #include "jc/pg.h"
 
@@ -263,7 +244,7 @@ static void url_with_host(char *out, size_t len, const char *host)
 
 static struct evdns_base *test_dns(struct event_base *base)
 {
-    struct evdns_base *dns = hosts_only_dns(base);
+    struct evdns_base *dns = unit_hosts_only_dns(base);
 
     assert_non_null(dns);
     return dns;

@@ -2,27 +2,9 @@
 /* test_redis.c: the async client against the real Redis the harness started (REDIS_URL). */
 #include <stdio.h>
 
-#include <event2/dns.h>
 #include <event2/http.h>
 
 #include "unit.h"
-
-/*
- * A resolver with /etc/hosts and one nameserver on a closed loopback port, so a name outside
- * the hosts file fails within a second and no DNS query leaves the machine.
- */
-static struct evdns_base *hosts_only_dns(struct event_base *base)
-{
-    struct evdns_base *dns = evdns_base_new(base, 0);
-
-    if (dns != NULL) {
-        evdns_base_load_hosts(dns, NULL);
-        evdns_base_nameserver_ip_add(dns, "127.0.0.1:1");
-        evdns_base_set_option(dns, "timeout:", "0.5");
-        evdns_base_set_option(dns, "attempts:", "1");
-    }
-    return dns;
-}
 
 #include "jc/redis.h"
 
@@ -290,7 +272,7 @@ static void free_completes_in_flight_with_closed(void **state)
 static void connects_by_host_name(void **state)
 {
     struct event_base *base = event_base_new();
-    struct evdns_base *dns = hosts_only_dns(base);
+    struct evdns_base *dns = unit_hosts_only_dns(base);
     struct fx f = {0};
     struct jc_redis *r;
     const char *ping[] = {"PING"};
@@ -314,7 +296,7 @@ static void connects_by_host_name(void **state)
 static void unresolvable_host_says_so(void **state)
 {
     struct event_base *base = event_base_new();
-    struct evdns_base *dns = hosts_only_dns(base);
+    struct evdns_base *dns = unit_hosts_only_dns(base);
     struct jc_redis_opts o = {"no-such-host.invalid", 6379, NULL, 0, 1000, false, dns};
     struct jc_redis *r;
     const char *ping[] = {"PING"};

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 
 /* Runs base until *done is true or timeout_ms passes; fails the test on timeout. */
@@ -46,6 +47,23 @@ static inline const char *unit_lookup(const char *name, void *ud)
         if (strcmp(kv[0], name) == 0)
             return kv[1];
     return NULL;
+}
+
+/*
+ * A resolver with /etc/hosts and one nameserver on a closed loopback port, so a name outside
+ * the hosts file fails within a second and no DNS query leaves the machine.
+ */
+static inline struct evdns_base *unit_hosts_only_dns(struct event_base *base)
+{
+    struct evdns_base *dns = evdns_base_new(base, 0);
+
+    if (dns != NULL) {
+        evdns_base_load_hosts(dns, NULL);
+        evdns_base_nameserver_ip_add(dns, "127.0.0.1:1");
+        evdns_base_set_option(dns, "timeout:", "0.5");
+        evdns_base_set_option(dns, "attempts:", "1");
+    }
+    return dns;
 }
 
 #endif
