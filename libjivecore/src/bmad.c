@@ -291,6 +291,22 @@ static bool next_line(const char *text, size_t len, size_t *pos, struct line *l)
     return true;
 }
 
+/* The next line outside fenced code blocks (``` ... ```); *in_code carries the fence state. */
+static bool next_prose_line(const char *text, size_t len, size_t *pos, struct line *l,
+                            bool *in_code)
+{
+    while (next_line(text, len, pos, l)) {
+        const char *t = l->s;
+        size_t tn = l->n;
+        trim(&t, &tn);
+        if (tn >= 3 && strncmp(t, "```", 3) == 0)
+            *in_code = !*in_code;
+        else if (!*in_code)
+            return true;
+    }
+    return false;
+}
+
 /* Markdown heading level (1..6) of l, 0 if it is not a heading; *text gets the heading text. */
 static int heading(const struct line *l, struct line *text)
 {
@@ -513,16 +529,10 @@ enum jc_err jc_story_parse(const char *path, const char *text, size_t len, struc
         jc_errbuf_set(err, errlen, "%s: not a text file", path);
         return JC_EINVAL;
     }
-    while (next_line(text, len, &pos, &l)) {
+    while (next_prose_line(text, len, &pos, &l, &in_code)) {
         const char *t = l.s;
         size_t tn = l.n;
         trim(&t, &tn);
-        if (tn >= 3 && strncmp(t, "```", 3) == 0) {
-            in_code = !in_code;
-            continue;
-        }
-        if (in_code)
-            continue;
         level = heading(&l, &h);
         if (level > 0) {
             char p[64] = "";
@@ -631,16 +641,10 @@ char *jc_story_set_status(const char *text, size_t len, const char *status, size
     bool in_status = false, in_qa = false, in_code = false, seen_title = false;
     int level;
 
-    while (next_line(text, len, &pos, &l)) {
+    while (next_prose_line(text, len, &pos, &l, &in_code)) {
         const char *t = l.s;
         size_t tn = l.n;
         trim(&t, &tn);
-        if (tn >= 3 && strncmp(t, "```", 3) == 0) {
-            in_code = !in_code;
-            continue;
-        }
-        if (in_code)
-            continue;
         level = heading(&l, &h);
         if (level > 0) {
             char p[64] = "";
