@@ -27,7 +27,7 @@ OPT     := -O2 -g
 endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -levent_pthreads -lpthread
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -Ilibjivecore/include $(PKG_CFLAGS) -DJC_VERSION='"$(VERSION)"' -MMD -MP
 LDFLAGS += $(OPT)
 

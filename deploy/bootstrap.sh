@@ -2,10 +2,21 @@
 # SPDX-License-Identifier: MIT
 # Installs the Debian packages JIVE's build, tests and `make run` need. Idempotent and quiet
 # when everything is present; as root it installs what is missing, otherwise it prints the one
-# apt-get line to run. The Dockerfile runs the same list (deploy/packages.txt).
+# apt-get line to run. The Dockerfile runs the same script on the same list
+# (deploy/packages.txt): `--only build` in its build stage, `--only runtime` in the final one.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-mapfile -t wanted < <(grep -v '^\s*#' "$here/packages.txt" | awk 'NF {print $1}')
+role=
+if [ "${1:-}" = "--only" ]; then
+    role=${2:?"--only needs a role: build, runtime or dev"}
+    case $role in build | runtime | dev) ;; *)
+        echo "bootstrap: unknown role '$role' (build, runtime or dev)" >&2
+        exit 2
+        ;;
+    esac
+fi
+mapfile -t wanted < <(grep -v '^\s*#' "$here/packages.txt" |
+    awk -v role="$role" 'NF { for (i = 2; i <= NF; i++) if (role == "" || $i == role) { print $1; break } }')
 
 missing=()
 for p in "${wanted[@]}"; do
@@ -14,8 +25,10 @@ for p in "${wanted[@]}"; do
     fi
 done
 # The tests' npm fixtures need node and npm; Debian's nodejs ships npm separately.
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ -z "$role" ] || [ "$role" = dev ]; then
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
