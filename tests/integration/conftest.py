@@ -3,6 +3,8 @@
 the service binaries (the sanitizer build by default) as subprocesses. A test fails when a
 service's log holds a sanitizer report."""
 import glob
+import http.server
+import json
 import os
 import pathlib
 import pwd
@@ -12,6 +14,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import psycopg
@@ -296,3 +299,67 @@ def wait_for(pred, timeout, step=0.1):
         time.sleep(step)
         val = pred()
     return val
+
+
+class McpProxy(http.server.ThreadingHTTPServer):
+    """A small HTTP proxy in front of one or more services, as a load balancer would be: each
+    request goes to the next upstream in turn. It can add a bearer token (for clients that send
+    none) and records (upstream index, JSON-RPC method) of every request it forwarded."""
+    daemon_threads = True
+
+    def __init__(self, upstreams, bearer=None):
+        self.upstreams, self.bearer = list(upstreams), bearer
+        self.served, self.lock, self.next = [], threading.Lock(), 0
+        super().__init__(("127.0.0.1", int(free_port())), _ProxyHandler)
+
+    def __enter__(self):
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+    def pick(self, method):
+        with self.lock:
+            i = self.next % len(self.upstreams)
+            self.next += 1
+            self.served.append((i, method))
+        return self.upstreams[i]
+
+
+class _ProxyHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def forward(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        try:
+            method = json.loads(body).get("method") if body else None
+        except (ValueError, AttributeError):
+            method = None
+        hop = {"content-length", "connection", "accept-encoding"}  # Host kept
+        if self.server.bearer:
+            hop.add("authorization")
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in hop}
+        if self.server.bearer:
+            headers["Authorization"] = "Bearer " + self.server.bearer
+        upstream = self.server.pick(method or self.command)
+        r = requests.request(self.command, upstream + self.path, data=body, headers=headers,
+                             timeout=30)
+        self.send_response(r.status_code)
+        for k, v in r.headers.items():
+            if k.lower() not in ("content-length", "connection", "transfer-encoding",
+                                 "content-encoding"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(r.content)))
+        self.end_headers()
+        self.wfile.write(r.content)
+
+    do_GET = do_POST = do_DELETE = do_OPTIONS = forward

