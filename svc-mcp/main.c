@@ -72,7 +72,12 @@ static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
         goto nomem;
     m->app = app;
     jc_ratelimit_init(&m->rl, app->redis);
-    m->audit = jc_audit_new(app->base, app->pg, app->log, app->metrics, app->cfg.audit_spool, 200);
+    m->audit = jc_audit_new(app->base, app->pg, app->log, app->metrics, app->cfg.audit_spool, 200,
+                            err, errlen);
+    if (m->audit == NULL) {
+        mcp_free(m);
+        return JC_EIO;
+    }
     /* the expiry bounds staleness should an event never be published; 0 turns caching off */
     m->cache = mcp_cache_new(app->cfg.cache_ttl_ms > 0 ? CACHE_ENTRIES : 0, app->cfg.cache_ttl_ms);
     {
@@ -88,8 +93,7 @@ static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
     if (m->cache == NULL || m->events == NULL ||
         jc_redis_subscribe(m->events, "project:*", on_event, m) != JC_OK)
         goto nomem;
-    if (m->audit == NULL || jc_app_route_health(app, "/mcp/health") != JC_OK ||
-        mcp_routes(m) != JC_OK)
+    if (jc_app_route_health(app, "/mcp/health") != JC_OK || mcp_routes(m) != JC_OK)
         goto nomem;
     app->on_shutdown = on_shutdown;
     app->on_shutdown_ud = m;

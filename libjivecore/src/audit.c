@@ -1,31 +1,44 @@
 /* SPDX-License-Identifier: MIT */
-/* audit.c: buffered, batched audit rows; spool file across restarts. */
+/* audit.c: batched audit rows behind an append-only journal (see jc/audit.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "jc/audit.h"
 #include "jc/clock.h"
+#include "jc/crypto.h"
+#include "jc/err.h"
 
 #define BATCH 500
 #define MEMORY_CAP 100000
+#define JOURNAL_REWRITE (8L << 20) /* rewrite a journal this big down to the unwritten rows */
 
 static const char insert_sql[] =
-    "INSERT INTO mcp_audit_logs (org_id, project_id, actor_type, actor_id, actor_name, tool,"
-    " scope, args_hash, result, error_message, \"timestamp\", ip_address, user_agent,"
+    "INSERT INTO mcp_audit_logs (entry_id, org_id, project_id, actor_type, actor_id, actor_name,"
+    " tool, scope, args_hash, result, error_message, \"timestamp\", ip_address, user_agent,"
     " request_id, duration_ms) "
-    "SELECT r.org_id, r.project_id, r.actor_type, r.actor_id, r.actor_name, r.tool, r.scope,"
-    " r.args_hash, r.result, r.error, r.ts, r.ip, r.user_agent, r.request_id, r.duration_ms "
-    "FROM jsonb_to_recordset($1::jsonb) AS r(org_id uuid, project_id uuid, actor_type text,"
-    " actor_id text, actor_name text, tool text, scope text, args_hash text, result text,"
-    " error text, ts timestamptz, ip inet, user_agent text, request_id text, duration_ms int)";
+    "SELECT r.entry_id, r.org_id, r.project_id, r.actor_type, r.actor_id, r.actor_name, r.tool,"
+    " r.scope, r.args_hash, r.result, r.error, r.ts, r.ip, r.user_agent, r.request_id,"
+    " r.duration_ms "
+    "FROM jsonb_to_recordset($1::jsonb) AS r(entry_id uuid, org_id uuid, project_id uuid,"
+    " actor_type text, actor_id text, actor_name text, tool text, scope text, args_hash text,"
+    " result text, error text, ts timestamptz, ip inet, user_agent text, request_id text,"
+    " duration_ms int) "
+    "ON CONFLICT (entry_id) DO NOTHING";
 
 struct jc_audit {
     struct event_base *base;
     struct jc_pg *pg;
     struct jc_log *log;
-    char *spool;
+    char *journal;
+    int jfd;         /* the journal, O_APPEND and flock'ed; -1 without one */
+    long jbytes;     /* its size */
+    bool overflowed; /* rows beyond MEMORY_CAP live only in the journal */
     long interval_ms;
     cJSON *rows;   /* waiting */
     int nrows;     /* cJSON_GetArraySize(rows), kept here: that call walks the list */
@@ -33,7 +46,7 @@ struct jc_audit {
     struct event *timer;
     void (*flush_cb)(void *);
     void *flush_ud;
-    struct jc_metric *m_written, *m_spooled;
+    struct jc_metric *m_written, *m_journaled;
 };
 
 static void schedule(struct jc_audit *a, long ms)
@@ -43,40 +56,44 @@ static void schedule(struct jc_audit *a, long ms)
     evtimer_add(a->timer, &tv);
 }
 
-/* Appends rows [from, end) of a->rows to the spool file and removes them. */
-static void spool_out(struct jc_audit *a, int from)
+/* Appends len bytes to fd; false on error (errno set). */
+static bool write_all(int fd, const char *p, size_t len)
 {
-    FILE *f;
-    int n = a->nrows;
-    cJSON *row;
-
-    if (a->spool == NULL || from >= n)
-        return;
-    f = fopen(a->spool, "a");
-    if (f == NULL) {
-        jc_error(a->log, "audit: cannot open the spool file %s: %s", a->spool, strerror(errno));
-        return;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
     }
-    for (row = cJSON_GetArrayItem(a->rows, from); row != NULL; row = row->next) {
-        char *line = cJSON_PrintUnformatted(row);
-        if (line != NULL)
-            fprintf(f, "%s\n", line);
-        cJSON_free(line);
-    }
-    fclose(f);
-    jc_metric_inc(a->m_spooled, n - from);
-    jc_warn(a->log, "audit: %d row(s) kept in %s until the database returns", n - from, a->spool);
-    row = cJSON_GetArrayItem(a->rows, from);
-    while (row != NULL) {
-        cJSON *next = row->next;
-        cJSON_Delete(cJSON_DetachItemViaPointer(a->rows, row));
-        row = next;
-    }
-    a->nrows = from;
+    return true;
 }
 
-/* Loads the spool file left by an earlier run into the buffer (start-up only). */
-static void spool_in(struct jc_audit *a)
+static void journal_append(struct jc_audit *a, const cJSON *row)
+{
+    char *line;
+    size_t n;
+
+    if (a->jfd < 0)
+        return;
+    line = cJSON_PrintUnformatted(row);
+    if (line == NULL)
+        return;
+    n = strlen(line);
+    line[n] = '\n'; /* replaces the NUL: written as one line with one write */
+    if (write_all(a->jfd, line, n + 1)) {
+        a->jbytes += (long)n + 1;
+        jc_metric_inc(a->m_journaled, 1);
+    } else {
+        jc_error(a->log, "audit: cannot append to the journal %s: %s", a->journal, strerror(errno));
+    }
+    cJSON_free(line);
+}
+
+/* Reads the journal's rows into memory (up to MEMORY_CAP; the rest stays on disk). */
+static int journal_load(struct jc_audit *a)
 {
     FILE *f;
     char *line = NULL;
@@ -84,23 +101,100 @@ static void spool_in(struct jc_audit *a)
     ssize_t n;
     int loaded = 0;
 
-    if (a->spool == NULL || (f = fopen(a->spool, "r")) == NULL)
-        return;
+    if (a->journal == NULL || (f = fopen(a->journal, "r")) == NULL)
+        return 0;
     while ((n = getline(&line, &cap, f)) > 0) {
-        cJSON *row = cJSON_ParseWithLength(line, (size_t)n);
+        cJSON *row;
+        if (a->nrows >= MEMORY_CAP) {
+            a->overflowed = true;
+            break;
+        }
+        row = cJSON_ParseWithLength(line, (size_t)n);
         if (cJSON_IsObject(row)) {
             cJSON_AddItemToArray(a->rows, row);
             a->nrows++;
             loaded++;
         } else {
-            cJSON_Delete(row);
+            cJSON_Delete(row); /* a line cut short by a crash */
         }
     }
     free(line);
     fclose(f);
-    remove(a->spool); /* the rows live in memory now; spooled again if they cannot be written */
-    if (loaded > 0)
-        jc_info(a->log, "audit: %d spooled row(s) loaded from %s", loaded, a->spool);
+    return loaded;
+}
+
+/* Opens and locks the journal; false with err set when it cannot. */
+static bool journal_open(struct jc_audit *a, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+    if (fd < 0) {
+        jc_errbuf_set(err, errlen, "JIVE_AUDIT_SPOOL: cannot open %s: %s", path, strerror(errno));
+        return false;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        jc_errbuf_set(err, errlen,
+                      "JIVE_AUDIT_SPOOL: %s is in use by another jive-mcp process (give each "
+                      "replica its own file)",
+                      path);
+        close(fd);
+        return false;
+    }
+    a->jfd = fd;
+    a->jbytes = fstat(fd, &st) == 0 ? (long)st.st_size : 0;
+    return true;
+}
+
+/*
+ * Every row Postgres holds is out of memory: make the journal hold only what memory holds.
+ * Empty memory empties the journal; a big journal is rewritten (atomically, by rename) with the
+ * rows still waiting.
+ */
+static void journal_trim(struct jc_audit *a)
+{
+    char tmp[4096];
+    int fd;
+    cJSON *row;
+    long bytes = 0;
+
+    if (a->jfd < 0 || a->overflowed)
+        return;
+    if (a->nrows == 0) {
+        if (a->jbytes > 0 && ftruncate(a->jfd, 0) == 0)
+            a->jbytes = 0;
+        return;
+    }
+    if (a->jbytes < JOURNAL_REWRITE)
+        return;
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", a->journal) >= (int)sizeof(tmp))
+        return;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    for (row = a->rows->child; row != NULL; row = row->next) {
+        char *line = cJSON_PrintUnformatted(row);
+        size_t n;
+        bool ok;
+        if (line == NULL)
+            goto fail;
+        n = strlen(line);
+        line[n] = '\n';
+        ok = write_all(fd, line, n + 1);
+        cJSON_free(line);
+        if (!ok)
+            goto fail;
+        bytes += (long)n + 1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || rename(tmp, a->journal) != 0)
+        goto fail;
+    close(a->jfd);
+    a->jfd = fd;
+    a->jbytes = bytes;
+    return;
+fail:
+    close(fd);
+    unlink(tmp);
 }
 
 static void send_batch(struct jc_audit *a);
@@ -117,18 +211,26 @@ static void written(const PGresult *res, enum jc_err err, const char *msg, void 
             cJSON_DeleteItemFromArray(a->rows, 0);
         a->nrows -= n;
         jc_metric_inc(a->m_written, n);
+        if (a->nrows == 0 && a->overflowed) {
+            /* memory has drained: bring back what only the journal held (the rows already
+             * written are skipped by their entry_id) */
+            a->overflowed = false;
+            (void)journal_load(a);
+        }
+        journal_trim(a);
         if (a->nrows > 0) {
             send_batch(a);
             return;
         }
     } else {
         jc_warn(a->log, "audit: %d row(s) not written yet: %s", a->nrows, msg);
-        if (a->flush_cb != NULL)
-            spool_out(a, 0); /* shutting down: keep them on disk */
     }
     if (a->flush_cb != NULL && (a->nrows == 0 || err != JC_OK)) {
         void (*cb)(void *) = a->flush_cb;
         a->flush_cb = NULL;
+        if (a->nrows > 0)
+            jc_warn(a->log, "audit: %d row(s) stay in %s for the next start", a->nrows,
+                    a->journal != NULL ? a->journal : "memory (no journal: lost)");
         cb(a->flush_ud);
         return;
     }
@@ -170,37 +272,48 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 }
 
 struct jc_audit *jc_audit_new(struct event_base *base, struct jc_pg *pg, struct jc_log *log,
-                              struct jc_metrics *metrics, const char *spool_path, long interval_ms)
+                              struct jc_metrics *metrics, const char *journal, long interval_ms,
+                              char *err, size_t errlen)
 {
     struct jc_audit *a = calloc(1, sizeof(*a));
+    int loaded;
 
     if (a == NULL)
-        return NULL;
+        goto nomem;
     a->base = base;
     a->pg = pg;
     a->log = log;
+    a->jfd = -1;
     a->interval_ms = interval_ms > 0 ? interval_ms : 200;
     a->rows = cJSON_CreateArray();
     a->timer = evtimer_new(base, tick, a);
-    if (spool_path != NULL)
-        a->spool = strdup(spool_path);
+    if (journal != NULL)
+        a->journal = strdup(journal);
     a->m_written = jc_metrics_counter(metrics, "jive_audit_rows_written_total",
                                       "Audit rows written to Postgres", NULL);
-    a->m_spooled = jc_metrics_counter(metrics, "jive_audit_rows_spooled_total",
-                                      "Audit rows kept in the spool file", NULL);
-    if (a->rows == NULL || a->timer == NULL || (spool_path != NULL && a->spool == NULL)) {
+    a->m_journaled = jc_metrics_counter(metrics, "jive_audit_rows_journaled_total",
+                                        "Audit rows appended to the journal", NULL);
+    if (a->rows == NULL || a->timer == NULL || (journal != NULL && a->journal == NULL))
+        goto nomem;
+    if (journal != NULL && !journal_open(a, journal, err, errlen)) {
         jc_audit_free(a);
         return NULL;
     }
-    spool_in(a);
-    schedule(a, a->interval_ms);
+    loaded = journal_load(a);
+    if (loaded > 0)
+        jc_info(a->log, "audit: %d journaled row(s) to write from %s", loaded, a->journal);
+    schedule(a, loaded > 0 ? 0 : a->interval_ms);
     return a;
+nomem:
+    jc_audit_free(a);
+    jc_errbuf_set(err, errlen, "out of memory while starting the audit log");
+    return NULL;
 }
 
 void jc_audit_add(struct jc_audit *a, const struct jc_audit_entry *e)
 {
     cJSON *row = cJSON_CreateObject();
-    char ts[JC_ISO_LEN];
+    char ts[JC_ISO_LEN], id[JC_UUID_LEN];
 
 #define PUT(field, value)                                                                          \
     do {                                                                                           \
@@ -208,6 +321,8 @@ void jc_audit_add(struct jc_audit *a, const struct jc_audit_entry *e)
             cJSON_AddStringToObject(row, field, value);                                            \
     } while (0)
     jc_clock_iso(ts);
+    if (jc_crypto_uuid4(id) == JC_OK)
+        cJSON_AddStringToObject(row, "entry_id", id);
     PUT("org_id", e->org_id);
     PUT("project_id", e->project_id);
     PUT("actor_type", e->actor_type != NULL ? e->actor_type : "anonymous");
@@ -224,10 +339,15 @@ void jc_audit_add(struct jc_audit *a, const struct jc_audit_entry *e)
     PUT("ts", ts);
 #undef PUT
     cJSON_AddNumberToObject(row, "duration_ms", (double)(e->duration_ms >= 0 ? e->duration_ms : 0));
+    journal_append(a, row);
+    if (a->overflowed || (a->nrows >= MEMORY_CAP && a->jfd >= 0)) {
+        /* memory is full: the row waits in the journal only */
+        a->overflowed = true;
+        cJSON_Delete(row);
+        return;
+    }
     cJSON_AddItemToArray(a->rows, row);
     a->nrows++;
-    if (a->nrows > MEMORY_CAP)
-        spool_out(a, a->in_flight); /* never drop: beyond the cap, to disk */
 }
 
 void jc_audit_flush(struct jc_audit *a, void (*cb)(void *ud), void *ud)
@@ -240,8 +360,9 @@ void jc_audit_flush(struct jc_audit *a, void (*cb)(void *ud), void *ud)
     a->flush_cb = cb;
     a->flush_ud = ud;
     if (!jc_pg_healthy(a->pg) && a->in_flight == 0) {
-        spool_out(a, 0);
         a->flush_cb = NULL;
+        jc_warn(a->log, "audit: the database is down; %d row(s) stay in %s for the next start",
+                a->nrows, a->journal != NULL ? a->journal : "memory (no journal: lost)");
         cb(ud);
         return;
     }
@@ -252,11 +373,11 @@ void jc_audit_free(struct jc_audit *a)
 {
     if (a == NULL)
         return;
-    if (a->nrows > 0)
-        spool_out(a, 0);
+    if (a->jfd >= 0)
+        close(a->jfd); /* what was not written is in it */
     if (a->timer != NULL)
         event_free(a->timer);
     cJSON_Delete(a->rows);
-    free(a->spool);
+    free(a->journal);
     free(a);
 }

@@ -278,6 +278,8 @@ def spawn(stack, tmp_path):
 
     def _spawn(name, wait=True, **env):
         env.setdefault("PORT", free_port())
+        # jive-mcp's audit journal is one per process (it is locked)
+        env.setdefault("JIVE_AUDIT_SPOOL", tmp_path / f"audit-{env['PORT']}.jsonl")
         svc = Service(name, stack.env(**env), tmp_path)
         started.append(svc)
         return svc.start(wait=wait)

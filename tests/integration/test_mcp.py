@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import requests
 
-from conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, wait_for
+from conftest import BIN, JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, free_port, wait_for
 
 ALL_SCOPES = ("status:read projects:read stories:read conflicts:read gates:read runs:read "
               "jobs:read agents:write runs:write")
@@ -414,6 +414,58 @@ def test_sigterm_flushes_the_audit(mcp, tenant, db):
     assert mcp.stop(signal.SIGTERM) == 0
     n = db.execute("SELECT count(*) FROM mcp_audit_logs WHERE request_id = ANY(%s)", (rids,)).fetchone()[0]
     assert n == 5
+
+
+
+def test_kill_9_loses_no_audit_row_of_an_answered_call(spawn, tenant, db, stack, pg_up, tmp_path):
+    """Rows are journaled before the answer: a crash right after answering (here with Postgres
+    down too, so every row is still waiting) loses none, and the next start writes each once."""
+    journal = tmp_path / "journal.jsonl"
+    mcp = spawn("jive-mcp", JIVE_AUDIT_SPOOL=str(journal))
+    stack.pg.stop()
+    rids = [str(uuid.uuid4()) for _ in range(20)]
+    for rid in rids:
+        assert call(mcp, "projects_list", {}, token(tenant), rid=rid).status_code == 200
+    mcp.proc.kill()
+    mcp.proc.wait()
+    assert len(journal.read_text().splitlines()) == 20
+    stack.pg.start()
+    again = spawn("jive-mcp", JIVE_AUDIT_SPOOL=str(journal))
+    with psycopg.connect(stack.pg.dsn(), autocommit=True) as c:
+        q = "SELECT count(*), count(DISTINCT request_id) FROM mcp_audit_logs WHERE request_id = ANY(%s)"
+        assert wait_for(lambda: c.execute(q, (rids,)).fetchone() == (20, 20), 15), \
+            c.execute(q, (rids,)).fetchone()
+        # written rows leave the journal
+        assert wait_for(lambda: journal.stat().st_size == 0, 5)
+    assert again.stop() == 0
+
+
+def test_journal_replay_writes_each_row_once(spawn, tenant, db, tmp_path):
+    """A crash between the batch's commit and the journal's trim leaves written rows in the
+    journal: replaying them must not duplicate them (entry_id)."""
+    done, new = str(uuid.uuid4()), str(uuid.uuid4())
+    rid_done, rid_new = str(uuid.uuid4()), str(uuid.uuid4())
+    db.execute("INSERT INTO mcp_audit_logs (entry_id, actor_type, tool, result, request_id) "
+               "VALUES (%s, 'agent', 'status_get', 'success', %s)", (done, rid_done))
+    journal = tmp_path / "journal.jsonl"
+    rows = [{"entry_id": done, "actor_type": "agent", "tool": "status_get", "result": "success",
+             "request_id": rid_done, "ts": "2026-11-21T08:00:00Z", "duration_ms": 1},
+            {"entry_id": new, "actor_type": "agent", "tool": "projects_list", "result": "success",
+             "request_id": rid_new, "ts": "2026-11-21T08:00:01Z", "duration_ms": 2}]
+    journal.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"entry_id": "cut sho')
+    mcp = spawn("jive-mcp", JIVE_AUDIT_SPOOL=str(journal))
+    assert wait_for(lambda: len(audit_rows(db, rid_new)) == 1, 10)
+    assert len(audit_rows(db, rid_done)) == 1
+    assert "2 journaled row(s)" in mcp.log()
+
+
+def test_two_processes_cannot_share_a_journal(spawn, tmp_path, stack):
+    journal = tmp_path / "shared.jsonl"
+    spawn("jive-mcp", JIVE_AUDIT_SPOOL=str(journal))
+    env = stack.env(PORT=free_port(), JIVE_AUDIT_SPOOL=str(journal))
+    p = subprocess.run([str(BIN / "jive-mcp")], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert "JIVE_AUDIT_SPOOL" in p.stderr and "in use by another jive-mcp process" in p.stderr, p.stderr
 
 
 # ---- resources and prompts ----

@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * jc/audit.h: the MCP audit log, one mcp_audit_logs row per tool invocation, written in batches
- * off the request path. Rows wait in memory while Postgres is away; at shutdown what still
- * cannot be written goes to a spool file (JSON lines), which the next start loads first. No row
- * is dropped (beyond the memory cap, rows go to the spool file at once).
+ * off the request path.
+ *
+ * Durability: with a journal path, every row is appended to the journal (one write(2), no fsync)
+ * when it is added, before the caller answers its client, so a row survives a crash of the
+ * process (kill -9), though not of the machine. Rows wait in memory while Postgres is away;
+ * the journal is emptied once every row in it is written. The next start replays the journal
+ * first. Each row carries a random entry_id and the insert skips ids already present, so a row
+ * that was written just before a crash is not written twice. Beyond the memory cap rows stay
+ * only in the journal and are read back from it once memory has drained. One process per
+ * journal: the file is locked (flock) while open.
  */
 #ifndef JC_AUDIT_H
 #define JC_AUDIT_H
@@ -32,16 +39,21 @@ struct jc_audit_entry {
     long duration_ms;
 };
 
-/* Starts the writer (every interval_ms); spool_path may be NULL (no spool: memory only). */
+/*
+ * Starts the writer (every interval_ms) and replays the journal; journal may be NULL (memory
+ * only). NULL with a message in err when the journal cannot be opened or another process holds
+ * it, or on allocation failure.
+ */
 struct jc_audit *jc_audit_new(struct event_base *base, struct jc_pg *pg, struct jc_log *log,
-                              struct jc_metrics *metrics, const char *spool_path, long interval_ms);
+                              struct jc_metrics *metrics, const char *journal, long interval_ms,
+                              char *err, size_t errlen);
 
-/* Queues one row (timestamped now). Never blocks, never fails the caller. */
+/* Queues one row (timestamped now) and appends it to the journal. Never fails the caller. */
 void jc_audit_add(struct jc_audit *a, const struct jc_audit_entry *e);
 
 /*
  * Writes everything now; cb runs when the buffer is empty, or when Postgres failed (then the
- * rest is in the spool file). For shutdown.
+ * rest waits in the journal for the next start). For shutdown.
  */
 void jc_audit_flush(struct jc_audit *a, void (*cb)(void *ud), void *ud);
 
