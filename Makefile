@@ -5,6 +5,8 @@
 #   make SAN=1      the same with ASan+UBSan into build/san/
 #   make test       bootstrap check, sanitizer build, unit + integration tests
 #   make run        local stack (Postgres + Redis under .jive/) and the three services
+#   make test-faults  the fault suite's long form;  make soak  10-minute soak with RSS samples
+#   make bench      loopback benchmarks, rewrites docs/PERFORMANCE.md;  make fuzz  libFuzzer
 #   make lint       clang-format check, cppcheck, clang-tidy, banned functions
 
 ifeq ($(origin CC),default)
@@ -45,7 +47,7 @@ BINS    := $(BUILD)/bin/jive-mcp $(BUILD)/bin/jive-webhook $(BUILD)/bin/jive-orc
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all units bootstrap test test-deps test-unit fuzz fuzzers bench run lint format clean
+.PHONY: all units bootstrap test test-deps test-unit test-faults soak fuzz fuzzers bench run lint format clean
 all: $(LIB) $(BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -132,6 +134,23 @@ tests/node_modules/.package-lock.json: tests/package.json tests/package-lock.jso
 test-unit: bootstrap
 	$(MAKE) SAN=1 all units
 	JIVE_BUILD=build/san $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_unit_suites.py
+
+# The fault suite's long form (make test runs the short one): longer outages, three rounds;
+# the table of counts goes to build/faults.md.
+test-faults: bootstrap test-deps
+	$(MAKE) SAN=1 all
+	JIVE_FAULTS=long JIVE_FAULT_REPORT=build/faults.md JIVE_BUILD=build/san \
+	    $(PY) -m pytest -q -s -p no:cacheprovider tests/integration/test_faults.py
+
+# Soak (not in CI): the release build under mixed load for SOAK_SECONDS with RSS sampled every
+# 10 s, then the sanitizer build for SOAK_SAN_SECONDS; reports in build/soak*.md.
+SOAK_SECONDS     ?= 600
+SOAK_SAN_SECONDS ?= 120
+soak: bootstrap test-deps
+	$(MAKE) all
+	$(MAKE) SAN=1 all
+	$(PY) tests/soak/soak.py --seconds $(SOAK_SECONDS) --report build/soak.md
+	$(PY) tests/soak/soak.py --build build/san --seconds $(SOAK_SAN_SECONDS) --report build/soak-san.md
 
 # Benchmarks on loopback; rewrites docs/PERFORMANCE.md from the run (not part of make test).
 bench: bootstrap test-deps all

@@ -24,10 +24,15 @@ EXAMPLES = ROOT / "tests/node_modules/@octokit/webhooks-examples/api.github.com/
 APP_SECRET = "app-wide-secret-" + "x" * 20
 
 
-@pytest.fixture(scope="session")
-def examples():
+def load_examples():
+    """GitHub's published example payloads by event name (@octokit/webhooks-examples)."""
     assert EXAMPLES.exists(), "run `make test-deps` (npm ci in tests/)"
     return {e["name"]: e["examples"] for e in json.loads(EXAMPLES.read_text())}
+
+
+@pytest.fixture(scope="session")
+def examples():
+    return load_examples()
 
 
 def example(examples, name, action=None, pick=None):
