@@ -110,10 +110,17 @@ FUZZ_FLAGS   := -std=c17 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                 -Ilibjivecore/include $(PKG_CFLAGS) -DJC_VERSION='"fuzz"'
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard libjivecore/include/jc/*.h)
+# Targets that need a service's own code name it here; the HTTP ones run the whole service on a
+# thread (tests/fuzz/harness.c), its main renamed.
+FUZZ_EXTRA_fuzz_route        := svc-webhook/route.c
+FUZZ_EXTRA_fuzz_mcp_http     := tests/fuzz/harness.c $(SVC_MCP) -Dmain=jive_mcp_main
+FUZZ_EXTRA_fuzz_webhook_http := tests/fuzz/harness.c $(SVC_WH) -Dmain=jive_webhook_main
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard libjivecore/include/jc/*.h) \
+              $(wildcard tests/fuzz/harness.* svc-mcp/* svc-webhook/*)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
-	@clang $(FUZZ_FLAGS) $< $(LIB_SRC) -o $@ $(PKG_LIBS)
+	@clang $(FUZZ_FLAGS) $< $(FUZZ_EXTRA_$*) $(LIB_SRC) -o $@ $(PKG_LIBS) -lpthread
 
 fuzzers: $(FUZZ_BINS)
 
