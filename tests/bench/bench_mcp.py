@@ -26,7 +26,7 @@ import conftest  # noqa: E402
 import jwt  # noqa: E402
 import psycopg  # noqa: E402
 import requests  # noqa: E402
-from benchlib import machine, parse_wrk, start_service, start_stack  # noqa: E402
+from benchlib import save, machine, parse_wrk, start_service, start_stack  # noqa: E402
 
 CONNS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -139,6 +139,7 @@ def main():
                 r["ratio"] = round(r["rps"] / ceiling["rps"], 3)
         return {"connections": CONNS, "seconds": SECONDS, "eras": results,
                 "ceiling_rps": ceiling["rps"], "ceiling_p99_ms": ceiling["p99_ms"],
+                "ceiling_lat_ms": ceiling["lat_ms"],
                 "pool": int(svc_env["JIVE_DB_POOL_SIZE"])}
     finally:
         if svc is not None:
@@ -183,6 +184,7 @@ Reproduce: `make bench` (or `BENCH_SECONDS=10 BENCH_CONNECTIONS=64
 
 if __name__ == "__main__":
     res = main()
+    save("mcp", res)
     print(json.dumps({k: v for k, v in res.items()}, default=str)[:4000])
     if len(sys.argv) == 3 and sys.argv[1] == "--write":
         with open(sys.argv[2], "a") as f:

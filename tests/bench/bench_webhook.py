@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "tests/integration"))
 os.environ.setdefault("JIVE_BUILD", "build")
 
 import conftest  # noqa: E402  (the test harness's Postgres/Redis helpers)
-from benchlib import machine, parse_wrk, start_service, start_stack  # noqa: E402,F401
+from benchlib import save, machine, parse_wrk, start_service, start_stack  # noqa: E402,F401
 import psycopg  # noqa: E402
 import requests  # noqa: E402
 
@@ -128,6 +128,7 @@ def main():
         result = {
             "connections": CONNS, "seconds": SECONDS, "body_bytes": len(body),
             "deliveries_per_s": web["rps"], "p50_ms": web["p50_ms"], "p99_ms": web["p99_ms"],
+            "lat_ms": web["lat_ms"],
             "requests": web["requests"], "non_2xx": web["non_2xx"],
             "socket_errors": web["socket_errors"],
             "rows": rows, "jobs": jobs, "accepted_by_server": server_accepted,
@@ -184,10 +185,14 @@ fsync stays on, every accepted delivery is committed before the 202.
 
 if __name__ == "__main__":
     res = main()
+    save("webhook", res)
     if len(sys.argv) == 3 and sys.argv[1] == "--write":
         pathlib.Path(sys.argv[2]).write_text(
             "# Performance\n\nNumbers are ratios against a ceiling measured in the same run on "
-            "the same machine;\nabsolute figures only make sense next to it.\n\n" + markdown(res))
+            "the same machine;\nabsolute figures only make sense next to it. `make bench` runs "
+            "every benchmark below\nin one go and rewrites this file (the webhook, orchestrator "
+            "and MCP sections, then the\nlatency chart); each section names its own command too."
+            f"\n\nMachine: {machine()}, Linux, everything on loopback.\n\n" + markdown(res))
         print(markdown(res))
     else:
         print(json.dumps(res))

@@ -35,7 +35,7 @@ def parse_wrk(out):
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"], "requests": total,
+    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"], "lat_ms": lat, "requests": total,
             "non_2xx": int(non2xx.group(1)) if non2xx else 0,
             "socket_errors": errors.group(1) if errors else ""}
 
@@ -71,3 +71,11 @@ def start_service(name, env, tmp):
         proc.terminate()
         raise RuntimeError(f"{name} did not become healthy:\n" + (tmp / f"{name}.log").read_text())
     return proc, url
+
+
+def save(name, result):
+    """Keeps a benchmark's full result in build/bench/<name>.json (chart.py reads them)."""
+    import json
+    out = ROOT / "build/bench"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=str))

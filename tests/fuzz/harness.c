@@ -70,7 +70,8 @@ void harness_start(int (*service_main)(void), const char *const *vars)
     setenv("PORT", buf, 1);
     setenv("JIVE_BIND", "127.0.0.1", 1);
     setenv("JIVE_LOG_LEVEL", "error", 1);
-    snprintf(buf, sizeof(buf), "postgres://jive@127.0.0.1:%d/jive?connect_timeout=1", closed_port());
+    snprintf(buf, sizeof(buf), "postgres://jive@127.0.0.1:%d/jive?connect_timeout=1",
+             closed_port());
     setenv("DATABASE_URL", buf, 1);
     snprintf(buf, sizeof(buf), "redis://127.0.0.1:%d/0", closed_port());
     setenv("REDIS_URL", buf, 1);
@@ -118,21 +119,27 @@ static int send_all(int fd, const char *p, size_t n)
 int harness_send(const char *method, const char *path, const uint8_t *data, size_t size,
                  const char *extra)
 {
-    size_t blen, hlen, i, o = 0;
+    size_t blen, hlen, i, o = 0, cap;
     const uint8_t *body = harness_body(data, size, &blen);
-    char *req, resp[64];
-    int fd, status = 0;
-    ssize_t r, got = 0;
+    char *req, first[64] = "", buf[4096];
+    int fd, status = 0, n;
+    ssize_t r;
+    size_t got = 0;
 
     hlen = body > data + 1 ? (size_t)(body - data) - 2 : 0;
-    req = malloc(512 + hlen * 2 + (extra != NULL ? strlen(extra) : 0) + blen);
+    cap = 512 + hlen * 2 + (extra != NULL ? strlen(extra) : 0) + blen;
+    req = malloc(cap);
     if (req == NULL)
         return 0;
-    o += (size_t)sprintf(req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                              "Content-Length: %zu\r\n",
-                         method, path, blen);
-    if (extra != NULL)
-        o += (size_t)sprintf(req + o, "%s\r\n", extra);
+    n = snprintf(req, cap,
+                 "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                 "Content-Length: %zu\r\n%s%s",
+                 method, path, blen, extra != NULL ? extra : "", extra != NULL ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= cap) {
+        free(req);
+        return 0;
+    }
+    o = (size_t)n;
     /* header lines: one per '\n', each kept only when it holds a colon after a name */
     for (i = 0; i < hlen;) {
         size_t s = i, e, k, colon = 0;
@@ -162,16 +169,15 @@ int harness_send(const char *method, const char *path, const uint8_t *data, size
         return -1;
     }
     if (send_all(fd, req, o) == 0) {
-        char sink[4096];
-        while ((r = recv(fd, got < (ssize_t)sizeof(resp) - 1 ? resp + got : sink,
-                         got < (ssize_t)sizeof(resp) - 1 ? sizeof(resp) - 1 - (size_t)got
-                                                          : sizeof(sink),
-                         0)) > 0)
-            if (got < (ssize_t)sizeof(resp) - 1)
-                got += r;
-        resp[got] = '\0';
-        if (strncmp(resp, "HTTP/1.1 ", 9) == 0)
-            status = atoi(resp + 9);
+        /* the answer to its end; its status line from the first bytes */
+        while ((r = recv(fd, buf, sizeof(buf), 0)) > 0) {
+            size_t take = (size_t)r < sizeof(first) - 1 - got ? (size_t)r : sizeof(first) - 1 - got;
+            memcpy(first + got, buf, take);
+            got += take;
+        }
+        first[got] = '\0';
+        if (strncmp(first, "HTTP/1.1 ", 9) == 0)
+            status = (int)strtol(first + 9, NULL, 10);
     }
     close(fd);
     free(req);
