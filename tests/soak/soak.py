@@ -5,7 +5,9 @@ jobs) against the three services for --seconds, with each service's RSS sampled 
 Passes when no service's memory grows: after a warm-up (the first fifth of the run), the mean
 RSS of the last quarter may exceed that of the first quarter by at most 5 % + 1 MiB, and when
 every answered tool call has exactly one audit row and every job succeeded. With --build
-build/san the sanitizer build runs (shorter) and any ASan/UBSan/LSan report fails the run.
+build/san the sanitizer build runs (shorter) and any ASan/UBSan/LSan report (LeakSanitizer
+reports at the SIGTERM exit) fails the run; its RSS is shown but not judged, since ASan keeps up
+to 256 MiB of freed memory in quarantine by design and the RSS climbs until that is full.
 Writes a Markdown report with --report FILE."""
 import argparse
 import os
@@ -117,7 +119,8 @@ def main():
         first = sum(x[1][s.name] for x in warm[:q]) / q
         last = sum(x[1][s.name] for x in warm[-q:]) / q
         growth = (last - first) / first * 100 if first else 0.0
-        ok = last <= first * 1.05 + 1024
+        sanitized = "san" in opts.build
+        ok = sanitized or last <= first * 1.05 + 1024
         rows.append((s.name, samples[0][1][s.name], first, last, growth, max(x[1][s.name] for x in samples), ok))
         if not ok:
             failures.append(f"{s.name}: RSS grew from {first:.0f} to {last:.0f} KiB")
@@ -139,12 +142,16 @@ def main():
              "| service | RSS at start (KiB) | first quarter after warm-up | last quarter | growth | peak | verdict |",
              "|---|---:|---:|---:|---:|---:|---|"]
     for name, start, first, last, growth, peak, ok in rows:
+        verdict = "not judged (ASan quarantine)" if "san" in opts.build else ("flat" if ok else "GROWS")
         lines.append(f"| {name} | {start} | {first:.0f} | {last:.0f} | {growth:+.1f} % | {peak} | "
-                     f"{'flat' if ok else 'GROWS'} |")
+                     f"{verdict} |")
     lines += ["", "RSS samples (KiB):", "", "| t (s) | " + " | ".join(s.name for s in svcs) + " |",
               "|---:|" + "---:|" * len(svcs)]
     for t, v in samples:
         lines.append(f"| {t} | " + " | ".join(str(v[s.name]) for s in svcs) + " |")
+    lines.append("")
+    lines.append("Sanitizer reports in the service logs: " + (
+        "none." if not any("sanitizer" in f for f in failures) else "SEE FAILURES."))
     text = "\n".join(lines) + "\n"
     print(text)
     if opts.report:
