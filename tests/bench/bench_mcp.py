@@ -166,7 +166,8 @@ HS256 JWT verification, the Redis token bucket (one EVALSHA; limit set high so n
 the project summary from the in-process cache (status over 200 stories; filled by one
 transaction under row-level security on the first call, dropped by `project:<id>` events),
 the JSON-RPC result with `structuredContent` and the same JSON as text, and one audit row
-(batched; counted against the server's answered calls after SIGTERM flushed the batch).
+(appended to the journal file before the answer, written to Postgres in batches; counted against
+the server's answered calls after SIGTERM flushed the batch).
 
 Before the cache every call paid a Postgres transaction: about 1,200 calls/s and p99 80 ms
 (ratio 0.02; measured while a test run shared the machine, so only indicative). The audit
