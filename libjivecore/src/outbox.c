@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jc/crypto.h"
 #include "jc/outbox.h"
 #include "jc/queue.h"
 
@@ -219,9 +220,57 @@ static void began(struct jc_pg_tx *tx, enum jc_err err, const char *msg, void *u
         end_tx(ob, false);
 }
 
+static void sweep(struct jc_outbox *ob)
+{
+    if (jc_pg_begin(ob->pg, 0, began, ob) != JC_OK)
+        sweep_done(ob);
+}
+
+static void unmarked(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct jc_outbox *ob = ud;
+
+    if (err != JC_OK) {
+        /* try again next tick: the marker must come back only once the jobs are unmarked */
+        jc_warn(ob->log, "outbox: could not re-queue the jobs Redis lost: %s", msg);
+        sweep_done(ob);
+        return;
+    }
+    if (strcmp(PQcmdTuples((PGresult *)res), "0") != 0)
+        jc_warn(ob->log, "outbox: Redis lost its data; %s queued job(s) will be pushed again",
+                PQcmdTuples((PGresult *)res));
+    sweep(ob);
+}
+
+/* SET jive:epoch NX answered: OK means the key was missing, so Redis is new or lost its data
+ * (a restart without persistence, a failover to an empty replica): the messages of queued jobs
+ * are gone with it. Their rows are unmarked, and this very sweep pushes them again (a message
+ * that did survive becomes a duplicate, which a worker drops at claim time). */
+static void epoch_set(const redisReply *reply, enum jc_err err, const char *msg, void *ud)
+{
+    struct jc_outbox *ob = ud;
+
+    if (err != JC_OK) {
+        jc_debug(ob->log, "outbox: no epoch check: %s", msg);
+        sweep_done(ob);
+        return;
+    }
+    if (reply == NULL || reply->type != REDIS_REPLY_STATUS) {
+        sweep(ob); /* nil: the key is there, nothing was lost */
+        return;
+    }
+    if (jc_pg_query(ob->pg, 0,
+                    "UPDATE jobs SET enqueued_at = NULL, updated_at = now() "
+                    "WHERE status = 'queued' AND enqueued_at IS NOT NULL",
+                    0, NULL, unmarked, ob) != JC_OK)
+        sweep_done(ob);
+}
+
 static void tick(evutil_socket_t fd, short what, void *arg)
 {
     struct jc_outbox *ob = arg;
+    char epoch[33];
+    const char *argv[4] = {"SET", "jive:epoch", epoch, "NX"};
 
     (void)fd;
     (void)what;
@@ -232,7 +281,8 @@ static void tick(evutil_socket_t fd, short what, void *arg)
         return;
     }
     ob->busy = true;
-    if (jc_pg_begin(ob->pg, 0, began, ob) != JC_OK)
+    if (jc_crypto_random_hex(epoch, 16) != JC_OK ||
+        jc_redis_command(ob->redis, 0, epoch_set, ob, 4, argv, NULL) != JC_OK)
         sweep_done(ob);
 }
 

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Fault suite: steady mixed load (MCP tool calls, signed webhook deliveries, the jobs they
 make) on loopback while Postgres and Redis are stopped and restarted (Redis loses its data: it
-runs without persistence here) and each service is killed with SIGKILL and started again.
+runs without persistence here, and a backlog of queued messages is built up before it goes)
+and each service is killed with SIGKILL and started again.
 
 Afterwards: every accepted delivery has its webhook_events row and its job's effect, every
 answered tool call has exactly one audit row, no job is lost or applied twice, and every
@@ -145,10 +146,17 @@ def test_fault_suite(spawn, stack, db, examples, pg_up, redis_up, tmp_path):
             time.sleep(OUTAGE)
             stack.pg.start()
             recovered("Postgres stopped and restarted", time.time())
+            # a backlog first: the orchestrator is frozen while deliveries queue up in Redis,
+            # then Redis goes away with those messages
+            orch = svcs["jive-orchestrator"].proc
+            orch.send_signal(signal.SIGSTOP)
+            time.sleep(SETTLE)
+            backlog = stack.redis.client().llen("jive:q:run-sync")
             stack.redis.stop()
+            orch.send_signal(signal.SIGCONT)
             time.sleep(OUTAGE)
             stack.redis.start()
-            recovered("Redis stopped and restarted (data lost)", time.time())
+            recovered(f"Redis stopped and restarted empty, {backlog} queued messages lost", time.time())
             for name, svc in svcs.items():
                 svc.proc.send_signal(signal.SIGKILL)
                 svc.proc.wait()

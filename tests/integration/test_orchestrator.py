@@ -219,6 +219,24 @@ def test_processing_resumes_after_redis_restart(spawn, webhook, project, db, sta
     assert wait_for(lambda: job(db, second)[0] == "succeeded", 15), job(db, second)
 
 
+def test_jobs_queued_when_redis_loses_its_data_still_run(spawn, webhook, project, db, stack,
+                                                         redis_up, examples):
+    """The messages of 20 queued jobs are in Redis, no orchestrator has taken them, and Redis
+    comes back empty: the outbox sees jive:epoch gone and pushes them again."""
+    ids = [deliver(webhook, project["id"], "workflow_run", workflow_run(examples, 9400000 + i),
+                   project["secret"]).json()["jobs"][0] for i in range(20)]
+    assert wait_for(lambda: stack.redis.client().llen("jive:q:run-sync") >= 20, 5)
+    assert db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND enqueued_at IS "
+                      "NOT NULL", (ids,)).fetchone()[0] == 20
+    stack.redis.stop()
+    stack.redis.start()
+    assert stack.redis.client().llen("jive:q:run-sync") == 0  # the messages are gone
+    spawn("jive-orchestrator", **FAST)
+    assert wait_for(lambda: db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND "
+                                       "status = 'succeeded'", (ids,)).fetchone()[0] == 20, 20)
+    assert "Redis lost its data" in webhook.log()
+
+
 def test_sigterm_puts_reserved_jobs_back_and_exits_zero(spawn, stack):
     orch = spawn("jive-orchestrator", JIVE_WORKER_ID="leaver", **FAST)
     assert wait_for(lambda: stack.redis.client().sismember("jive:workers", "leaver"), 5)

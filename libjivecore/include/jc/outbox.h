@@ -4,6 +4,11 @@
  * its message goes to Redis; jobs whose message never made it (Redis down, crash in between)
  * are found by a periodic sweep and pushed. Several replicas may sweep at once: rows are taken
  * with FOR UPDATE SKIP LOCKED, so no job is pushed by two sweepers concurrently.
+ *
+ * Redis losing its data (a restart without persistence, a failover to an empty replica) takes
+ * the messages of queued jobs with it. Each sweep first sets the key jive:epoch if it is missing
+ * (SET NX); when it was missing, the queued jobs' rows are unmarked (enqueued_at NULL) and the
+ * sweep pushes them again. A message that survived becomes a duplicate, dropped at claim time.
  */
 #ifndef JC_OUTBOX_H
 #define JC_OUTBOX_H
