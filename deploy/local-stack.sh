@@ -54,6 +54,7 @@ export JIVE_BIND=127.0.0.1 JIVE_ENV=development JIVE_JWT_SECRET
 export JIVE_JWT_ISSUER="http://127.0.0.1:$mcp_port"
 export JIVE_JWT_AUDIENCE="http://127.0.0.1:$mcp_port/mcp"
 export JIVE_WORKSPACE_DIR="$home/workspaces"
+export JIVE_AUDIT_SPOOL="$home/audit-journal.jsonl"
 export JIVE_SCHEMA_DIR="$top/schema"
 
 pids=()

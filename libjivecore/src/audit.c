@@ -129,6 +129,19 @@ static bool journal_open(struct jc_audit *a, const char *path, char *err, size_t
     struct stat st;
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
+    if (fd < 0 && errno == ENOENT) {
+        /* the default ./.jive/ may not exist yet: make the one missing directory */
+        char dir[4096];
+        char *slash;
+        if (snprintf(dir, sizeof(dir), "%s", path) < (int)sizeof(dir) &&
+            (slash = strrchr(dir, '/')) != NULL && slash != dir) {
+            *slash = '\0';
+            if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+                fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+            else
+                errno = ENOENT;
+        }
+    }
     if (fd < 0) {
         jc_errbuf_set(err, errlen, "JIVE_AUDIT_SPOOL: cannot open %s: %s", path, strerror(errno));
         return false;

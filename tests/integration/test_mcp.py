@@ -459,6 +459,12 @@ def test_journal_replay_writes_each_row_once(spawn, tenant, db, tmp_path):
     assert "2 journaled row(s)" in mcp.log()
 
 
+def test_journal_directory_is_made_when_missing(spawn, tmp_path):
+    journal = tmp_path / "new-dir" / "journal.jsonl"
+    spawn("jive-mcp", JIVE_AUDIT_SPOOL=str(journal))
+    assert journal.parent.is_dir() and journal.exists()
+
+
 def test_two_processes_cannot_share_a_journal(spawn, tmp_path, stack):
     journal = tmp_path / "shared.jsonl"
     spawn("jive-mcp", JIVE_AUDIT_SPOOL=str(journal))
