@@ -28,12 +28,15 @@ struct mcp {
 struct mcp_tool;
 
 /* One JSON-RPC request on POST /mcp (or one POST /mcp/invoke). */
+struct mcp_batch;
+
 struct mcp_call {
     struct mcp *mcp;
     struct jc_req *req;
-    cJSON *body;        /* the request object (owned) */
-    const cJSON *id;    /* borrowed; NULL for a notification */
-    const char *method; /* borrowed */
+    struct mcp_batch *batch; /* a member of a 2025-03-26 JSON-RPC batch, or NULL */
+    cJSON *body;             /* the request object (owned) */
+    const cJSON *id;         /* borrowed; NULL for a notification */
+    const char *method;      /* borrowed */
     const cJSON *params;
     bool modern; /* 2026-07-28: per-request _meta */
     bool rest;   /* POST /mcp/invoke: plain JSON in and out */

@@ -79,6 +79,39 @@ static void audit(struct mcp_call *c, const char *result, const char *error)
 
 /* ---- replies ---- */
 
+/* A 2025-03-26 JSON-RPC batch: its members answer into one array, sent when the last is done
+ * (202 without a body when every member was a notification). pending holds one extra count
+ * while the members are being started, so a member answering at once cannot end the batch. */
+struct mcp_batch {
+    struct jc_req *req;
+    cJSON *responses;
+    int pending;
+};
+
+static void batch_done(struct mcp_batch *b)
+{
+    if (--b->pending > 0)
+        return;
+    if (cJSON_GetArraySize(b->responses) == 0) {
+        cJSON_Delete(b->responses);
+        jc_http_reply_raw(b->req, 202, NULL, NULL, 0);
+    } else {
+        jc_req_add_header(b->req, "MCP-Protocol-Version", "2025-03-26");
+        jc_http_reply_json(b->req, 200, b->responses);
+    }
+    free(b);
+}
+
+/* A batch member's response goes into the batch's array (r taken). */
+static void batch_answer(struct mcp_call *c, cJSON *r)
+{
+    struct mcp_batch *b = c->batch;
+
+    cJSON_AddItemToArray(b->responses, r);
+    call_free(c);
+    batch_done(b);
+}
+
 static cJSON *envelope(const struct mcp_call *c)
 {
     cJSON *r = cJSON_CreateObject();
@@ -101,6 +134,10 @@ static void reply_result(struct mcp_call *c, cJSON *result)
         cJSON_AddStringToObject(result, "resultType", "complete");
     r = envelope(c);
     cJSON_AddItemToObject(r, "result", result);
+    if (c->batch != NULL) {
+        batch_answer(c, r);
+        return;
+    }
     jc_req_add_header(c->req, "MCP-Protocol-Version", c->version);
     jc_http_reply_json(c->req, 200, r);
     call_free(c);
@@ -131,6 +168,10 @@ static void reply_error(struct mcp_call *c, int status, int code, cJSON *data, c
     cJSON_AddStringToObject(e, "message", msg);
     if (data != NULL)
         cJSON_AddItemToObject(e, "data", data);
+    if (c->batch != NULL) {
+        batch_answer(c, r);
+        return;
+    }
     jc_http_reply_json(c->req, status, r);
     call_free(c);
 }
@@ -153,7 +194,8 @@ static void unauthorized(struct mcp_call *c, const char *code, const char *why)
              "Bearer error=\"invalid_token\", error_description=\"%s\", "
              "resource_metadata=\"%s/.well-known/oauth-protected-resource\"",
              why, meta);
-    jc_req_add_header(c->req, "WWW-Authenticate", www);
+    if (c->batch == NULL)
+        jc_req_add_header(c->req, "WWW-Authenticate", www);
     if (c->method != NULL && strcmp(c->method, "tools/call") == 0)
         audit(c, "denied", why);
     if (c->rest) {
@@ -306,12 +348,14 @@ static void rated(const struct jc_rate *rate, void *ud)
     struct mcp_call *c = ud;
     char v[32];
 
-    snprintf(v, sizeof(v), "%ld", rate->limit);
-    jc_req_add_header(c->req, "RateLimit-Limit", v);
-    snprintf(v, sizeof(v), "%ld", rate->remaining);
-    jc_req_add_header(c->req, "RateLimit-Remaining", v);
-    snprintf(v, sizeof(v), "%ld", (rate->reset_ms + 999) / 1000);
-    jc_req_add_header(c->req, "RateLimit-Reset", v);
+    if (c->batch == NULL) { /* one HTTP answer carries a whole batch: no per-call headers */
+        snprintf(v, sizeof(v), "%ld", rate->limit);
+        jc_req_add_header(c->req, "RateLimit-Limit", v);
+        snprintf(v, sizeof(v), "%ld", rate->remaining);
+        jc_req_add_header(c->req, "RateLimit-Remaining", v);
+        snprintf(v, sizeof(v), "%ld", (rate->reset_ms + 999) / 1000);
+        jc_req_add_header(c->req, "RateLimit-Reset", v);
+    }
     if (rate->degraded) {
         jc_metric_inc(jc_metrics_counter(c->mcp->app->metrics, "jive_ratelimit_degraded_total",
                                          "Calls allowed unchecked while Redis was unavailable",
@@ -322,7 +366,8 @@ static void rated(const struct jc_rate *rate, void *ud)
                c->who.sub);
     } else if (!rate->allowed) {
         snprintf(v, sizeof(v), "%ld", (rate->retry_after_ms + 999) / 1000);
-        jc_req_add_header(c->req, "Retry-After", v);
+        if (c->batch == NULL)
+            jc_req_add_header(c->req, "Retry-After", v);
         audit(c, "rate_limited", "rate limit exceeded");
         if (c->rest) {
             jc_http_reply_error(c->req, 429, "rate_limited", "rate limit exceeded; retry in %s s",
@@ -679,6 +724,79 @@ static bool loopback_same_origin(const char *origin, const char *host)
     return false;
 }
 
+/* Takes c->body apart: method, id and params (an empty object when absent). False when it is
+ * not a JSON-RPC 2.0 request object. */
+static bool request_object(struct mcp_call *c)
+{
+    const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(c->body, "jsonrpc"));
+
+    if (!cJSON_IsObject(c->body) || v == NULL || strcmp(v, "2.0") != 0 ||
+        !cJSON_IsString(cJSON_GetObjectItem(c->body, "method")))
+        return false;
+    c->method = cJSON_GetObjectItem(c->body, "method")->valuestring;
+    c->id = cJSON_GetObjectItem(c->body, "id");
+    c->params = cJSON_GetObjectItem(c->body, "params");
+    if (c->params == NULL) {
+        cJSON_AddItemToObject(c->body, "params", cJSON_CreateObject());
+        c->params = cJSON_GetObjectItem(c->body, "params");
+    }
+    return true;
+}
+
+/* A 2025-03-26 batch (c->body is the array; c is freed). The token is checked once for the
+ * whole request, so a bad one is a plain 401; then every member runs as a call of its own and
+ * answers into the batch. */
+static void post_batch(struct mcp_call *c)
+{
+    const char *tok = jc_auth_bearer(jc_req_header(c->req, "Authorization"));
+    struct jc_principal who;
+    struct mcp_batch *b;
+    const cJSON *el;
+    char err[160];
+
+    if (cJSON_GetArraySize(c->body) == 0) {
+        reply_error(c, 400, -32600, NULL, "invalid request: the batch is empty");
+        return;
+    }
+    if (tok == NULL) {
+        unauthorized(c, "TOKEN_REQUIRED", "a bearer token is required");
+        return;
+    }
+    if (jc_auth_verify(&c->mcp->app->cfg, tok, (long)time(NULL), &who, err, sizeof(err)) != JC_OK) {
+        unauthorized(c, strcmp(err, "token expired") == 0 ? "TOKEN_EXPIRED" : "TOKEN_INVALID", err);
+        return;
+    }
+    b = calloc(1, sizeof(*b));
+    if (b == NULL || (b->responses = cJSON_CreateArray()) == NULL) {
+        free(b);
+        reply_error(c, 503, -32603, NULL, "out of memory");
+        return;
+    }
+    b->req = c->req;
+    b->pending = 1;
+    for (el = c->body->child; el != NULL; el = el->next) {
+        struct mcp_call *m = new_call(c->mcp, c->req);
+        if (m == NULL)
+            continue;
+        m->batch = b;
+        b->pending++;
+        m->body = cJSON_Duplicate(el, 1);
+        if (!request_object(m)) {
+            reply_error(m, 400, -32600, NULL,
+                        "invalid request: a JSON-RPC 2.0 object with a method is required");
+        } else if (m->id == NULL) {
+            call_free(m); /* a notification: no response */
+            batch_done(b);
+        } else if (strcmp(m->method, "initialize") == 0) {
+            reply_error(m, 400, -32600, NULL, "initialize must not be part of a JSON-RPC batch");
+        } else {
+            handle_request(m);
+        }
+    }
+    call_free(c);
+    batch_done(b);
+}
+
 static void post_mcp(struct jc_req *req, void *ud)
 {
     struct mcp *m = ud;
@@ -709,27 +827,21 @@ static void post_mcp(struct jc_req *req, void *ud)
         return;
     }
     if (cJSON_IsArray(c->body)) {
-        /* batches exist only in 2025-03-26; the 2026 and later-2025 eras removed them */
-        reply_error(c, 400, -32600, NULL,
-                    "JSON-RPC batches are not supported on this protocol version");
+        const char *hv = jc_req_header(req, "MCP-Protocol-Version");
+        /* batches exist only in 2025-03-26, whose clients send no version header */
+        if (hv != NULL && !header_is(hv, "2025-03-26")) {
+            reply_error(c, 400, -32600, NULL,
+                        "JSON-RPC batches are not supported on this protocol version (only on "
+                        "2025-03-26)");
+            return;
+        }
+        post_batch(c);
         return;
     }
-    if (!cJSON_IsObject(c->body) ||
-        strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(c->body, "jsonrpc")) != NULL
-                   ? cJSON_GetStringValue(cJSON_GetObjectItem(c->body, "jsonrpc"))
-                   : "",
-               "2.0") != 0 ||
-        !cJSON_IsString(cJSON_GetObjectItem(c->body, "method"))) {
+    if (!request_object(c)) {
         reply_error(c, 400, -32600, NULL,
                     "invalid request: a JSON-RPC 2.0 object with a method is required");
         return;
-    }
-    c->method = cJSON_GetObjectItem(c->body, "method")->valuestring;
-    c->id = cJSON_GetObjectItem(c->body, "id");
-    c->params = cJSON_GetObjectItem(c->body, "params");
-    if (c->params == NULL) {
-        cJSON_AddItemToObject(c->body, "params", cJSON_CreateObject());
-        c->params = cJSON_GetObjectItem(c->body, "params");
     }
     if (c->id == NULL) {
         /* a notification: accepted, nothing to answer */

@@ -310,6 +310,54 @@ def test_protocol_faults(mcp, tenant, db):
     assert r.status_code == 400
 
 
+
+def test_batches_on_2025_03_26(mcp, tenant, db):
+    """JSON-RPC batches exist only in 2025-03-26 (whose clients send no version header): each
+    member is answered in one array by id, notifications get nothing, a bad member gets its own
+    error, tool calls are audited one by one; later versions and empty batches are refused."""
+    t = token(tenant)
+    h = {"Content-Type": "application/json", "Authorization": "Bearer " + t,
+         "X-Request-Id": str(uuid.uuid4())}
+    batch = [{"jsonrpc": "2.0", "id": 1, "method": "ping"},
+             {"jsonrpc": "2.0", "method": "notifications/initialized"},
+             {"jsonrpc": "2.0", "id": "two", "method": "tools/call",
+              "params": {"name": "status_get", "arguments": {"project_id": tenant["project"]}}},
+             {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+              "params": {"name": "agent_report", "arguments": {"project_id": tenant["project"],
+                                                               "agent_id": "batcher", "story_key": "1.2",
+                                                               "state": "working"}}},
+             5,
+             {"jsonrpc": "2.0", "id": 4, "method": "initialize", "params": {}},
+             {"jsonrpc": "2.0", "id": 6, "method": "no/such"}]
+    for extra in ({}, {"MCP-Protocol-Version": "2025-03-26"}):
+        rid = str(uuid.uuid4())
+        r = requests.post(mcp.url("/mcp"), json=batch, headers=dict(h, **extra, **{"X-Request-Id": rid}))
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert isinstance(out, list) and len(out) == 6, out  # the notification has no response
+        by_id = {json.dumps(x["id"]): x for x in out}
+        assert by_id["1"]["result"] == {}
+        assert by_id['"two"']["result"]["structuredContent"]["stories"]["InProgress"] == 2
+        assert by_id["3"]["result"]["isError"] is False
+        assert by_id["null"]["error"]["code"] == -32600
+        assert by_id["4"]["error"]["code"] == -32600 and "batch" in by_id["4"]["error"]["message"]
+        assert by_id["6"]["error"]["code"] == -32601
+        assert r.headers["MCP-Protocol-Version"] == "2025-03-26"
+        assert wait_for(lambda: len(audit_rows(db, rid)) == 2, 5)
+        time.sleep(0.3)
+        assert sorted(row[2] for row in audit_rows(db, rid)) == ["agent_report", "status_get"]
+    only_notes = [{"jsonrpc": "2.0", "method": "notifications/initialized"}]
+    r = requests.post(mcp.url("/mcp"), json=only_notes, headers=h)
+    assert r.status_code == 202 and r.text == ""
+    r = requests.post(mcp.url("/mcp"), json=[], headers=h)
+    assert r.status_code == 400 and r.json()["error"]["code"] == -32600
+    for v in ("2025-06-18", "2025-11-25"):
+        r = requests.post(mcp.url("/mcp"), json=batch[:1], headers=dict(h, **{"MCP-Protocol-Version": v}))
+        assert r.status_code == 400 and "2025-03-26" in r.json()["error"]["message"]
+    r = requests.post(mcp.url("/mcp"), json=batch[:1], headers=dict(h, Authorization="Bearer x.y.z"))
+    assert r.status_code == 401 and r.json()["error"]["code"] == -32001
+    assert "invalid_token" in r.headers["WWW-Authenticate"]
+
 def test_modern_era_checks(mcp, tenant):
     t = token(tenant)
     # missing _meta on a 2026-07-28 request
