@@ -215,7 +215,7 @@ static void create_job(struct move *m)
     cJSON *payload = cJSON_CreateObject(), *actor;
     const char *k;
     char *text;
-    const char *p[4];
+    const char *p[5];
 
     if ((k = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "key"))) != NULL)
         cJSON_AddStringToObject(payload, "key", k);
@@ -234,13 +234,14 @@ static void create_job(struct move *m)
     p[1] = m->job_id;
     p[2] = text;
     p[3] = c->req->request_id;
+    p[4] = c->req->traceparent;
     mcp_db(c,
            "WITH p AS (SELECT id, org_id FROM projects WHERE id = $1::uuid),"
-           " j AS (INSERT INTO jobs (id, org_id, project_id, queue, payload, request_id)"
-           "  SELECT $2::uuid, org_id, id, 'story-move', $3::jsonb, $4 FROM p"
+           " j AS (INSERT INTO jobs (id, org_id, project_id, queue, payload, request_id,"
+           "  traceparent) SELECT $2::uuid, org_id, id, 'story-move', $3::jsonb, $4, $5 FROM p"
            "  RETURNING org_id, payload::text)"
            " SELECT (SELECT json_build_object('org_id', org_id, 'payload', payload) FROM j)::text",
-           4, p, created);
+           5, p, created);
     cJSON_free(text);
 }
 

@@ -72,6 +72,7 @@ static void audit(struct mcp_call *c, const char *result, const char *error)
         e.ip = fwd != NULL && first[0] != '\0' ? first : host;
         e.user_agent = jc_req_header(c->req, "User-Agent");
         e.request_id = c->req->request_id;
+        e.traceparent = c->req->traceparent;
         e.duration_ms = (long)((jc_clock_mono() - c->t0) * 1000.0);
         jc_audit_add(c->mcp->audit, &e);
     }

@@ -152,13 +152,13 @@ static void enqueue_route(struct jc_req *req, void *ud)
         goto fail;
     }
     {
-        const char *p[5] = {e->id, e->project_id, jc_queue_name(e->queue), e->payload,
-                            req->request_id};
+        const char *p[6] = {e->id,      e->project_id,   jc_queue_name(e->queue),
+                            e->payload, req->request_id, req->traceparent};
         if (jc_pg_query(wh->app->pg, 0,
-                        "INSERT INTO jobs (id, org_id, project_id, queue, payload, request_id) "
-                        "SELECT $1::uuid, org_id, id, $3, $4::jsonb, $5 FROM projects "
-                        "WHERE id = $2::uuid RETURNING org_id",
-                        5, p, inserted, e) != JC_OK) {
+                        "INSERT INTO jobs (id, org_id, project_id, queue, payload, request_id, "
+                        "traceparent) SELECT $1::uuid, org_id, id, $3, $4::jsonb, $5, $6 "
+                        "FROM projects WHERE id = $2::uuid RETURNING org_id",
+                        6, p, inserted, e) != JC_OK) {
             jc_http_reply_error(req, 503, "unavailable", "cannot submit the query");
             goto fail;
         }

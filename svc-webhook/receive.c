@@ -335,7 +335,7 @@ static void stored(struct delivery *d, bool inserted, const char *job_payload)
 /* ---- group commit: many deliveries, one INSERT, one commit ---- */
 
 #define BATCH_MAX 64
-#define NPARAMS 14
+#define NPARAMS 15
 
 struct batch {
     struct wh *wh;
@@ -413,17 +413,19 @@ static int tuple(char *out, size_t len, int base)
 {
     return snprintf(out, len,
                     "%s($%d::text,$%d::uuid,$%d::uuid,$%d::text,$%d::text,$%d::jsonb,$%d::text,"
-                    "$%d::text,$%d::boolean,$%d::text,$%d::uuid,$%d::text,$%d::jsonb,$%d::text)",
+                    "$%d::text,$%d::boolean,$%d::text,$%d::uuid,$%d::text,$%d::jsonb,$%d::text,"
+                    "$%d::text)",
                     base > 0 ? "," : "", base + 1, base + 2, base + 3, base + 4, base + 5, base + 6,
                     base + 7, base + 8, base + 9, base + 10, base + 11, base + 12, base + 13,
-                    base + 14);
+                    base + 14, base + 15);
 }
 
 static void send_batch(struct wh *wh, struct batch *b)
 {
     static const char head[] =
         "WITH v (id, org_id, project_id, event_type, action, payload, payload_hash, status,"
-        " processed, error_message, job_id, queue, job_payload, request_id) AS (VALUES ";
+        " processed, error_message, job_id, queue, job_payload, request_id, traceparent) AS "
+        "(VALUES ";
     static const char tail[] =
         "), ev AS ("
         "  INSERT INTO webhook_events (id, source, org_id, project_id, event_type, action,"
@@ -432,12 +434,14 @@ static void send_batch(struct wh *wh, struct batch *b)
         "    status, processed, CASE WHEN processed THEN now() END, error_message FROM v"
         "  ON CONFLICT (id) DO NOTHING RETURNING id),"
         " j AS ("
-        "  INSERT INTO jobs (id, org_id, project_id, queue, payload, event_id, request_id)"
-        "  SELECT v.job_id, v.org_id, v.project_id, v.queue, v.job_payload, v.id, v.request_id"
+        "  INSERT INTO jobs (id, org_id, project_id, queue, payload, event_id, request_id,"
+        "    traceparent)"
+        "  SELECT v.job_id, v.org_id, v.project_id, v.queue, v.job_payload, v.id, v.request_id,"
+        "    v.traceparent"
         "  FROM v JOIN ev ON ev.id = v.id WHERE v.queue IS NOT NULL"
         "  RETURNING event_id, payload::text)"
         " SELECT ev.id, j.payload FROM ev LEFT JOIN j ON j.event_id = ev.id";
-    size_t cap = sizeof(head) + sizeof(tail) + (size_t)b->n * 200;
+    size_t cap = sizeof(head) + sizeof(tail) + (size_t)b->n * 240;
     char *sql = malloc(cap);
     const char **p = calloc((size_t)b->n * NPARAMS, sizeof(char *));
     struct delivery *d;
@@ -468,6 +472,7 @@ static void send_batch(struct wh *wh, struct batch *b)
         p[k++] = d->route.has_job ? jc_queue_name(d->route.queue) : NULL;
         p[k++] = d->job_payload;
         p[k++] = d->req->request_id;
+        p[k++] = d->req->traceparent;
     }
     snprintf(sql + len, cap - len, "%s", tail);
     if (jc_pg_query(wh->app->pg, 0, sql, k, p, batch_done, b) == JC_OK) {

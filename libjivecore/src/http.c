@@ -319,6 +319,46 @@ static bool sane_request_id(const char *s)
     return true;
 }
 
+/* n lower-case hex digits at s; with nonzero, not all of them '0'. */
+static bool hex_run(const char *s, size_t n, bool nonzero)
+{
+    size_t i;
+    bool seen = false;
+
+    for (i = 0; i < n; i++) {
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+        seen |= s[i] != '0';
+    }
+    return seen || !nonzero;
+}
+
+/* W3C Trace Context: "<2 hex version>-<32 hex trace id>-<16 hex parent id>-<2 hex flags>";
+ * version ff is invalid, version 00 has nothing after the flags, later versions may add fields
+ * after a '-'. This server's span continues a valid incoming trace (same trace id and flags,
+ * its own span id); otherwise it starts a new trace. */
+static void trace_context(struct jc_req *req)
+{
+    const char *in = jc_req_header(req, "traceparent");
+    char span[17], trace[33];
+    bool ok;
+
+    if (jc_crypto_random_hex(span, 8) != JC_OK)
+        snprintf(span, sizeof(span), "%016x", 1u);
+    ok = in != NULL && strlen(in) >= 55 && hex_run(in, 2, false) && strncmp(in, "ff", 2) != 0 &&
+         in[2] == '-' && hex_run(in + 3, 32, true) && in[35] == '-' && hex_run(in + 36, 16, true) &&
+         in[52] == '-' && hex_run(in + 53, 2, false) &&
+         (strncmp(in, "00", 2) == 0 ? in[55] == '\0' : (in[55] == '\0' || in[55] == '-'));
+    if (ok) {
+        snprintf(req->traceparent, sizeof(req->traceparent), "00-%.32s-%s-%.2s", in + 3, span,
+                 in + 53);
+        return;
+    }
+    if (jc_crypto_random_hex(trace, 16) != JC_OK)
+        snprintf(trace, sizeof(trace), "%032x", 1u);
+    snprintf(req->traceparent, sizeof(req->traceparent), "00-%s-%s-00", trace, span);
+}
+
 static bool path_matches(const struct route *r, const char *path)
 {
     if (r->prefix_len > 0)
@@ -338,7 +378,7 @@ static void preflight(struct jc_req *req)
     evhttp_add_header(h, "Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
     evhttp_add_header(h, "Access-Control-Allow-Headers",
                       "Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, "
-                      "Mcp-Method, Mcp-Name, Last-Event-ID, X-Request-Id");
+                      "Mcp-Method, Mcp-Name, Last-Event-ID, X-Request-Id, traceparent, tracestate");
     evhttp_add_header(h, "Access-Control-Max-Age", "600");
     jc_http_reply_raw(req, 204, NULL, NULL, 0);
 }
@@ -381,6 +421,7 @@ static void gencb(struct evhttp_request *ev, void *arg)
     } else if (jc_crypto_uuid4(req->request_id) != JC_OK) {
         snprintf(req->request_id, sizeof(req->request_id), "unknown");
     }
+    trace_context(req);
     uri = evhttp_request_get_evhttp_uri(ev);
     p = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
     req->path = evhttp_uridecode(p != NULL && *p != '\0' ? p : "/", 0, NULL);

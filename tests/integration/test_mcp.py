@@ -465,6 +465,32 @@ def test_sigterm_flushes_the_audit(mcp, tenant, db):
 
 
 
+
+def test_trace_context_reaches_the_audit_row(mcp, tenant, db):
+    """W3C traceparent: a valid one is continued (same trace id and flags, a new span id), a
+    missing or invalid one (version ff, an all-zero trace id, wrong shape) starts a new trace."""
+    t = token(tenant)
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    shape = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+    cases = {f"00-{trace}-b7ad6b7169203331-01": trace,
+             None: None,
+             f"ff-{trace}-b7ad6b7169203331-01": None,
+             "00-" + "0" * 32 + "-b7ad6b7169203331-01": None,
+             f"00-{trace}-b7ad6b7169203331": None,
+             f"00-{trace.upper()}-b7ad6b7169203331-01": None}
+    for header, kept in cases.items():
+        rid = str(uuid.uuid4())
+        call(mcp, "projects_list", {}, t, rid=rid, headers={"traceparent": header})
+        assert wait_for(lambda: len(audit_rows(db, rid)) == 1, 5)
+        tp = db.execute("SELECT traceparent FROM mcp_audit_logs WHERE request_id = %s", (rid,)).fetchone()[0]
+        m = shape.match(tp or "")
+        assert m, (header, tp)
+        assert m.group(2) != "0" * 16 and m.group(2) != "b7ad6b7169203331"
+        if kept:
+            assert m.group(1) == kept and m.group(3) == "01", (header, tp)
+        else:
+            assert m.group(1) != trace and m.group(1) != "0" * 32, (header, tp)
+
 def test_kill_9_loses_no_audit_row_of_an_answered_call(spawn, tenant, db, stack, pg_up, tmp_path):
     """Rows are journaled before the answer: a crash right after answering (here with Postgres
     down too, so every row is still waiting) loses none, and the next start writes each once."""

@@ -25,12 +25,14 @@ def mcp(spawn, tmp_path):
     return spawn("jive-mcp", JIVE_AUDIT_SPOOL=str(tmp_path / "spool"))
 
 
-def test_move_through_mcp_with_idempotency(mcp, project, origin):
+def test_move_through_mcp_with_idempotency(mcp, project, origin, db):
     t = token(project)
     head = git(origin, "rev-parse", "HEAD")
     args = {"project_id": project["id"], "key": "1.2", "status": "InProgress",
             "idempotencyKey": "move-1.2-" + uuid.uuid4().hex[:6], "waitMs": 20000}
-    first = call(mcp, "kanban_move_story", args, t).json()["result"]
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    first = call(mcp, "kanban_move_story", args, t,
+                 headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"}).json()["result"]
     assert first["isError"] is False, first
     out = first["structuredContent"]
     assert out["status"] == "succeeded" and out["from"] == "Approved" and out["to"] == "InProgress"
@@ -39,6 +41,9 @@ def test_move_through_mcp_with_idempotency(mcp, project, origin):
     again = call(mcp, "kanban.moveStory", args, t).json()["result"]
     assert again["structuredContent"]["commit"] == out["commit"]
     assert again["structuredContent"]["job_id"] == out["job_id"]
+    # the caller's trace reached the job row: same trace id and flags, jive-mcp's own span id
+    tp = db.execute("SELECT traceparent FROM jobs WHERE id = %s", (out["job_id"],)).fetchone()[0]
+    assert tp.startswith(f"00-{trace}-") and tp.endswith("-01") and "00f067aa0ba902b7" not in tp
     assert git(origin, "rev-list", "--count", f"{head}..HEAD") == "1"  # one commit, not two
     job = call(mcp, "jobs_get", {"job_id": out["job_id"]}, t).json()["result"]["structuredContent"]["job"]
     assert job["status"] == "succeeded" and job["queue"] == "story-move"

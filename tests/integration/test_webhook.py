@@ -173,6 +173,19 @@ def test_push_to_tracked_branch_becomes_artifact_scan(webhook, project, db, stac
     assert event["data"] == {"jobs": [job_id], "delivery": delivery, "event": "push"}
 
 
+def test_delivery_trace_context_reaches_the_job(webhook, project, db, examples):
+    trace = "5bf92f3577b34da6a3ce929d0e0e4736"
+    p = example(examples, "workflow_run", "completed")
+    r = deliver(webhook, project["id"], "workflow_run", p, project["secret"],
+                headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+    assert r.status_code == 202, r.text
+    tp = db.execute("SELECT traceparent FROM jobs WHERE id = %s", (r.json()["jobs"][0],)).fetchone()[0]
+    assert tp.startswith(f"00-{trace}-") and tp.endswith("-01")
+    r = deliver(webhook, project["id"], "workflow_run", p, project["secret"])  # GitHub sends none
+    tp = db.execute("SELECT traceparent FROM jobs WHERE id = %s", (r.json()["jobs"][0],)).fetchone()[0]
+    assert tp.startswith("00-") and trace not in tp and len(tp) == 55
+
+
 def test_push_folds_commits_into_net_changes(webhook, project, db, examples):
     payload = push_with_all_changes(examples)
     r = deliver(webhook, project["id"], "push", payload, project["secret"])

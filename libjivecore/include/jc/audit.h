@@ -36,6 +36,7 @@ struct jc_audit_entry {
     const char *ip;
     const char *user_agent;
     const char *request_id;
+    const char *traceparent; /* W3C trace context of the call */
     long duration_ms;
 };
 

@@ -29,6 +29,8 @@ struct jc_req {
     struct jc_http *http;
     struct evhttp_request *ev;
     char request_id[129];
+    char traceparent[56]; /* W3C trace context of this request: the caller's trace with a new
+                           * span id, or a new trace when the caller sent none (or a bad one) */
     char *path;           /* decoded path, owned */
     const char *route;    /* the matched route pattern (metrics label) */
     const char *method;   /* "GET", "POST", ... */
