@@ -48,8 +48,9 @@ struct mcp_call {
     const cJSON *args;
     char args_hash[65];
     char project_id[40];
-    void *tool_state;    /* a tool's own state across its asynchronous steps */
-    char cache_key[160]; /* set when the result is to be cached */
+    void *tool_state;      /* a tool's own state across its asynchronous steps */
+    char projects_tag[65]; /* SHA-256 hex of the token's projects claim, "" without one */
+    char cache_key[180];   /* set when the result is to be cached */
     char cache_project[40];
     uint64_t cache_gen;
     double t0;

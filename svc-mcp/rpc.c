@@ -322,8 +322,9 @@ static bool cache_hit(struct mcp_call *c)
 
     if (project == NULL || !jc_crypto_is_uuid(project) || c->args_hash[0] == '\0')
         return false;
-    snprintf(c->cache_key, sizeof(c->cache_key), "%s|%s|%s", c->org_id, c->tool->name,
-             c->args_hash);
+    /* a token limited to some projects sees less than its org: its answers are its own */
+    snprintf(c->cache_key, sizeof(c->cache_key), "%s|%.16s|%s|%s", c->org_id, c->projects_tag,
+             c->tool->name, c->args_hash);
     text = mcp_cache_get(c->mcp->cache, c->cache_key);
     json = text != NULL ? cJSON_Parse(text) : NULL;
     if (json == NULL) {
@@ -580,6 +581,11 @@ static void authenticate(struct mcp_call *c)
         return;
     }
     c->authed = true;
+    if (c->who.projects[0] != '\0' &&
+        jc_crypto_sha256_hex(c->who.projects, strlen(c->who.projects), c->projects_tag) != JC_OK) {
+        unauthorized(c, "TOKEN_INVALID", "cannot read the projects claim");
+        return;
+    }
     if (!jc_crypto_is_uuid(c->who.org_id)) {
         unauthorized(c, "TOKEN_INVALID", "the token names no org (org_id)");
         return;

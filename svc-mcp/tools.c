@@ -97,19 +97,19 @@ static void db_scoped(const PGresult *res, enum jc_err err, const char *msg, voi
 static void db_began(struct jc_pg_tx *tx, enum jc_err err, const char *msg, void *ud)
 {
     struct db *d = ud;
-    const char *p[1] = {d->c->org_id};
+    const char *p[2] = {d->c->org_id, d->c->who.projects};
 
     if (err != JC_OK) {
         db_done(NULL, err, msg, d);
         return;
     }
     d->tx = tx;
-    /* the runtime role (not the owner, not BYPASSRLS) and the token's org, for this
-     * transaction only */
+    /* the runtime role (not the owner, not BYPASSRLS), the token's org and its projects (if
+     * it names any), for this transaction only */
     if (jc_pg_tx_query(tx,
                        "SELECT set_config('role', 'jive_runtime', true), "
-                       "set_config('jive.org_id', $1, true)",
-                       1, p, db_scoped, d) != JC_OK) {
+                       "set_config('jive.org_id', $1, true), set_config('jive.projects', $2, true)",
+                       2, p, db_scoped, d) != JC_OK) {
         snprintf(d->err, sizeof(d->err), "cannot submit the query");
         db_end(d, false);
     }

@@ -142,6 +142,43 @@ static void read_scopes(jwt_t *jwt, char *out, size_t len)
     free(json);
 }
 
+/* The optional "projects" claim into out (see jc_principal); false when it is malformed. */
+static bool read_projects(jwt_t *jwt, char *out, size_t len)
+{
+    char *json = jwt_get_grants_json(jwt, "projects");
+    cJSON *v;
+    const cJSON *e;
+    size_t used = 0;
+    int n = 0;
+    bool ok = true;
+
+    out[0] = '\0';
+    if (json == NULL)
+        return true; /* no claim: every project of the org */
+    v = cJSON_Parse(json);
+    if (!cJSON_IsArray(v)) {
+        ok = false;
+    } else if (cJSON_GetArraySize(v) == 0) {
+        snprintf(out, len, "none");
+    } else {
+        cJSON_ArrayForEach(e, v)
+        {
+            if (!cJSON_IsString(e) || !jc_crypto_is_uuid(e->valuestring) ||
+                ++n > JC_AUTH_MAX_PROJECTS) {
+                ok = false;
+                break;
+            }
+            used += (size_t)snprintf(out + used, len - used, "%s%s", used > 0 ? "," : "",
+                                     e->valuestring);
+        }
+    }
+    cJSON_Delete(v);
+    free(json);
+    if (!ok)
+        out[0] = '\0';
+    return ok;
+}
+
 enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long now,
                            struct jc_principal *out, char *err, size_t errlen)
 {
@@ -201,6 +238,11 @@ enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long 
     copy_grant(jwt, "org", out->org, sizeof(out->org));
     copy_grant(jwt, "org_id", out->org_id, sizeof(out->org_id));
     read_scopes(jwt, out->scopes, sizeof(out->scopes));
+    if (!read_projects(jwt, out->projects, sizeof(out->projects))) {
+        jc_errbuf_set(err, errlen, "the projects claim must be an array of at most %d project ids",
+                      JC_AUTH_MAX_PROJECTS);
+        goto out;
+    }
     out->exp = exp;
     rc = JC_OK;
 out:

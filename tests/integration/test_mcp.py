@@ -491,6 +491,52 @@ def test_trace_context_reaches_the_audit_row(mcp, tenant, db):
         else:
             assert m.group(1) != trace and m.group(1) != "0" * 32, (header, tp)
 
+
+def test_projects_claim_bounds_every_read_in_postgres(spawn, tenant, db, tmp_path):
+    """A token naming its projects sees only those, through row-level security (not only WHERE
+    clauses), and never another token's cached answer; a malformed claim refuses the token."""
+    mcp = spawn("jive-mcp", JIVE_MCP_CACHE_TTL_MS=3600000)
+    p1 = tenant["project"]
+    p2 = str(db.execute("INSERT INTO projects (org_id, name, repo_url, webhook_secret) VALUES "
+                        "(%s, 'second', %s, repeat('s', 20)) RETURNING id",
+                        (tenant["org"], f"https://github.com/{tenant['slug']}/second")).fetchone()[0])
+    everyone, only_p1 = token(tenant), token(tenant, projects=[p1])
+    # the unrestricted token fills the cache for p1 and p2 first
+    for p in (p1, p2):
+        assert call(mcp, "status_get", {"project_id": p}, everyone).json()["result"]["isError"] is False
+    listed = call(mcp, "projects_list", {}, only_p1).json()["result"]["structuredContent"]["projects"]
+    assert [x["id"] for x in listed] == [p1]
+    assert len(call(mcp, "projects_list", {}, everyone).json()["result"]["structuredContent"]["projects"]) == 2
+    r = call(mcp, "status_get", {"project_id": p2}, only_p1).json()["result"]
+    assert r["isError"] is True, r  # not served from the other token's cache entry
+    r = call(mcp, "status_get", {"project_id": p1}, only_p1).json()["result"]
+    assert r["isError"] is False and r["structuredContent"]["stories"]["InProgress"] == 2
+    r = call(mcp, "stories_list", {"project_id": p2}, only_p1).json()["result"]
+    assert r["isError"] is True or r["structuredContent"]["stories"] == [], r
+    nothing = token(tenant, projects=[])
+    assert call(mcp, "projects_list", {}, nothing).json()["result"]["structuredContent"]["projects"] == []
+    for bad in ("not-a-list", ["not-a-uuid"], [1, 2], [str(uuid.uuid4())] * 65):
+        rid = str(uuid.uuid4())
+        r = call(mcp, "status_get", {"project_id": p1}, token(tenant, projects=bad), rid=rid)
+        assert r.status_code == 401 and "projects claim" in r.json()["error"]["message"], (bad, r.text)
+        assert r.json()["error"]["data"]["code"] == "TOKEN_INVALID"
+        assert one_audit(db, rid)[4] == "denied"
+
+
+def test_projects_policy_holds_inside_postgres(db, tenant):
+    """The restrictive policy itself, as the runtime role, without jive-mcp in the way."""
+    p1 = tenant["project"]
+    with db.transaction():
+        db.execute("SELECT set_config('role', 'jive_runtime', true), set_config('jive.org_id', %s, "
+                   "true), set_config('jive.projects', %s, true)", (tenant["org"], str(uuid.uuid4())))
+        assert db.execute("SELECT count(*) FROM projects").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM artifacts").fetchone()[0] == 0
+    with db.transaction():
+        db.execute("SELECT set_config('role', 'jive_runtime', true), set_config('jive.org_id', %s, "
+                   "true), set_config('jive.projects', %s, true)", (tenant["org"], p1))
+        assert db.execute("SELECT count(*) FROM projects").fetchone()[0] == 1
+        assert db.execute("SELECT count(*) FROM artifacts").fetchone()[0] == 4
+
 def test_kill_9_loses_no_audit_row_of_an_answered_call(spawn, tenant, db, stack, pg_up, tmp_path):
     """Rows are journaled before the answer: a crash right after answering (here with Postgres
     down too, so every row is still waiting) loses none, and the next start writes each once."""

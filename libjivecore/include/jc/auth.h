@@ -23,6 +23,8 @@ struct jc_auth_claims {
 enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claims *claims,
                          char **out, char *err, size_t errlen) JC_MUSTCHECK;
 
+#define JC_AUTH_MAX_PROJECTS 64
+
 /* The verified caller of a request. */
 struct jc_principal {
     char sub[128];
@@ -30,6 +32,9 @@ struct jc_principal {
     char org[64];      /* org slug */
     char org_id[40];   /* org uuid, "" when the token has none */
     char scopes[1024]; /* space-separated */
+    /* The optional "projects" claim (an array of project uuids): "" when the token has none
+     * (every project of the org), else the uuids joined by ',', or "none" for an empty array. */
+    char projects[JC_AUTH_MAX_PROJECTS * 37 + 8];
     long exp;
 };
 
@@ -37,8 +42,10 @@ struct jc_principal {
  * Verifies token with cfg's key and pinned algorithm (a token announcing another algorithm,
  * "none" included, is refused), then exp and nbf (30 s leeway) against now (seconds), iss and
  * aud (a string or an array containing the audience). Scopes come from "scope" (space-separated)
- * or "scp" (string or array). Returns JC_OK and fills out, or JC_EAUTH with a reason in err that
- * is safe to show the client ("token expired", "wrong audience", ...).
+ * or "scp" (string or array). An optional "projects" claim must be an array of at most
+ * JC_AUTH_MAX_PROJECTS project uuids (anything else refuses the token). Returns JC_OK and fills
+ * out, or JC_EAUTH with a reason in err that is safe to show the client ("token expired",
+ * "wrong audience", ...).
  */
 enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long now,
                            struct jc_principal *out, char *err, size_t errlen) JC_MUSTCHECK;
