@@ -477,10 +477,28 @@ static void caching(cJSON *result)
     cJSON_AddStringToObject(result, "cacheScope", "private"); /* depends on the token's scopes */
 }
 
+/* The methods answered by a handler of their own (same in both eras). */
+struct handler {
+    const char *method;
+    void (*fn)(struct mcp_call *c);
+};
+
+static const struct handler handlers[] = {
+    {"tools/call", tools_call},
+    {"resources/list", mcp_resources_list},
+    {"resources/templates/list", mcp_resources_templates},
+    {"resources/read", mcp_resources_read},
+    {"prompts/list", mcp_prompts_list},
+    {"prompts/get", mcp_prompts_get},
+    {"completion/complete", mcp_complete},
+    {NULL, NULL},
+};
+
 static void dispatch(struct mcp_call *c)
 {
     const char *m = c->method;
     cJSON *result;
+    const struct handler *h;
 
     if (strcmp(m, "initialize") == 0 && !c->modern) {
         const char *want = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "protocolVersion"));
@@ -533,53 +551,38 @@ static void dispatch(struct mcp_call *c)
         reply_result(c, result);
         return;
     }
-    if (strcmp(m, "tools/call") == 0) {
-        tools_call(c);
-        return;
-    }
-    if (strcmp(m, "resources/list") == 0) {
-        mcp_resources_list(c);
-        return;
-    }
-    if (strcmp(m, "resources/templates/list") == 0) {
-        mcp_resources_templates(c);
-        return;
-    }
-    if (strcmp(m, "resources/read") == 0) {
-        mcp_resources_read(c);
-        return;
-    }
-    if (strcmp(m, "prompts/list") == 0) {
-        mcp_prompts_list(c);
-        return;
-    }
-    if (strcmp(m, "prompts/get") == 0) {
-        mcp_prompts_get(c);
-        return;
-    }
-    if (strcmp(m, "completion/complete") == 0) {
-        mcp_complete(c);
-        return;
-    }
+    for (h = handlers; h->method != NULL; h++)
+        if (strcmp(m, h->method) == 0) {
+            h->fn(c);
+            return;
+        }
     reply_error(c, c->modern ? 404 : 200, -32601, NULL, "method not found: %.80s", m);
 }
 
 /* ---- authentication ---- */
 
-static void authenticate(struct mcp_call *c)
+/* Verifies the bearer token into c->who; false after answering 401 (c is then freed). */
+static bool token_verified(struct mcp_call *c)
 {
     const char *tok = jc_auth_bearer(jc_req_header(c->req, "Authorization"));
     char err[160];
 
     if (tok == NULL) {
         unauthorized(c, "TOKEN_REQUIRED", "a bearer token is required");
-        return;
+        return false;
     }
     if (jc_auth_verify(&c->mcp->app->cfg, tok, (long)time(NULL), &c->who, err, sizeof(err)) !=
         JC_OK) {
         unauthorized(c, strcmp(err, "token expired") == 0 ? "TOKEN_EXPIRED" : "TOKEN_INVALID", err);
-        return;
+        return false;
     }
+    return true;
+}
+
+static void authenticate(struct mcp_call *c)
+{
+    if (!token_verified(c))
+        return;
     c->authed = true;
     if (c->who.projects[0] != '\0' &&
         jc_crypto_sha256_hex(c->who.projects, strlen(c->who.projects), c->projects_tag) != JC_OK) {
@@ -733,6 +736,9 @@ static bool loopback_same_origin(const char *origin, const char *host)
 
 /* Takes c->body apart: method, id and params (an empty object when absent). False when it is
  * not a JSON-RPC 2.0 request object. */
+static const char not_a_request[] =
+    "invalid request: a JSON-RPC 2.0 object with a method is required";
+
 static bool request_object(struct mcp_call *c)
 {
     const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(c->body, "jsonrpc"));
@@ -755,24 +761,15 @@ static bool request_object(struct mcp_call *c)
  * answers into the batch. */
 static void post_batch(struct mcp_call *c)
 {
-    const char *tok = jc_auth_bearer(jc_req_header(c->req, "Authorization"));
-    struct jc_principal who;
     struct mcp_batch *b;
     const cJSON *el;
-    char err[160];
 
     if (cJSON_GetArraySize(c->body) == 0) {
         reply_error(c, 400, -32600, NULL, "invalid request: the batch is empty");
         return;
     }
-    if (tok == NULL) {
-        unauthorized(c, "TOKEN_REQUIRED", "a bearer token is required");
+    if (!token_verified(c))
         return;
-    }
-    if (jc_auth_verify(&c->mcp->app->cfg, tok, (long)time(NULL), &who, err, sizeof(err)) != JC_OK) {
-        unauthorized(c, strcmp(err, "token expired") == 0 ? "TOKEN_EXPIRED" : "TOKEN_INVALID", err);
-        return;
-    }
     b = calloc(1, sizeof(*b));
     if (b == NULL || (b->responses = cJSON_CreateArray()) == NULL) {
         free(b);
@@ -790,8 +787,7 @@ static void post_batch(struct mcp_call *c)
         b->pending++; /* NOLINT(clang-analyzer-unix.Malloc) */
         m->body = cJSON_Duplicate(el, 1);
         if (!request_object(m)) {
-            reply_error(m, 400, -32600, NULL,
-                        "invalid request: a JSON-RPC 2.0 object with a method is required");
+            reply_error(m, 400, -32600, NULL, "%s", not_a_request);
         } else if (m->id == NULL) {
             call_free(m); /* a notification: no response */
             batch_done(b);
@@ -847,8 +843,7 @@ static void post_mcp(struct jc_req *req, void *ud)
         return;
     }
     if (!request_object(c)) {
-        reply_error(c, 400, -32600, NULL,
-                    "invalid request: a JSON-RPC 2.0 object with a method is required");
+        reply_error(c, 400, -32600, NULL, "%s", not_a_request);
         return;
     }
     if (c->id == NULL) {

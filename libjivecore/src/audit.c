@@ -71,25 +71,32 @@ static bool write_all(int fd, const char *p, size_t len)
     return true;
 }
 
+/* Writes row as one JSON line with one write; adds its length to *bytes. */
+static bool write_row(int fd, const cJSON *row, long *bytes)
+{
+    char *line = cJSON_PrintUnformatted(row);
+    size_t n;
+    bool ok;
+
+    if (line == NULL)
+        return false;
+    n = strlen(line);
+    line[n] = '\n'; /* replaces the NUL */
+    ok = write_all(fd, line, n + 1);
+    cJSON_free(line);
+    if (ok)
+        *bytes += (long)n + 1;
+    return ok;
+}
+
 static void journal_append(struct jc_audit *a, const cJSON *row)
 {
-    char *line;
-    size_t n;
-
     if (a->jfd < 0)
         return;
-    line = cJSON_PrintUnformatted(row);
-    if (line == NULL)
-        return;
-    n = strlen(line);
-    line[n] = '\n'; /* replaces the NUL: written as one line with one write */
-    if (write_all(a->jfd, line, n + 1)) {
-        a->jbytes += (long)n + 1;
+    if (write_row(a->jfd, row, &a->jbytes))
         jc_metric_inc(a->m_journaled, 1);
-    } else {
+    else
         jc_error(a->log, "audit: cannot append to the journal %s: %s", a->journal, strerror(errno));
-    }
-    cJSON_free(line);
 }
 
 /* Reads the journal's rows into memory (up to MEMORY_CAP; the rest stays on disk). */
@@ -185,20 +192,9 @@ static void journal_trim(struct jc_audit *a)
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
         return;
-    for (row = a->rows->child; row != NULL; row = row->next) {
-        char *line = cJSON_PrintUnformatted(row);
-        size_t n;
-        bool ok;
-        if (line == NULL)
+    for (row = a->rows->child; row != NULL; row = row->next)
+        if (!write_row(fd, row, &bytes))
             goto fail;
-        n = strlen(line);
-        line[n] = '\n';
-        ok = write_all(fd, line, n + 1);
-        cJSON_free(line);
-        if (!ok)
-            goto fail;
-        bytes += (long)n + 1;
-    }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0 || rename(tmp, a->journal) != 0)
         goto fail;
     close(a->jfd);

@@ -13,7 +13,6 @@ import hmac
 import json
 import os
 import pathlib
-import re
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests/integration"))
 os.environ.setdefault("JIVE_BUILD", "build")
 
 import conftest  # noqa: E402
-from benchlib import save, start_stack  # noqa: E402
+from benchlib import pgbench, save, start_stack  # noqa: E402
 import psycopg  # noqa: E402
 import redis as redislib  # noqa: E402
 import requests  # noqa: E402
@@ -222,14 +221,9 @@ def main():
             "UPDATE bench_jobs SET status = 'running', attempts = attempts + 1 WHERE id = :id;\n"
             "UPDATE bench_jobs SET status = 'succeeded', history = history || "
             "'[{\"outcome\": \"succeeded\"}]'::jsonb WHERE id = :id;\n" % QUEUE_JOBS)
-        pgb = subprocess.run([f"{pg.bindir}/pgbench", "-n", "-c", "8", "-j", "2", "-T", "5",
-                              "-f", str(tmp / "job.sql"), "-h", "127.0.0.1", "-p", str(pg.port),
-                              "-U", "jive", "jive"], capture_output=True, text=True)
-        tps = re.search(r"tps = ([\d.]+)", pgb.stdout)
-        if tps is None:
-            raise RuntimeError("pgbench failed:\n" + pgb.stdout + pgb.stderr)
+        tps, _ = pgbench(pg, tmp / "job.sql", 8, 5)
         res["queue"] = {"jobs": QUEUE_JOBS, "seconds": took, "jobs_per_s": QUEUE_JOBS / took,
-                        "concurrency": 8, "ceiling_jobs_per_s": float(tps.group(1))}
+                        "concurrency": 8, "ceiling_jobs_per_s": tps}
         return res
     finally:
         for p in procs:

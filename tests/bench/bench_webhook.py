@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT / "tests/integration"))
 os.environ.setdefault("JIVE_BUILD", "build")
 
 import conftest  # noqa: E402  (the test harness's Postgres/Redis helpers)
-from benchlib import save, machine, parse_wrk, start_service, start_stack  # noqa: E402,F401
+from benchlib import save, machine, parse_wrk, pgbench, start_service, start_stack  # noqa: E402,F401
 import psycopg  # noqa: E402
 import requests  # noqa: E402
 
@@ -116,15 +116,7 @@ def main():
         (tmp / "insert.sql").write_text(
             "INSERT INTO bench_events (id, payload, payload_hash) VALUES "
             "(gen_random_uuid()::text, :payload::jsonb, md5(random()::text));\n")
-        pgb = subprocess.run(
-            [f"{pg.bindir}/pgbench", "-n", "-c", str(CONNS), "-j", "2", "-T", str(SECONDS),
-             "-f", str(tmp / "insert.sql"), "-D", f"payload={literal}", "-h", "127.0.0.1",
-             "-p", str(pg.port), "-U", "jive", "jive"],
-            capture_output=True, text=True)
-        m = re.search(r"tps = ([\d.]+)", pgb.stdout)
-        if m is None:
-            raise RuntimeError("pgbench failed:\n" + pgb.stdout + pgb.stderr)
-        ceiling = float(m.group(1))
+        ceiling, pgb_out = pgbench(pg, tmp / "insert.sql", CONNS, SECONDS, [f"payload={literal}"])
         result = {
             "connections": CONNS, "seconds": SECONDS, "body_bytes": len(body),
             "deliveries_per_s": web["rps"], "p50_ms": web["p50_ms"], "p99_ms": web["p99_ms"],
@@ -134,7 +126,7 @@ def main():
             "rows": rows, "jobs": jobs, "accepted_by_server": server_accepted,
             "completed_by_wrk": web["requests"] - web["non_2xx"],
             "ceiling_inserts_per_s": ceiling, "ratio": round(web["rps"] / ceiling, 3),
-            "wrk_output": out, "pgbench_output": pgb.stdout,
+            "wrk_output": out, "pgbench_output": pgb_out,
             "pool": int(svc_env["JIVE_DB_POOL_SIZE"]),
         }
         return result

@@ -73,6 +73,20 @@ def start_service(name, env, tmp):
     return proc, url
 
 
+def pgbench(pg, script, clients, seconds, defines=()):
+    """Runs the custom pgbench script (a file) against database jive with clients connections
+    for seconds; returns (transactions per second, pgbench's output)."""
+    args = [f"{pg.bindir}/pgbench", "-n", "-c", str(clients), "-j", "2", "-T", str(seconds),
+            "-f", str(script), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "jive"]
+    for d in defines:
+        args += ["-D", d]
+    p = subprocess.run(args + ["jive"], capture_output=True, text=True)
+    m = re.search(r"tps = ([\d.]+)", p.stdout)
+    if m is None:
+        raise RuntimeError("pgbench failed:\n" + p.stdout + p.stderr)
+    return float(m.group(1)), p.stdout
+
+
 def save(name, result):
     """Keeps a benchmark's full result in build/bench/<name>.json (chart.py reads them)."""
     import json
