@@ -144,6 +144,7 @@ static int cmd_project_add(const struct jc_config *cfg, struct opt *opts, int n)
     const char *repo = opt_get(opts, n, "repo");
     const char *branch = opt_get(opts, n, "branch");
     const char *secret = opt_get(opts, n, "secret");
+    const char *scan = opt_get(opts, n, "scan");
     char generated[65];
     PGconn *conn = NULL;
     PGresult *r = NULL;
@@ -153,6 +154,8 @@ static int cmd_project_add(const struct jc_config *cfg, struct opt *opts, int n)
         return fail("%s", "project add: --org, --name and --repo are required (see --help)");
     if (secret != NULL && strlen(secret) < 16)
         return fail("%s", "project add: --secret must be at least 16 characters");
+    if (scan != NULL && strcmp(scan, "yes") != 0 && strcmp(scan, "no") != 0)
+        return fail("%s", "project add: --scan must be yes or no");
     if (secret == NULL) {
         if (jc_crypto_random_hex(generated, 32) != JC_OK)
             return fail("%s", "project add: no randomness available");
@@ -161,15 +164,24 @@ static int cmd_project_add(const struct jc_config *cfg, struct opt *opts, int n)
     if (conn == NULL)
         return 1;
     {
-        const char *p[6] = {
-            org, name, repo, branch != NULL ? branch : "main", secret != NULL ? secret : generated,
-            NULL};
+        const char *p[6] = {org,
+                            name,
+                            repo,
+                            branch != NULL ? branch : "main",
+                            secret != NULL ? secret : generated,
+                            scan != NULL && strcmp(scan, "no") == 0 ? "false" : "true"};
+        /* the project and its first full scan commit together; the outbox sweeper queues it */
         r = PQexecParams(conn,
                          "WITH o AS (INSERT INTO orgs (slug, name) VALUES ($1, $1) "
-                         "  ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id) "
-                         "INSERT INTO projects (org_id, name, repo_url, default_branch, "
-                         "  webhook_secret) SELECT o.id, $2, $3, $4, $5 FROM o RETURNING id",
-                         5, NULL, p, NULL, NULL, 0);
+                         "  ON CONFLICT (slug) DO UPDATE SET slug = EXCLUDED.slug RETURNING id), "
+                         "p AS (INSERT INTO projects (org_id, name, repo_url, default_branch, "
+                         "  webhook_secret) SELECT o.id, $2, $3, $4, $5 FROM o "
+                         "  RETURNING id, org_id), "
+                         "j AS (INSERT INTO jobs (org_id, project_id, queue, payload) "
+                         "  SELECT org_id, id, 'artifact-scan', '{\"full\": true}'::jsonb FROM p "
+                         "  WHERE $6::boolean RETURNING id) "
+                         "SELECT p.id, (SELECT id FROM j) FROM p",
+                         6, NULL, p, NULL, NULL, 0);
     }
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -185,6 +197,8 @@ static int cmd_project_add(const struct jc_config *cfg, struct opt *opts, int n)
     printf("%s\n", PQgetvalue(r, 0, 0));
     if (secret == NULL)
         printf("webhook secret (shown once): %s\n", generated);
+    if (!PQgetisnull(r, 0, 1))
+        fprintf(stderr, "first full scan queued (jivectl jobs show %s)\n", PQgetvalue(r, 0, 1));
     code = 0;
 out:
     PQclear(r);
@@ -223,10 +237,52 @@ static int cmd_project_list(const struct jc_config *cfg, struct opt *opts, int n
 
 /* ---- token ---- */
 
+/* Resolves the project ids or names in list (separated by spaces or commas) within the org
+ * into ids separated by spaces in out; 0, or 1 after saying which one is unknown. */
+static int resolve_projects(PGconn *conn, const char *org_id, const char *list, char *out,
+                            size_t outlen)
+{
+    char name[256];
+    size_t used = 0;
+    int count = 0;
+
+    out[0] = '\0';
+    while (*list != '\0') {
+        size_t len = strcspn(list, " ,");
+        const char *p[2] = {org_id, name};
+        PGresult *r;
+
+        if (len >= sizeof(name))
+            return fail("token mint: project '%.40s...' is too long", list);
+        memcpy(name, list, len);
+        name[len] = '\0';
+        list += len + (list[len] != '\0');
+        if (len == 0)
+            continue;
+        if (++count > JC_AUTH_MAX_PROJECTS)
+            return fail("token mint: at most %d projects", JC_AUTH_MAX_PROJECTS);
+        r = PQexecParams(
+            conn, "SELECT id FROM projects WHERE org_id = $1 AND (id::text = $2 OR name = $2)", 2,
+            NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+            PQclear(r);
+            return fail("token mint: no project '%s' in this org (jivectl project list)", name);
+        }
+        used += (size_t)snprintf(out + used, outlen - used, "%s%s", used > 0 ? " " : "",
+                                 PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    if (count == 0)
+        return fail("%s", "token mint: --projects names no project");
+    return 0;
+}
+
 static int cmd_token_mint(const struct jc_config *cfg, struct opt *opts, int n)
 {
     struct jc_auth_claims c = {0};
     const char *ttl = opt_get(opts, n, "ttl");
+    const char *projects = opt_get(opts, n, "projects");
+    char ids[JC_AUTH_MAX_PROJECTS * 37 + 1];
     char err[256];
     char org_id[64] = "";
     char *tok = NULL;
@@ -258,8 +314,13 @@ static int cmd_token_mint(const struct jc_config *cfg, struct opt *opts, int n)
     }
     snprintf(org_id, sizeof(org_id), "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
+    if (projects != NULL && resolve_projects(conn, org_id, projects, ids, sizeof(ids)) != 0) {
+        PQfinish(conn);
+        return 1;
+    }
     PQfinish(conn);
     c.org_id = org_id;
+    c.projects = projects != NULL ? ids : NULL;
     if (jc_auth_mint(cfg, &c, &tok, err, sizeof(err)) != JC_OK)
         return fail("token mint: %s", err);
     printf("%s\n", tok);
@@ -459,11 +520,14 @@ static const struct cmd cmds[] = {
      cmd_migrate},
     {"project",
      "add",
-     "jivectl project add --org SLUG --name NAME --repo URL [--branch B] [--secret S]",
+     "jivectl project add --org SLUG --name NAME --repo URL [--branch B] [--secret S]\n"
+     "                    [--scan yes|no]",
      "Registers a project (creating the org when new) and prints its id. Without --secret a\n"
-     "webhook secret is generated and printed once. Needs DATABASE_URL.",
+     "webhook secret is generated and printed once. Unless --scan no, the project's first full\n"
+     "artifact scan is queued with it, so its stories are known before the first push.\n"
+     "Needs DATABASE_URL.",
      NULL,
-     {"org", "name", "repo", "branch", "secret"},
+     {"org", "name", "repo", "branch", "secret", "scan"},
      cmd_project_add},
     {"project",
      "list",
@@ -474,13 +538,15 @@ static const struct cmd cmds[] = {
      cmd_project_list},
     {"token",
      "mint",
-     "jivectl token mint --sub ID --name NAME --org SLUG --scopes \"a b\" [--ttl 30d]",
+     "jivectl token mint --sub ID --name NAME --org SLUG --scopes \"a b\" [--ttl 30d]\n"
+     "                   [--projects \"id-or-name ...\"]",
      "Mints an HS256 access token with JIVE_JWT_SECRET, JIVE_JWT_ISSUER and JIVE_JWT_AUDIENCE\n"
      "and prints only the token. The org must exist (needs DATABASE_URL). Scopes include\n"
      "status:read projects:read stories:read conflicts:read gates:read runs:read jobs:read\n"
-     "kanban:write agents:write runs:write admin.",
+     "kanban:write agents:write runs:write admin. --projects limits the token to those\n"
+     "projects of the org (ids or names; the \"projects\" claim), else it sees the whole org.",
      NULL,
-     {"sub", "name", "org", "scopes", "ttl"},
+     {"sub", "name", "org", "scopes", "ttl", "projects"},
      cmd_token_mint},
     {"scan",
      NULL,

@@ -13,6 +13,44 @@
 #include "jc/auth.h"
 #include "jc/crypto.h"
 
+/* {"projects": [...]} from c->projects, or NULL with err set when an id is not a uuid or there
+ * are too many. */
+static char *projects_grant(const char *list, char *err, size_t errlen)
+{
+    cJSON *obj = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(obj, "projects");
+    char id[40];
+    char *json = NULL;
+    int n = 0;
+
+    if (arr == NULL)
+        goto out;
+    while (*list != '\0') {
+        size_t len = strcspn(list, " ,");
+        if (len > 0) {
+            if (len >= sizeof(id) || ++n > JC_AUTH_MAX_PROJECTS) {
+                jc_errbuf_set(err, errlen, "at most %d project ids", JC_AUTH_MAX_PROJECTS);
+                goto out;
+            }
+            memcpy(id, list, len);
+            id[len] = '\0';
+            if (!jc_crypto_is_uuid(id)) {
+                jc_errbuf_set(err, errlen, "'%s' is not a project id", id);
+                goto out;
+            }
+            if (!cJSON_AddItemToArray(arr, cJSON_CreateString(id)))
+                goto out;
+        }
+        list += len + (list[len] != '\0');
+    }
+    json = cJSON_PrintUnformatted(obj);
+    if (json == NULL)
+        jc_errbuf_set(err, errlen, "out of memory");
+out:
+    cJSON_Delete(obj);
+    return json;
+}
+
 enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claims *c, char **out,
                          char *err, size_t errlen)
 {
@@ -21,6 +59,7 @@ enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claim
     time_t now = time(NULL);
     enum jc_err rc = JC_EINVAL;
     char *tok;
+    char *projects = NULL;
 
     *out = NULL;
     if ((rc = jc_config_require(cfg, "JIVE_JWT_SECRET", err, errlen)) != JC_OK ||
@@ -33,11 +72,15 @@ enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claim
         jc_errbuf_set(err, errlen, "sub, name, org, scopes and a positive ttl are required");
         return JC_EINVAL;
     }
+    if (c->projects != NULL && (projects = projects_grant(c->projects, err, errlen)) == NULL)
+        return JC_EINVAL;
     if (jc_crypto_random_hex(jti, 16) != JC_OK) {
+        cJSON_free(projects);
         jc_errbuf_set(err, errlen, "no randomness available");
         return JC_EIO;
     }
     if (jwt_new(&jwt) != 0) {
+        cJSON_free(projects);
         jc_errbuf_set(err, errlen, "out of memory");
         return JC_ENOMEM;
     }
@@ -46,8 +89,9 @@ enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claim
         jwt_add_grant(jwt, "sub", c->sub) != 0 || jwt_add_grant(jwt, "name", c->name) != 0 ||
         jwt_add_grant(jwt, "org", c->org) != 0 ||
         (c->org_id != NULL && jwt_add_grant(jwt, "org_id", c->org_id) != 0) ||
-        jwt_add_grant(jwt, "scope", c->scopes) != 0 || jwt_add_grant(jwt, "jti", jti) != 0 ||
-        jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
+        jwt_add_grant(jwt, "scope", c->scopes) != 0 ||
+        (projects != NULL && jwt_add_grants_json(jwt, projects) != 0) ||
+        jwt_add_grant(jwt, "jti", jti) != 0 || jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
         jwt_add_grant_int(jwt, "nbf", (long)now) != 0 ||
         jwt_add_grant_int(jwt, "exp", (long)(now + c->ttl_ms / 1000)) != 0 ||
         jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)cfg->jwt_secret,
@@ -64,6 +108,7 @@ enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claim
     rc = JC_OK;
 out:
     jwt_free(jwt);
+    cJSON_free(projects);
     return rc;
 }
 

@@ -6,6 +6,8 @@
 #include "jc/config.h"
 #include "jc/err.h"
 
+#define JC_AUTH_MAX_PROJECTS 64
+
 struct jc_auth_claims {
     const char *sub;    /* actor id */
     const char *name;   /* actor display name */
@@ -13,17 +15,18 @@ struct jc_auth_claims {
     const char *org_id; /* org uuid, may be NULL */
     const char *scopes; /* space-separated */
     long long ttl_ms;   /* lifetime from now */
+    /* project uuids separated by spaces or commas, at most JC_AUTH_MAX_PROJECTS: minted as the
+     * "projects" claim ("" mints an empty array: no project). NULL: no claim, the whole org. */
+    const char *projects;
 };
 
 /*
  * Mints an HS256 token with cfg's secret, issuer and audience: sub, name, org, org_id, scope,
- * iat, nbf, exp, jti. *out receives a malloc'd string (free()). JC_EINVAL with err when cfg lacks
- * JIVE_JWT_SECRET/ISSUER/AUDIENCE or a claim is missing.
+ * projects (when given), iat, nbf, exp, jti. *out receives a malloc'd string (free()). JC_EINVAL
+ * with err when cfg lacks JIVE_JWT_SECRET/ISSUER/AUDIENCE or a claim is missing.
  */
 enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claims *claims,
                          char **out, char *err, size_t errlen) JC_MUSTCHECK;
-
-#define JC_AUTH_MAX_PROJECTS 64
 
 /* The verified caller of a request. */
 struct jc_principal {
