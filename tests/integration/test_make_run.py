@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 """`make run`'s local stack: three healthy services, a printed token and client config, a clean
 stop on SIGTERM that leaves nothing running, and a second run that reuses the data."""
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -10,10 +12,14 @@ import subprocess
 import tempfile
 
 import jwt
+import psycopg
 import pytest
 import requests
 
 from conftest import BIN, JWT_SECRET, ROOT, free_port, wait_for
+from scripted_model import ScriptedModel
+
+CLAUDE_BIN = ROOT / "tests/node_modules/.bin"
 
 
 def port_open(port):
@@ -56,23 +62,34 @@ def healthy(port):
         return False
 
 
-def run_once(home, ports):
+@contextlib.contextmanager
+def running(home, ports):
+    """make run's stack, healthy; yields its output file (read it with output()). On leaving,
+    it is stopped with SIGTERM and must have exited cleanly, leaving nothing behind."""
     proc, log = start(home, ports)
     try:
         ok = wait_for(lambda: all(healthy(ports[k]) for k in ("mcp", "webhook", "orch")), 90, 0.3)
         assert ok, output(log)
-        text = output(log)
+        yield log
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(60)
-    text = output(log)
+    stopped_cleanly(rc, output(log), ports)
+
+
+def stopped_cleanly(rc, text, ports):
     assert rc == 0, text
     assert "[jive] stopped" in text
     assert not re.search(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:", text), text
     # nothing it started is left running
     for k in ("pg", "redis", "mcp", "webhook", "orch"):
         assert not port_open(ports[k]), f"{k} still listening on {ports[k]}"
-    return text
+
+
+def run_once(home, ports):
+    with running(home, ports) as log:
+        pass
+    return output(log)
 
 
 def test_make_run_serves_and_stops_cleanly_and_reuses_data(home):
@@ -100,3 +117,82 @@ def test_make_run_serves_and_stops_cleanly_and_reuses_data(home):
     assert "schema is up to date" in second and "applied" not in second
     assert f"demo project: {project}" in second
     assert "initialising PostgreSQL" not in second
+
+
+def demo_status(ports, token, project):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "status_get", "arguments": {"project_id": project}}}
+    r = requests.post(f"http://127.0.0.1:{ports['mcp']}/mcp", json=body, timeout=10, headers={
+        "Authorization": "Bearer " + token, "MCP-Protocol-Version": "2025-06-18",
+        "Accept": "application/json, text/event-stream"})
+    return r.json()["result"]["structuredContent"]
+
+
+def test_claude_code_connects_to_make_run_and_calls_status_get(home, tmp_path):
+    """docs/MCP.md's path for a newcomer, with the real Claude Code CLI (npm, pinned in
+    tests/package.json): `make run`, the `claude mcp add` line it prints, `claude mcp list`,
+    then a prompt asking for status_get on the demo project. This machine cannot reach
+    Anthropic's API, so the model's three decisions come from scripted_model.ScriptedModel;
+    Claude Code's MCP client and JIVE are the real programs."""
+    ports = {k: free_port() for k in ("pg", "redis", "mcp", "webhook", "orch")}
+    claude_home = tmp_path / "home"
+    claude_home.mkdir()
+    model = ScriptedModel()
+    env = dict(os.environ, HOME=str(claude_home), PATH=f"{CLAUDE_BIN}:{os.environ['PATH']}",
+               ANTHROPIC_BASE_URL=model.url, ANTHROPIC_API_KEY="sk-ant-scripted-model",
+               CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", DISABLE_AUTOUPDATER="1")
+
+    def claude(*args):
+        p = subprocess.run(["claude", *args], cwd=claude_home, env=env, capture_output=True,
+                           text=True, timeout=180)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return p.stdout
+
+    try:
+        with running(home, ports) as log:
+            text = output(log)
+            project = re.search(r"demo project: ([0-9a-f-]{36})", text).group(1)
+            token = open(os.path.join(home, "agent-token")).read().strip()
+            # the demo repository's first full scan was queued with the project
+            assert wait_for(lambda: demo_status(ports, token, project)["last_scan"], 60, 0.3)
+            expected = demo_status(ports, token, project)
+            assert sum(expected["stories"].values()) >= 3, expected
+
+            add = re.search(r"^  (claude mcp add .*)$", text, re.M).group(1)
+            subprocess.run(add, shell=True, cwd=claude_home, env=env, check=True,
+                           capture_output=True)
+            listing = claude("mcp", "list")
+            assert re.search(rf"jive: http://127.0.0.1:{ports['mcp']}/mcp \(HTTP\) - .*Connected",
+                             listing), listing
+
+            result = json.loads(claude(
+                "-p", f"use jive's status_get on project `{project}`",
+                "--allowedTools", "mcp__jive__status_get", "--output-format", "json",
+                "--max-turns", "5"))
+            assert result["subtype"] == "success" and not result["is_error"], result
+            assert result["permission_denials"] == []
+
+            # Claude Code loaded status_get's schema from JIVE's tools/list ...
+            loaded = [t for t in model.requests[-1]["tools"] if t["name"] == "mcp__jive__status_get"]
+            assert loaded and loaded[0]["input_schema"]["required"] == ["project_id"], loaded
+            # ... called it, and handed the model JIVE's answer for the demo project
+            blocks = [b for m in model.requests[-1]["messages"] if isinstance(m["content"], list)
+                      for b in m["content"] if b.get("type") == "tool_result"
+                      and b["tool_use_id"] == "toolu_02"]
+            assert len(blocks) == 1 and not blocks[0].get("is_error"), blocks
+            got = blocks[0]["content"]
+            got = json.loads(got if isinstance(got, str) else got[0]["text"])
+            assert got["project"]["id"] == project and got["stories"] == expected["stories"]
+            assert result["result"].startswith("status_get returned: {")
+
+            # and the call is in the audit log as the demo agent's, made by Claude Code
+            def audited():
+                with psycopg.connect(f"host=127.0.0.1 port={ports['pg']} dbname=jive user=jive") as c:
+                    return c.execute(
+                        "SELECT result, user_agent FROM mcp_audit_logs WHERE tool = 'status_get' "
+                        "AND actor_id = 'demo-agent' AND user_agent ILIKE '%claude-code%'").fetchall()
+
+            rows = wait_for(audited, 10, 0.2)
+            assert len(rows) == 1 and rows[0][0] == "success", rows
+    finally:
+        model.stop()
