@@ -10,6 +10,10 @@
 #include "mcp.h"
 
 #define CACHE_ENTRIES 4096
+/* Audit rows go to Postgres this often: small, frequent batches keep Postgres's share of the
+ * cores even, where a bigger batch every 200 ms took the event loop's core in bursts (p99 of
+ * tools/call under load 10.8 ms against 8.7 ms; docs/PERFORMANCE.md). */
+#define AUDIT_FLUSH_MS 50
 
 static void mcp_free(struct mcp *m)
 {
@@ -18,6 +22,7 @@ static void mcp_free(struct mcp *m)
     jc_redis_free(m->events);
     mcp_cache_free(m->cache);
     jc_audit_free(m->audit);
+    jc_auth_cache_free(m->tokens);
     free(m);
 }
 
@@ -72,8 +77,8 @@ static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
         goto nomem;
     m->app = app;
     jc_ratelimit_init(&m->rl, app->redis);
-    m->audit = jc_audit_new(app->base, app->pg, app->log, app->metrics, app->cfg.audit_spool, 200,
-                            err, errlen);
+    m->audit = jc_audit_new(app->base, app->pg, app->log, app->metrics, app->cfg.audit_spool,
+                            AUDIT_FLUSH_MS, err, errlen);
     if (m->audit == NULL) {
         mcp_free(m);
         return JC_EIO;
@@ -90,7 +95,8 @@ static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
                                    app->dns};
         m->events = jc_redis_new(app->base, app->log, &ro);
     }
-    if (m->cache == NULL || m->events == NULL ||
+    m->tokens = jc_auth_cache_new();
+    if (m->cache == NULL || m->events == NULL || m->tokens == NULL ||
         jc_redis_subscribe(m->events, "project:*", on_event, m) != JC_OK)
         goto nomem;
     if (jc_app_route_health(app, "/mcp/health") != JC_OK || mcp_routes(m) != JC_OK)

@@ -20,9 +20,10 @@ struct mcp {
     struct jc_app *app;
     struct jc_ratelimit rl;
     struct jc_audit *audit;
-    struct mcp_cache *cache; /* read results per project (cache.h) */
-    struct jc_redis *events; /* subscriber to project:* (invalidates the cache) */
-    cJSON *tools_cache;      /* parsed schemas of the tool table (owned) */
+    struct jc_auth_cache *tokens; /* tokens verified before (jc/auth.h) */
+    struct mcp_cache *cache;      /* read results per project (cache.h) */
+    struct jc_redis *events;      /* subscriber to project:* (invalidates the cache) */
+    cJSON *tools_cache;           /* parsed schemas of the tool table (owned) */
 };
 
 struct mcp_tool;

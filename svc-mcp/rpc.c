@@ -571,8 +571,8 @@ static bool token_verified(struct mcp_call *c)
         unauthorized(c, "TOKEN_REQUIRED", "a bearer token is required");
         return false;
     }
-    if (jc_auth_verify(&c->mcp->app->cfg, tok, (long)time(NULL), &c->who, err, sizeof(err)) !=
-        JC_OK) {
+    if (jc_auth_verify_cached(c->mcp->tokens, &c->mcp->app->cfg, tok, (long)time(NULL), &c->who,
+                              err, sizeof(err)) != JC_OK) {
         unauthorized(c, strcmp(err, "token expired") == 0 ? "TOKEN_EXPIRED" : "TOKEN_INVALID", err);
         return false;
     }

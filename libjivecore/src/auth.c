@@ -9,9 +9,12 @@
 
 #include <cjson/cJSON.h>
 #include <jwt.h>
+#include <openssl/crypto.h>
 
 #include "jc/auth.h"
 #include "jc/crypto.h"
+
+#define LEEWAY_S 30 /* for exp and nbf */
 
 /* {"projects": [...]} from c->projects, or NULL with err set when an id is not a uuid or there
  * are too many. */
@@ -256,13 +259,13 @@ enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long 
         jc_errbuf_set(err, errlen, "token has no expiry");
         goto out;
     }
-    if (now > exp + 30) {
+    if (now > exp + LEEWAY_S) {
         jc_errbuf_set(err, errlen, "token expired");
         goto out;
     }
     errno = 0;
     nbf = jwt_get_grant_int(jwt, "nbf");
-    if (errno == 0 && nbf > now + 30) {
+    if (errno == 0 && nbf > now + LEEWAY_S) {
         jc_errbuf_set(err, errlen, "token not valid yet");
         goto out;
     }
@@ -292,6 +295,58 @@ enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long 
     rc = JC_OK;
 out:
     jwt_free(jwt);
+    return rc;
+}
+
+/* ---- the verified-token cache ---- */
+
+struct cached_token {
+    bool used;
+    unsigned char digest[JC_SHA256_LEN];
+    struct jc_principal who;
+};
+
+struct jc_auth_cache {
+    struct cached_token slots[JC_AUTH_CACHE_SLOTS];
+};
+
+struct jc_auth_cache *jc_auth_cache_new(void)
+{
+    return calloc(1, sizeof(struct jc_auth_cache));
+}
+
+void jc_auth_cache_free(struct jc_auth_cache *cache)
+{
+    if (cache != NULL)
+        OPENSSL_cleanse(cache, sizeof(*cache));
+    free(cache);
+}
+
+enum jc_err jc_auth_verify_cached(struct jc_auth_cache *cache, const struct jc_config *cfg,
+                                  const char *token, long now, struct jc_principal *out, char *err,
+                                  size_t errlen)
+{
+    unsigned char digest[JC_SHA256_LEN];
+    struct cached_token *slot;
+    enum jc_err rc;
+
+    if (cache == NULL || token == NULL || strlen(token) > 8192 ||
+        jc_crypto_sha256(token, strlen(token), digest) != JC_OK)
+        return jc_auth_verify(cfg, token, now, out, err, errlen);
+    slot = &cache->slots[(digest[0] | (unsigned)digest[1] << 8) % JC_AUTH_CACHE_SLOTS];
+    if (slot->used && jc_crypto_equal(slot->digest, sizeof(digest), digest, sizeof(digest))) {
+        if (now <= slot->who.exp + LEEWAY_S) {
+            *out = slot->who;
+            return JC_OK;
+        }
+        slot->used = false; /* expired: verification below says so */
+    }
+    rc = jc_auth_verify(cfg, token, now, out, err, errlen);
+    if (rc == JC_OK) {
+        memcpy(slot->digest, digest, sizeof(digest));
+        slot->who = *out;
+        slot->used = true;
+    }
     return rc;
 }
 

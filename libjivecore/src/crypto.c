@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* crypto.c: thin, checked wrappers over OpenSSL's HMAC, SHA-256, CRYPTO_memcmp and RAND. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -73,17 +74,36 @@ enum jc_err jc_crypto_hmac_sha256_hex(const void *key, size_t keylen, const void
     return err;
 }
 
-enum jc_err jc_crypto_sha256_hex(const void *data, size_t len, char out[JC_SHA256_HEX_LEN])
+/* SHA-256 fetched from the provider once: EVP_sha256() makes every digest look it up again. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void fetch_sha256(void)
 {
-    unsigned char md[JC_SHA256_LEN];
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+enum jc_err jc_crypto_sha256(const void *data, size_t len, unsigned char out[JC_SHA256_LEN])
+{
     unsigned int mdlen = 0;
     static const unsigned char empty = 0;
 
-    if (EVP_Digest(data != NULL ? data : &empty, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+    if (pthread_once(&sha256_once, fetch_sha256) != 0 || sha256_md == NULL)
+        return JC_EINVAL;
+    if (EVP_Digest(data != NULL ? data : &empty, len, out, &mdlen, sha256_md, NULL) != 1 ||
         mdlen != JC_SHA256_LEN)
         return JC_EINVAL;
-    jc_crypto_hex(md, sizeof(md), out);
     return JC_OK;
+}
+
+enum jc_err jc_crypto_sha256_hex(const void *data, size_t len, char out[JC_SHA256_HEX_LEN])
+{
+    unsigned char md[JC_SHA256_LEN];
+    enum jc_err err = jc_crypto_sha256(data, len, md);
+
+    if (err == JC_OK)
+        jc_crypto_hex(md, sizeof(md), out);
+    return err;
 }
 
 bool jc_crypto_equal(const void *a, size_t alen, const void *b, size_t blen)
@@ -95,10 +115,45 @@ bool jc_crypto_equal(const void *a, size_t alen, const void *b, size_t blen)
     return CRYPTO_memcmp(a, b, alen) == 0;
 }
 
+/*
+ * Random bytes come from RAND_bytes a pool at a time: each call takes OpenSSL's DRBG lock and
+ * provider path, and a request wants several small ids (trace, span, request, audit entry).
+ * The pool is per thread; bytes handed out are wiped from it, and a forked child drops the
+ * pool instead of repeating its parent's bytes.
+ */
+#define POOL 512
+
+static _Thread_local struct {
+    unsigned char bytes[POOL];
+    size_t left; /* the unused bytes are the last `left` of bytes */
+} pool;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_drop(void) /* in a forked child: its only thread is the forking one */
+{
+    OPENSSL_cleanse(pool.bytes, POOL);
+    pool.left = 0;
+}
+
+static void pool_init(void)
+{
+    (void)pthread_atfork(NULL, NULL, pool_drop);
+}
+
 enum jc_err jc_crypto_random(void *buf, size_t n)
 {
-    if (n > 0x7fffffff || RAND_bytes(buf, (int)n) != 1)
-        return JC_EIO;
+    if (n > POOL / 4)
+        return n <= 0x7fffffff && RAND_bytes(buf, (int)n) == 1 ? JC_OK : JC_EIO;
+    if (pool.left < n) {
+        if (pthread_once(&pool_once, pool_init) != 0 || RAND_bytes(pool.bytes, POOL) != 1) {
+            pool.left = 0;
+            return JC_EIO;
+        }
+        pool.left = POOL;
+    }
+    memcpy(buf, pool.bytes + POOL - pool.left, n);
+    OPENSSL_cleanse(pool.bytes + POOL - pool.left, n);
+    pool.left -= n;
     return JC_OK;
 }
 

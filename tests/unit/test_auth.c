@@ -16,7 +16,8 @@ static void mint_and_verify(void **state)
                                "acme",
                                "00000000-0000-4000-8000-000000000001",
                                "status:read kanban:write",
-                               3600000};
+                               3600000,
+                               NULL};
     char err[128] = "";
     char *tok = NULL;
     jwt_t *jwt = NULL;
@@ -49,7 +50,7 @@ static void mint_and_verify(void **state)
 static void refuses_incomplete_config(void **state)
 {
     struct jc_config cfg = {0};
-    struct jc_auth_claims c = {"a", "n", "o", NULL, "s", 1000};
+    struct jc_auth_claims c = {"a", "n", "o", NULL, "s", 1000, NULL};
     char err[128] = "";
     char *tok = (char *)"unchanged";
 
@@ -174,6 +175,77 @@ static void verify_refuses_bad_tokens(void **state)
     assert_string_equal(p.sub, ""); /* nothing leaks out of a refused token */
 }
 
+static void cached_verification(void **state)
+{
+    struct jc_config cfg;
+    struct jc_auth_cache *cache = jc_auth_cache_new();
+    struct jc_principal p;
+    char err[128] = "";
+    char *tok = make_token("{" GOOD_ISS_AUD ",\"sub\":\"c1\",\"exp\":1000100,\"scope\":\"runs:"
+                           "read\",\"projects\":[\"00000000-0000-4000-8000-00000000000a\"]}",
+                           JWT_ALG_HS256, secret);
+    char *other =
+        make_token("{" GOOD_ISS_AUD ",\"sub\":\"c2\",\"exp\":1000100}", JWT_ALG_HS256, secret);
+    size_t n = strlen(tok);
+    char kept = tok[n - 2];
+
+    (void)state;
+    assert_non_null(cache);
+    cfg_init(&cfg);
+    assert_int_equal(jc_auth_verify_cached(cache, &cfg, tok, 1000000, &p, err, sizeof(err)), JC_OK);
+    assert_string_equal(p.sub, "c1");
+    /* a second call is answered from the cache: a changed audience would refuse it otherwise */
+    cfg.jwt_audience = (char *)"https://elsewhere.example/mcp";
+    memset(&p, 0, sizeof(p));
+    assert_int_equal(jc_auth_verify_cached(cache, &cfg, tok, 1000050, &p, err, sizeof(err)), JC_OK);
+    assert_string_equal(p.sub, "c1");
+    assert_string_equal(p.scopes, "runs:read");
+    assert_string_equal(p.projects, "00000000-0000-4000-8000-00000000000a");
+    /* a token never verified is checked in full */
+    assert_int_equal(jc_auth_verify_cached(cache, &cfg, other, 1000000, &p, err, sizeof(err)),
+                     JC_EAUTH);
+    assert_string_equal(err, "wrong audience");
+    cfg_init(&cfg);
+    /* the cached token with one byte of its signature changed is another token: refused */
+    tok[n - 2] = kept == 'A' ? 'B' : 'A';
+    assert_int_equal(jc_auth_verify_cached(cache, &cfg, tok, 1000000, &p, err, sizeof(err)),
+                     JC_EAUTH);
+    assert_string_equal(err, "malformed token or bad signature");
+    assert_string_equal(p.sub, "");
+    tok[n - 2] = kept;
+    /* expiry holds for a cached token (same 30 s leeway) */
+    assert_int_equal(jc_auth_verify_cached(cache, &cfg, tok, 1000130, &p, err, sizeof(err)), JC_OK);
+    assert_int_equal(jc_auth_verify_cached(cache, &cfg, tok, 1000131, &p, err, sizeof(err)),
+                     JC_EAUTH);
+    assert_string_equal(err, "token expired");
+    free(tok);
+    free(other);
+    jc_auth_cache_free(cache);
+}
+
+static void mint_projects_claim(void **state)
+{
+    struct jc_config cfg;
+    struct jc_auth_claims c = {"a", "n", "acme", NULL, "status:read", 60000, NULL};
+    struct jc_principal p;
+    char err[128] = "";
+    char *tok = NULL;
+
+    (void)state;
+    cfg_init(&cfg);
+    c.projects = "00000000-0000-4000-8000-00000000000a, 00000000-0000-4000-8000-00000000000b";
+    assert_int_equal(jc_auth_mint(&cfg, &c, &tok, err, sizeof(err)), JC_OK);
+    assert_int_equal(jc_auth_verify(&cfg, tok, (long)time(NULL), &p, err, sizeof(err)), JC_OK);
+    assert_string_equal(
+        p.projects, "00000000-0000-4000-8000-00000000000a,00000000-0000-4000-8000-00000000000b");
+    free(tok);
+    tok = NULL;
+    c.projects = "00000000-0000-4000-8000-00000000000a shop";
+    assert_int_equal(jc_auth_mint(&cfg, &c, &tok, err, sizeof(err)), JC_EINVAL);
+    assert_null(tok);
+    assert_string_equal(err, "'shop' is not a project id");
+}
+
 static void bearer_header(void **state)
 {
     (void)state;
@@ -186,9 +258,12 @@ static void bearer_header(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(mint_and_verify), cmocka_unit_test(refuses_incomplete_config),
-        cmocka_unit_test(verify_accepts_good_tokens), cmocka_unit_test(verify_refuses_bad_tokens),
-        cmocka_unit_test(bearer_header)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(mint_and_verify),
+                                       cmocka_unit_test(refuses_incomplete_config),
+                                       cmocka_unit_test(verify_accepts_good_tokens),
+                                       cmocka_unit_test(verify_refuses_bad_tokens),
+                                       cmocka_unit_test(cached_verification),
+                                       cmocka_unit_test(mint_projects_claim),
+                                       cmocka_unit_test(bearer_header)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,6 +53,27 @@ struct jc_principal {
 enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long now,
                            struct jc_principal *out, char *err, size_t errlen) JC_MUSTCHECK;
 
+/*
+ * Verified tokens, remembered by one thread (not thread-safe): a service verifies the same
+ * agent's token on every call, and a JWT's signature check and JSON parsing are most of a
+ * cached read's cost. jc_auth_verify_cached answers a token it verified before — the same
+ * bytes, found by their SHA-256 and compared in constant time — while now <= exp + the
+ * leeway, and otherwise verifies it as jc_auth_verify does (only successes are remembered;
+ * JC_AUTH_CACHE_SLOTS of them, a newer one replacing an older one in its slot). A cached
+ * answer is the one verification gave; nbf is never an issue since time only moves forward.
+ * The configuration must not change while the cache lives (the services read it once).
+ */
+#define JC_AUTH_CACHE_SLOTS 256
+
+struct jc_auth_cache;
+
+struct jc_auth_cache *jc_auth_cache_new(void); /* NULL when out of memory */
+void jc_auth_cache_free(struct jc_auth_cache *cache);
+
+enum jc_err jc_auth_verify_cached(struct jc_auth_cache *cache, const struct jc_config *cfg,
+                                  const char *token, long now, struct jc_principal *out, char *err,
+                                  size_t errlen) JC_MUSTCHECK;
+
 /* True when scope is one of p's scopes (exact match; "admin" does not imply others). */
 bool jc_principal_has_scope(const struct jc_principal *p, const char *scope);
 

@@ -20,6 +20,10 @@ enum jc_err jc_crypto_hmac_sha256(const void *key, size_t keylen, const void *da
 enum jc_err jc_crypto_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t len,
                                       char out[JC_SHA256_HEX_LEN]) JC_MUSTCHECK;
 
+/* SHA-256 of data into out (32 bytes). Returns JC_OK or JC_EINVAL. */
+enum jc_err jc_crypto_sha256(const void *data, size_t len,
+                             unsigned char out[JC_SHA256_LEN]) JC_MUSTCHECK;
+
 /* SHA-256 of data as lower-case hex into out (65 bytes). Returns JC_OK or JC_EINVAL. */
 enum jc_err jc_crypto_sha256_hex(const void *data, size_t len,
                                  char out[JC_SHA256_HEX_LEN]) JC_MUSTCHECK;
