@@ -109,8 +109,9 @@ def main():
             like = f"bench-{run_id}-%"
             rows = c.execute("SELECT count(*) FROM webhook_events WHERE id LIKE %s", (like,)).fetchone()[0]
             jobs = c.execute("SELECT count(*) FROM jobs WHERE event_id LIKE %s", (like,)).fetchone()[0]
-            # the ceiling's table: the same shape as the event row
-            c.execute("CREATE TABLE bench_events (id text PRIMARY KEY, payload jsonb NOT NULL, "
+            # the ceiling's table: the same shape and payload storage as the event row
+            c.execute("CREATE TABLE bench_events (id text PRIMARY KEY, "
+                      "payload jsonb COMPRESSION lz4 NOT NULL, "
                       "payload_hash text NOT NULL, received_at timestamptz DEFAULT now())")
         literal = "'" + body.decode().replace("'", "''") + "'"
         (tmp / "insert.sql").write_text(

@@ -151,6 +151,9 @@ def test_push_to_tracked_branch_becomes_artifact_scan(webhook, project, db, stac
     assert ev[0] == "push" and ev[1] is None and ev[3] is False and ev[4]
     assert ev[5] == payload and ev[6] == hashlib.sha256(body).hexdigest()
     assert ev[7] == project["id"]
+    # stored compressed with lz4 (migration 010), not pglz
+    assert db.execute("SELECT pg_column_compression(payload) FROM webhook_events "
+                      "WHERE id = %s", (delivery,)).fetchone()[0] == "lz4"
     (jid, queue, jpayload, status, enq), = jobs_of(db, delivery)
     assert (jid, queue, status, enq) == (job_id, "artifact-scan", "queued", True)
     assert jpayload["before"] == payload["before"] and jpayload["after"] == payload["after"]
