@@ -31,6 +31,13 @@ static const char insert_sql[] =
     " traceparent text, duration_ms int) "
     "ON CONFLICT (entry_id) DO NOTHING";
 
+/* One row as its JSON line: printed once, then both journaled and sent to Postgres as is. */
+struct row {
+    struct row *next;
+    size_t len;  /* of the JSON, without the newline */
+    char text[]; /* the JSON, then '\n' */
+};
+
 struct jc_audit {
     struct event_base *base;
     struct jc_pg *pg;
@@ -40,9 +47,9 @@ struct jc_audit {
     long jbytes;     /* its size */
     bool overflowed; /* rows beyond MEMORY_CAP live only in the journal */
     long interval_ms;
-    cJSON *rows;   /* waiting */
-    int nrows;     /* cJSON_GetArraySize(rows), kept here: that call walks the list */
-    int in_flight; /* rows sent in the current batch (the first in_flight of rows) */
+    struct row *head, *tail; /* waiting, oldest first */
+    int nrows;
+    int in_flight; /* rows sent in the current batch (the first in_flight of the list) */
     struct event *timer;
     void (*flush_cb)(void *);
     void *flush_ud;
@@ -71,25 +78,40 @@ static bool write_all(int fd, const char *p, size_t len)
     return true;
 }
 
-/* Writes row as one JSON line with one write; adds its length to *bytes. */
-static bool write_row(int fd, const cJSON *row, long *bytes)
+/* Writes row's line with one write; adds its length to *bytes. */
+static bool write_row(int fd, const struct row *row, long *bytes)
 {
-    char *line = cJSON_PrintUnformatted(row);
-    size_t n;
-    bool ok;
-
-    if (line == NULL)
+    if (!write_all(fd, row->text, row->len + 1))
         return false;
-    n = strlen(line);
-    line[n] = '\n'; /* replaces the NUL */
-    ok = write_all(fd, line, n + 1);
-    cJSON_free(line);
-    if (ok)
-        *bytes += (long)n + 1;
-    return ok;
+    *bytes += (long)row->len + 1;
+    return true;
 }
 
-static void journal_append(struct jc_audit *a, const cJSON *row)
+/* A row holding the JSON text json (len bytes); NULL when out of memory. */
+static struct row *row_new(const char *json, size_t len)
+{
+    struct row *r = malloc(sizeof(*r) + len + 1);
+
+    if (r == NULL)
+        return NULL;
+    r->next = NULL;
+    r->len = len;
+    memcpy(r->text, json, len);
+    r->text[len] = '\n';
+    return r;
+}
+
+static void push(struct jc_audit *a, struct row *r)
+{
+    if (a->tail != NULL)
+        a->tail->next = r;
+    else
+        a->head = r;
+    a->tail = r;
+    a->nrows++;
+}
+
+static void journal_append(struct jc_audit *a, const struct row *row)
 {
     if (a->jfd < 0)
         return;
@@ -111,19 +133,20 @@ static int journal_load(struct jc_audit *a)
     if (a->journal == NULL || (f = fopen(a->journal, "r")) == NULL)
         return 0;
     while ((n = getline(&line, &cap, f)) > 0) {
-        cJSON *row;
+        cJSON *obj;
+        struct row *r = NULL;
         if (a->nrows >= MEMORY_CAP) {
             a->overflowed = true;
             break;
         }
-        row = cJSON_ParseWithLength(line, (size_t)n);
-        if (cJSON_IsObject(row)) {
-            cJSON_AddItemToArray(a->rows, row);
-            a->nrows++;
+        if (line[n - 1] == '\n')
+            n--;
+        obj = cJSON_ParseWithLength(line, (size_t)n);
+        if (cJSON_IsObject(obj) && (r = row_new(line, (size_t)n)) != NULL) {
+            push(a, r);
             loaded++;
-        } else {
-            cJSON_Delete(row); /* a line cut short by a crash */
-        }
+        } /* else a line cut short by a crash */
+        cJSON_Delete(obj);
     }
     free(line);
     fclose(f);
@@ -175,7 +198,7 @@ static void journal_trim(struct jc_audit *a)
 {
     char tmp[4096];
     int fd;
-    cJSON *row;
+    const struct row *row;
     long bytes = 0;
 
     if (a->jfd < 0 || a->overflowed)
@@ -192,7 +215,7 @@ static void journal_trim(struct jc_audit *a)
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
         return;
-    for (row = a->rows->child; row != NULL; row = row->next)
+    for (row = a->head; row != NULL; row = row->next)
         if (!write_row(fd, row, &bytes))
             goto fail;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0 || rename(tmp, a->journal) != 0)
@@ -216,8 +239,13 @@ static void written(const PGresult *res, enum jc_err err, const char *msg, void 
     (void)res;
     a->in_flight = 0;
     if (err == JC_OK) {
-        for (i = 0; i < n; i++)
-            cJSON_DeleteItemFromArray(a->rows, 0);
+        for (i = 0; i < n && a->head != NULL; i++) {
+            struct row *r = a->head;
+            a->head = r->next;
+            free(r);
+        }
+        if (a->head == NULL)
+            a->tail = NULL;
         a->nrows -= n;
         jc_metric_inc(a->m_written, n);
         if (a->nrows == 0 && a->overflowed) {
@@ -246,26 +274,39 @@ static void written(const PGresult *res, enum jc_err err, const char *msg, void 
     schedule(a, err == JC_OK ? a->interval_ms : a->interval_ms * 5);
 }
 
+/* Sends the oldest BATCH rows as one JSON array: their lines joined by commas. */
 static void send_batch(struct jc_audit *a)
 {
-    cJSON *batch;
-    char *text;
-    cJSON *row;
+    const struct row *row;
+    size_t len = 2;
+    char *text, *at;
     int i = 0;
     const char *p[1];
 
     if (a->in_flight > 0 || a->nrows == 0)
         return;
-    batch = cJSON_CreateArray();
-    for (row = a->rows->child; row != NULL && i < BATCH; row = row->next, i++)
-        cJSON_AddItemReferenceToArray(batch, row);
+    for (row = a->head; row != NULL && i < BATCH; row = row->next, i++)
+        len += row->len + 1;
     a->in_flight = i;
-    text = cJSON_PrintUnformatted(batch);
-    cJSON_Delete(batch);
+    text = malloc(len);
+    if (text == NULL) {
+        written(NULL, JC_ENOMEM, "out of memory", a);
+        return;
+    }
+    at = text;
+    *at++ = '[';
+    for (row = a->head, i = 0; i < a->in_flight; row = row->next, i++) {
+        if (i > 0)
+            *at++ = ',';
+        memcpy(at, row->text, row->len);
+        at += row->len;
+    }
+    *at++ = ']';
+    *at = '\0';
     p[0] = text;
-    if (text == NULL || jc_pg_query(a->pg, 0, insert_sql, 1, p, written, a) != JC_OK)
+    if (jc_pg_query(a->pg, 0, insert_sql, 1, p, written, a) != JC_OK)
         written(NULL, JC_EPG, "cannot submit", a);
-    cJSON_free(text);
+    free(text);
 }
 
 static void tick(evutil_socket_t fd, short what, void *arg)
@@ -294,7 +335,6 @@ struct jc_audit *jc_audit_new(struct event_base *base, struct jc_pg *pg, struct 
     a->log = log;
     a->jfd = -1;
     a->interval_ms = interval_ms > 0 ? interval_ms : 200;
-    a->rows = cJSON_CreateArray();
     a->timer = evtimer_new(base, tick, a);
     if (journal != NULL)
         a->journal = strdup(journal);
@@ -302,7 +342,7 @@ struct jc_audit *jc_audit_new(struct event_base *base, struct jc_pg *pg, struct 
                                       "Audit rows written to Postgres", NULL);
     a->m_journaled = jc_metrics_counter(metrics, "jive_audit_rows_journaled_total",
                                         "Audit rows appended to the journal", NULL);
-    if (a->rows == NULL || a->timer == NULL || (journal != NULL && a->journal == NULL))
+    if (a->timer == NULL || (journal != NULL && a->journal == NULL))
         goto nomem;
     if (journal != NULL && !journal_open(a, journal, err, errlen)) {
         jc_audit_free(a);
@@ -323,6 +363,8 @@ void jc_audit_add(struct jc_audit *a, const struct jc_audit_entry *e)
 {
     cJSON *row = cJSON_CreateObject();
     char ts[JC_ISO_LEN], id[JC_UUID_LEN];
+    char *json;
+    struct row *r;
 
 #define PUT(field, value)                                                                          \
     do {                                                                                           \
@@ -349,15 +391,23 @@ void jc_audit_add(struct jc_audit *a, const struct jc_audit_entry *e)
     PUT("ts", ts);
 #undef PUT
     cJSON_AddNumberToObject(row, "duration_ms", (double)(e->duration_ms >= 0 ? e->duration_ms : 0));
-    journal_append(a, row);
+    json = cJSON_PrintUnformatted(row);
+    cJSON_Delete(row);
+    r = json != NULL ? row_new(json, strlen(json)) : NULL;
+    cJSON_free(json);
+    if (r == NULL) {
+        jc_error(a->log, "audit: out of memory: a row for %s is lost",
+                 e->request_id != NULL ? e->request_id : "a call");
+        return;
+    }
+    journal_append(a, r);
     if (a->overflowed || (a->nrows >= MEMORY_CAP && a->jfd >= 0)) {
         /* memory is full: the row waits in the journal only */
         a->overflowed = true;
-        cJSON_Delete(row);
+        free(r);
         return;
     }
-    cJSON_AddItemToArray(a->rows, row);
-    a->nrows++;
+    push(a, r);
 }
 
 void jc_audit_flush(struct jc_audit *a, void (*cb)(void *ud), void *ud)
@@ -387,7 +437,11 @@ void jc_audit_free(struct jc_audit *a)
         close(a->jfd); /* what was not written is in it */
     if (a->timer != NULL)
         event_free(a->timer);
-    cJSON_Delete(a->rows);
+    while (a->head != NULL) {
+        struct row *r = a->head;
+        a->head = r->next;
+        free(r);
+    }
     free(a->journal);
     free(a);
 }
