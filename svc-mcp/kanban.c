@@ -34,14 +34,6 @@ static void move_end(struct move *m)
     free(m);
 }
 
-static void ignore(const redisReply *r, enum jc_err err, const char *msg, void *ud)
-{
-    (void)r;
-    (void)err;
-    (void)msg;
-    (void)ud;
-}
-
 /* Remembers a final outcome for the idempotency key (the claim held the job id until now). */
 static void remember(struct move *m, const cJSON *outcome)
 {
@@ -58,7 +50,7 @@ static void remember(struct move *m, const cJSON *outcome)
     argv[2] = text;
     argv[3] = "EX";
     argv[4] = IDEM_TTL;
-    if (jc_redis_command(m->c->mcp->app->redis, 0, ignore, NULL, 5, argv, NULL) != JC_OK)
+    if (jc_redis_command(m->c->mcp->app->redis, 0, NULL, NULL, 5, argv, NULL) != JC_OK)
         jc_debug(m->c->mcp->app->log, "idempotency result not stored");
     cJSON_free(text);
 }
@@ -185,7 +177,7 @@ static void created(struct mcp_call *c, cJSON *json, enum jc_err err, const char
         cJSON_Delete(json);
         if (m->idem_key[0] != '\0') {
             const char *argv[2] = {"DEL", m->idem_key};
-            if (jc_redis_command(c->mcp->app->redis, 0, ignore, NULL, 2, argv, NULL) != JC_OK)
+            if (jc_redis_command(c->mcp->app->redis, 0, NULL, NULL, 2, argv, NULL) != JC_OK)
                 jc_debug(c->mcp->app->log, "idempotency claim not released");
         }
         move_end(m);

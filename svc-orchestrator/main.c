@@ -103,6 +103,14 @@ static void on_shutdown(struct jc_app *app, jc_app_done_fn *done, void *ud)
     jc_worker_drain(o->worker, worker_drained, o);
 }
 
+void orch_unlock(struct jc_app *app, struct orch_ctx *ctx, const char *lock_key, const char *job_id)
+{
+    const char *argv[2] = {lock_key, job_id};
+
+    if (jc_redis_eval(app->redis, &ctx->unlock, 1, 2, argv, NULL, NULL) != JC_OK)
+        jc_debug(app->log, "lock %s not released; it expires", lock_key);
+}
+
 static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
 {
     static jc_job_handler *const handlers[JC_Q_COUNT] = {

@@ -52,50 +52,46 @@ static void move_free(struct move *m)
     free(m);
 }
 
-static void unlocked(const redisReply *r, enum jc_err err, const char *msg, void *ud)
-{
-    (void)r;
-    (void)err;
-    (void)msg;
-    (void)ud;
-}
-
 static void release(struct move *m)
 {
-    const char *argv[2] = {m->lock_key, m->run->job.id};
+    orch_unlock(m->app, m->ctx, m->lock_key, m->run->job.id);
+}
 
-    if (jc_redis_eval(m->app->redis, &m->ctx->unlock, 1, 2, argv, unlocked, NULL) != JC_OK)
-        jc_debug(m->app->log, "move lock %s not released; it expires", m->lock_key);
+/* Ends the job with an error: retried with backoff, or (retry false) rejected for good. */
+static void end_with(struct move *m, bool retry, const char *fmt, va_list ap) JC_PRINTF(3, 0);
+static void end_with(struct move *m, bool retry, const char *fmt, va_list ap)
+{
+    char msg[600];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    release(m);
+    if (retry)
+        jc_job_fail(m->run, "%s", msg);
+    else
+        jc_job_reject(m->run, "%s", msg);
+    move_free(m);
 }
 
 /* A refusal the caller must fix: no retry. */
 static void reject(struct move *m, const char *fmt, ...) JC_PRINTF(2, 3);
 static void reject(struct move *m, const char *fmt, ...)
 {
-    char msg[600];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    end_with(m, false, fmt, ap);
     va_end(ap);
-    release(m);
-    jc_job_reject(m->run, "%s", msg);
-    move_free(m);
 }
 
 /* A failure that may pass (git, database): retried with backoff. */
 static void fail(struct move *m, const char *fmt, ...) JC_PRINTF(2, 3);
 static void fail(struct move *m, const char *fmt, ...)
 {
-    char msg[600];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    end_with(m, true, fmt, ap);
     va_end(ap);
-    release(m);
-    jc_job_fail(m->run, "%s", msg);
-    move_free(m);
 }
 
 static bool git_failed(struct move *m, const struct jc_proc_result *r, const char *what)

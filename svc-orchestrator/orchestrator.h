@@ -15,6 +15,11 @@ struct orch_ctx {
     struct jc_redis_script llens;  /* the queue depths for the heartbeat line */
 };
 
+/* Releases lock_key when it still holds job_id (ctx->unlock): a lock that expired and was
+ * taken over is not ours to drop. Fire and forget; a lock left behind expires. */
+void orch_unlock(struct jc_app *app, struct orch_ctx *ctx, const char *lock_key,
+                 const char *job_id);
+
 /* run-sync: upserts the CI run of a workflow_run/check_run/check_suite event into runs. */
 void orch_run_sync(struct jc_job_run *run, void *ud);
 

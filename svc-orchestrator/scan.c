@@ -82,21 +82,9 @@ static void scan_free(struct scan *s)
     free(s);
 }
 
-static void unlocked(const redisReply *r, enum jc_err err, const char *msg, void *ud)
-{
-    (void)r;
-    (void)err;
-    (void)msg;
-    (void)ud;
-}
-
 static void release(struct scan *s)
 {
-    /* only our own lock: a lock that expired and was taken over is not ours to drop */
-    const char *argv[2] = {s->lock_key, s->run->job.id};
-
-    if (jc_redis_eval(s->app->redis, &s->ctx->unlock, 1, 2, argv, unlocked, NULL) != JC_OK)
-        jc_debug(s->app->log, "scan lock %s not released; it expires", s->lock_key);
+    orch_unlock(s->app, s->ctx, s->lock_key, s->run->job.id);
 }
 
 static void fail(struct scan *s, const char *fmt, ...) JC_PRINTF(2, 3);

@@ -145,6 +145,7 @@ static int cmd_project_add(const struct jc_config *cfg, struct opt *opts, int n)
     const char *branch = opt_get(opts, n, "branch");
     const char *secret = opt_get(opts, n, "secret");
     const char *scan = opt_get(opts, n, "scan");
+    bool scan_first = true;
     char generated[65];
     PGconn *conn = NULL;
     PGresult *r = NULL;
@@ -154,7 +155,7 @@ static int cmd_project_add(const struct jc_config *cfg, struct opt *opts, int n)
         return fail("%s", "project add: --org, --name and --repo are required (see --help)");
     if (secret != NULL && strlen(secret) < 16)
         return fail("%s", "project add: --secret must be at least 16 characters");
-    if (scan != NULL && strcmp(scan, "yes") != 0 && strcmp(scan, "no") != 0)
+    if (scan != NULL && jc_parse_bool(scan, &scan_first) != JC_OK)
         return fail("%s", "project add: --scan must be yes or no");
     if (secret == NULL) {
         if (jc_crypto_random_hex(generated, 32) != JC_OK)
@@ -169,7 +170,7 @@ static int cmd_project_add(const struct jc_config *cfg, struct opt *opts, int n)
                             repo,
                             branch != NULL ? branch : "main",
                             secret != NULL ? secret : generated,
-                            scan != NULL && strcmp(scan, "no") == 0 ? "false" : "true"};
+                            scan_first ? "true" : "false"};
         /* the project and its first full scan commit together; the outbox sweeper queues it */
         r = PQexecParams(conn,
                          "WITH o AS (INSERT INTO orgs (slug, name) VALUES ($1, $1) "
@@ -243,22 +244,19 @@ static int resolve_projects(PGconn *conn, const char *org_id, const char *list, 
                             size_t outlen)
 {
     char name[256];
-    size_t used = 0;
+    const char *w;
+    size_t len, used = 0;
     int count = 0;
 
     out[0] = '\0';
-    while (*list != '\0') {
-        size_t len = strcspn(list, " ,");
+    while ((w = jc_parse_word(&list, " ,", &len)) != NULL) {
         const char *p[2] = {org_id, name};
         PGresult *r;
 
         if (len >= sizeof(name))
-            return fail("token mint: project '%.40s...' is too long", list);
-        memcpy(name, list, len);
+            return fail("token mint: project '%.40s...' is too long", w);
+        memcpy(name, w, len);
         name[len] = '\0';
-        list += len + (list[len] != '\0');
-        if (len == 0)
-            continue;
         if (++count > JC_AUTH_MAX_PROJECTS)
             return fail("token mint: at most %d projects", JC_AUTH_MAX_PROJECTS);
         r = PQexecParams(

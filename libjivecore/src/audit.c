@@ -111,6 +111,19 @@ static void push(struct jc_audit *a, struct row *r)
     a->nrows++;
 }
 
+/* Frees the oldest n rows (all of them for n >= nrows). */
+static void drop_oldest(struct jc_audit *a, int n)
+{
+    for (; n > 0 && a->head != NULL; n--) {
+        struct row *r = a->head;
+        a->head = r->next;
+        free(r);
+        a->nrows--;
+    }
+    if (a->head == NULL)
+        a->tail = NULL;
+}
+
 static void journal_append(struct jc_audit *a, const struct row *row)
 {
     if (a->jfd < 0)
@@ -234,19 +247,12 @@ static void send_batch(struct jc_audit *a);
 static void written(const PGresult *res, enum jc_err err, const char *msg, void *ud)
 {
     struct jc_audit *a = ud;
-    int n = a->in_flight, i;
+    int n = a->in_flight;
 
     (void)res;
     a->in_flight = 0;
     if (err == JC_OK) {
-        for (i = 0; i < n && a->head != NULL; i++) {
-            struct row *r = a->head;
-            a->head = r->next;
-            free(r);
-        }
-        if (a->head == NULL)
-            a->tail = NULL;
-        a->nrows -= n;
+        drop_oldest(a, n);
         jc_metric_inc(a->m_written, n);
         if (a->nrows == 0 && a->overflowed) {
             /* memory has drained: bring back what only the journal held (the rows already
@@ -437,11 +443,7 @@ void jc_audit_free(struct jc_audit *a)
         close(a->jfd); /* what was not written is in it */
     if (a->timer != NULL)
         event_free(a->timer);
-    while (a->head != NULL) {
-        struct row *r = a->head;
-        a->head = r->next;
-        free(r);
-    }
+    drop_oldest(a, a->nrows);
     free(a->journal);
     free(a);
 }

@@ -13,6 +13,7 @@
 
 #include "jc/auth.h"
 #include "jc/crypto.h"
+#include "jc/parse.h"
 
 #define LEEWAY_S 30 /* for exp and nbf */
 
@@ -24,27 +25,25 @@ static char *projects_grant(const char *list, char *err, size_t errlen)
     cJSON *arr = cJSON_AddArrayToObject(obj, "projects");
     char id[40];
     char *json = NULL;
+    const char *w;
+    size_t len;
     int n = 0;
 
     if (arr == NULL)
         goto out;
-    while (*list != '\0') {
-        size_t len = strcspn(list, " ,");
-        if (len > 0) {
-            if (len >= sizeof(id) || ++n > JC_AUTH_MAX_PROJECTS) {
-                jc_errbuf_set(err, errlen, "at most %d project ids", JC_AUTH_MAX_PROJECTS);
-                goto out;
-            }
-            memcpy(id, list, len);
-            id[len] = '\0';
-            if (!jc_crypto_is_uuid(id)) {
-                jc_errbuf_set(err, errlen, "'%s' is not a project id", id);
-                goto out;
-            }
-            if (!cJSON_AddItemToArray(arr, cJSON_CreateString(id)))
-                goto out;
+    while ((w = jc_parse_word(&list, " ,", &len)) != NULL) {
+        if (len >= sizeof(id) || ++n > JC_AUTH_MAX_PROJECTS) {
+            jc_errbuf_set(err, errlen, "at most %d project ids", JC_AUTH_MAX_PROJECTS);
+            goto out;
         }
-        list += len + (list[len] != '\0');
+        memcpy(id, w, len);
+        id[len] = '\0';
+        if (!jc_crypto_is_uuid(id)) {
+            jc_errbuf_set(err, errlen, "'%s' is not a project id", id);
+            goto out;
+        }
+        if (!cJSON_AddItemToArray(arr, cJSON_CreateString(id)))
+            goto out;
     }
     json = cJSON_PrintUnformatted(obj);
     if (json == NULL)
@@ -328,10 +327,11 @@ enum jc_err jc_auth_verify_cached(struct jc_auth_cache *cache, const struct jc_c
 {
     unsigned char digest[JC_SHA256_LEN];
     struct cached_token *slot;
+    size_t len = token != NULL ? strlen(token) : 0;
     enum jc_err rc;
 
-    if (cache == NULL || token == NULL || strlen(token) > 8192 ||
-        jc_crypto_sha256(token, strlen(token), digest) != JC_OK)
+    if (cache == NULL || token == NULL || len > 8192 ||
+        jc_crypto_sha256(token, len, digest) != JC_OK)
         return jc_auth_verify(cfg, token, now, out, err, errlen);
     slot = &cache->slots[(digest[0] | (unsigned)digest[1] << 8) % JC_AUTH_CACHE_SLOTS];
     if (slot->used && jc_crypto_equal(slot->digest, sizeof(digest), digest, sizeof(digest))) {

@@ -50,6 +50,18 @@ enum jc_err jc_parse_duration_ms(const char *s, long long *out_ms)
     return JC_EINVAL;
 }
 
+const char *jc_parse_word(const char **s, const char *seps, size_t *len)
+{
+    const char *w = *s + strspn(*s, seps);
+
+    *s = w;
+    if (*w == '\0')
+        return NULL;
+    *len = strcspn(w, seps);
+    *s = w + *len;
+    return w;
+}
+
 enum jc_err jc_parse_bool(const char *s, bool *out)
 {
     static const char *const yes[] = {"1", "true", "yes", "on"};

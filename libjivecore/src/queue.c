@@ -68,14 +68,6 @@ enum jc_err jc_queue_push(struct jc_redis *r, enum jc_queue q, const char *messa
     return jc_redis_command(r, 0, cb, ud, 3, argv, NULL);
 }
 
-static void ignore_reply(const redisReply *reply, enum jc_err err, const char *msg, void *ud)
-{
-    (void)reply;
-    (void)err;
-    (void)msg;
-    (void)ud;
-}
-
 enum jc_err jc_events_publish(struct jc_redis *r, const char *project_id, const char *type,
                               const char *job_id, const cJSON *data, jc_redis_cb *cb, void *ud)
 {
@@ -101,7 +93,7 @@ enum jc_err jc_events_publish(struct jc_redis *r, const char *project_id, const 
     if (text != NULL) {
         const char *argv[3] = {"PUBLISH", channel, text};
         snprintf(channel, sizeof(channel), "project:%s", project_id);
-        rc = jc_redis_command(r, 0, cb != NULL ? cb : ignore_reply, ud, 3, argv, NULL);
+        rc = jc_redis_command(r, 0, cb, ud, 3, argv, NULL);
     }
     cJSON_free(text);
     cJSON_Delete(ev);

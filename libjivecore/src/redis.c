@@ -115,7 +115,8 @@ static void cmd_complete(struct rcmd *c, const redisReply *reply, enum jc_err er
         return;
     c->done = true;
     event_del(c->timer);
-    c->cb(reply, err, msg != NULL ? msg : (err == JC_OK ? "" : jc_strerror(err)), c->ud);
+    if (c->cb != NULL)
+        c->cb(reply, err, msg != NULL ? msg : (err == JC_OK ? "" : jc_strerror(err)), c->ud);
 }
 
 static void force_reconnect(struct jc_redis *r, const char *why);
@@ -247,7 +248,7 @@ enum jc_err jc_redis_command(struct jc_redis *r, long timeout_ms, jc_redis_cb *c
 {
     struct rcmd *c;
 
-    if (r == NULL || cb == NULL || argc < 1 || argv == NULL || r->subscriber)
+    if (r == NULL || argc < 1 || argv == NULL || r->subscriber)
         return JC_EINVAL;
     if (r->closing)
         return JC_ECLOSED;
@@ -266,7 +267,7 @@ enum jc_err jc_redis_eval(struct jc_redis *r, const struct jc_redis_script *scri
     struct rcmd *c;
     int i;
 
-    if (r == NULL || script == NULL || cb == NULL || nkeys < 0 || argc < nkeys || r->subscriber)
+    if (r == NULL || script == NULL || nkeys < 0 || argc < nkeys || r->subscriber)
         return JC_EINVAL;
     all = calloc((size_t)argc + 3, sizeof(char *));
     if (all == NULL)

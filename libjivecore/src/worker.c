@@ -104,14 +104,6 @@ const char *jc_worker_id(const struct jc_worker *w)
     return w->id;
 }
 
-static void ignore(const redisReply *r, enum jc_err err, const char *msg, void *ud)
-{
-    (void)r;
-    (void)err;
-    (void)msg;
-    (void)ud;
-}
-
 static void run_free(struct jc_job_run *run)
 {
     free(run->raw);
@@ -587,7 +579,7 @@ static void reserved(struct jc_worker *w, const char *raw, size_t len)
         !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(run->msg, "project_id"))) {
         const char *argv[4] = {"LREM", w->active_key, "1", run->raw};
         jc_error(w->app->log, "dropping a malformed queue message (%zu bytes)", len);
-        if (jc_redis_command(w->app->redis, 0, ignore, NULL, 4, argv, NULL) != JC_OK)
+        if (jc_redis_command(w->app->redis, 0, NULL, NULL, 4, argv, NULL) != JC_OK)
             jc_warn(w->app->log, "could not drop the malformed message");
         run_free(run);
         return;
@@ -732,7 +724,7 @@ static void beat_cb(evutil_socket_t fd, short what, void *arg)
         const char *sadd[3] = {"SADD", "jive:workers", w->id};
         const char *smembers[2] = {"SMEMBERS", "jive:workers"};
         /* SET first: once SADD has answered, the heartbeat exists too (one connection) */
-        if (jc_redis_command(w->app->redis, 0, ignore, NULL, 5, set, NULL) != JC_OK ||
+        if (jc_redis_command(w->app->redis, 0, NULL, NULL, 5, set, NULL) != JC_OK ||
             jc_redis_command(w->app->redis, 0, registered, w, 3, sadd, NULL) != JC_OK ||
             jc_redis_command(w->app->redis, 0, members, w, 2, smembers, NULL) != JC_OK)
             jc_debug(w->app->log, "heartbeat not sent");
@@ -753,7 +745,7 @@ static void promote_cb(evutil_socket_t fd, short what, void *arg)
         return;
     snprintf(now, sizeof(now), "%lld", jc_clock_ms());
     if (jc_redis_healthy(w->app->redis) &&
-        jc_redis_eval(w->app->redis, &w->promote_s, 1, 3, argv, ignore, NULL) != JC_OK)
+        jc_redis_eval(w->app->redis, &w->promote_s, 1, 3, argv, NULL, NULL) != JC_OK)
         jc_debug(w->app->log, "promotion not sent");
     evtimer_add(w->promote, &tv);
 }
@@ -862,7 +854,7 @@ static void check_drained(struct jc_worker *w)
     {
         const char *del[2] = {"DEL", key};
         const char *argv[2] = {w->id, "1"};
-        if (jc_redis_command(w->app->redis, 0, ignore, NULL, 2, del, NULL) != JC_OK ||
+        if (jc_redis_command(w->app->redis, 0, NULL, NULL, 2, del, NULL) != JC_OK ||
             jc_redis_eval(w->app->redis, &w->recover_s, 0, 2, argv, gone, w) != JC_OK)
             gone(NULL, JC_EREDIS, "cannot submit", w);
     }

@@ -57,6 +57,29 @@ static void bools(void **state)
     assert_int_equal(jc_parse_bool("maybe", &b), JC_EINVAL);
 }
 
+static void words(void **state)
+{
+    const char *list = " , alpha,beta  gamma,, ";
+    const char *w;
+    size_t len = 0;
+
+    (void)state;
+    w = jc_parse_word(&list, " ,", &len);
+    assert_non_null(w);
+    assert_int_equal(len, 5);
+    assert_memory_equal(w, "alpha", 5);
+    w = jc_parse_word(&list, " ,", &len);
+    assert_int_equal(len, 4);
+    assert_memory_equal(w, "beta", 4);
+    w = jc_parse_word(&list, " ,", &len);
+    assert_int_equal(len, 5);
+    assert_memory_equal(w, "gamma", 5);
+    assert_null(jc_parse_word(&list, " ,", &len));
+    assert_null(jc_parse_word(&list, " ,", &len));
+    list = "";
+    assert_null(jc_parse_word(&list, " ,", &len));
+}
+
 static void utf8(void **state)
 {
     (void)state;
@@ -79,6 +102,7 @@ static void utf8(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(longs), cmocka_unit_test(durations),
-                                       cmocka_unit_test(bools), cmocka_unit_test(utf8)};
+                                       cmocka_unit_test(bools), cmocka_unit_test(words),
+                                       cmocka_unit_test(utf8)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

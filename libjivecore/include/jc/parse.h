@@ -24,6 +24,13 @@ enum jc_err jc_parse_duration_ms(const char *s, long long *out_ms) JC_MUSTCHECK;
 enum jc_err jc_parse_bool(const char *s, bool *out) JC_MUSTCHECK;
 
 /*
+ * The next word of the list *s, words being separated by runs of any of the characters in
+ * seps ("a, b c" with " ,"): returns its start and sets *len, moving *s past it; NULL when
+ * only separators are left. Nothing is copied.
+ */
+const char *jc_parse_word(const char **s, const char *seps, size_t *len);
+
+/*
  * True when s[0..len) is well-formed UTF-8 without NUL bytes (what a Postgres text or jsonb
  * value accepts): no overlong forms, no surrogates, nothing above U+10FFFF.
  */

@@ -67,7 +67,8 @@ bool jc_redis_healthy(const struct jc_redis *r);
 /*
  * Sends argc arguments (argvlen NULL: NUL-terminated strings). timeout_ms 0: client default.
  * Fails fast (callback with JC_EREDIS) while disconnected. Returns JC_OK when cb will be
- * called, else JC_EINVAL/JC_ENOMEM and cb is not called.
+ * called, else JC_EINVAL/JC_ENOMEM and cb is not called. cb NULL: the reply is ignored
+ * (fire and forget).
  */
 enum jc_err jc_redis_command(struct jc_redis *r, long timeout_ms, jc_redis_cb *cb, void *ud,
                              int argc, const char *const *argv, const size_t *argvlen) JC_MUSTCHECK;
