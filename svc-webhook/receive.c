@@ -4,6 +4,10 @@
  * body is checked (constant time) before any JSON is parsed. The event row and its job row are
  * inserted by one statement (atomic, deduplicated by delivery id); the job message is pushed to
  * Redis only after that commit, and a push that fails is left to the outbox sweeper.
+ *
+ * Group commit: deliveries that arrive while earlier ones are being committed share the next
+ * statement. That statement has one shape whatever the batch size (a JSON array of rows read
+ * with jsonb_to_recordset), so each pool connection parses and plans it once.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -41,7 +45,7 @@ struct delivery {
     char hash[JC_SHA256_HEX_LEN];
     struct wh_route route;
     char job_id[JC_UUID_LEN];
-    char *row_json;    /* the payload as handed to Postgres (NUL-terminated copy) */
+    char *row_json;    /* this delivery's object in the batch's JSON array, payload spliced in */
     char *job_payload; /* the job's payload JSON */
     bool alone;        /* insert in a batch of its own (after a batch's data error) */
     struct delivery *next;
@@ -293,8 +297,8 @@ static void last_seen_done(const PGresult *res, enum jc_err err, const char *msg
     done(d, 200, "pong");
 }
 
-/* One delivery's outcome from its batch: inserted (job payload as stored) or a duplicate. */
-static void stored(struct delivery *d, bool inserted, const char *job_payload)
+/* One delivery's outcome from its batch: inserted, or a duplicate of a stored delivery. */
+static void stored(struct delivery *d, bool inserted)
 {
     struct jc_job job = {0};
     char *m;
@@ -315,7 +319,7 @@ static void stored(struct delivery *d, bool inserted, const char *job_payload)
             done(d, 200, "pong");
         return;
     }
-    if (!d->route.has_job || job_payload == NULL) {
+    if (!d->route.has_job) {
         done(d, 202, "accepted");
         return;
     }
@@ -325,7 +329,7 @@ static void stored(struct delivery *d, bool inserted, const char *job_payload)
     job.org_id = d->proj.org_id;
     job.event_id = d->id;
     job.max_attempts = 3;
-    job.payload = job_payload;
+    job.payload = d->job_payload;
     m = jc_queue_message(&job);
     if (m == NULL || jc_queue_push(d->wh->app->redis, d->route.queue, m, pushed, d) != JC_OK)
         done(d, 202, "accepted"); /* committed: the outbox pushes it */
@@ -335,7 +339,31 @@ static void stored(struct delivery *d, bool inserted, const char *job_payload)
 /* ---- group commit: many deliveries, one INSERT, one commit ---- */
 
 #define BATCH_MAX 64
-#define NPARAMS 15
+
+/*
+ * $1 is a JSON array with one object per delivery (built by row_object). The event rows go in
+ * first; a delivery id already stored is skipped (ON CONFLICT), and only the ids really
+ * inserted come back and get their job row.
+ */
+static const char store_sql[] =
+    "WITH ev AS ("
+    "  INSERT INTO webhook_events (id, source, org_id, project_id, event_type, action,"
+    "    payload, payload_hash, status, processed, processed_at, error_message)"
+    "  SELECT id, 'github', org_id, project_id, event_type, action, payload, payload_hash,"
+    "    status, processed, CASE WHEN processed THEN now() END, error_message"
+    "  FROM jsonb_to_recordset($1::jsonb) AS v (id text, org_id uuid, project_id uuid,"
+    "    event_type text, action text, payload jsonb, payload_hash text, status text,"
+    "    processed boolean, error_message text)"
+    "  ON CONFLICT (id) DO NOTHING RETURNING id),"
+    " j AS ("
+    "  INSERT INTO jobs (id, org_id, project_id, queue, payload, event_id, request_id,"
+    "    traceparent)"
+    "  SELECT v.job_id, v.org_id, v.project_id, v.queue, v.job_payload, v.id, v.request_id,"
+    "    v.traceparent"
+    "  FROM jsonb_to_recordset($1::jsonb) AS v (id text, job_id uuid, org_id uuid,"
+    "    project_id uuid, queue text, job_payload jsonb, request_id text, traceparent text)"
+    "  JOIN ev ON ev.id = v.id WHERE v.job_id IS NOT NULL)"
+    " SELECT id FROM ev";
 
 struct batch {
     struct wh *wh;
@@ -350,8 +378,9 @@ static void batch_failed(struct batch *b, const PGresult *res, const char *msg)
     struct delivery *d, *next;
     const char *state = jc_pg_sqlstate(res);
 
-    if (strncmp(state, "22", 2) == 0 && b->n > 1) {
-        /* a data exception (\u0000 in a string, ...) belongs to one delivery: try each alone */
+    if ((strncmp(state, "22", 2) == 0 || strncmp(state, "54", 2) == 0) && b->n > 1) {
+        /* a data exception (\u0000 in a string, ...) or a payload nested too deep belongs to
+           one delivery: try each alone */
         for (d = b->list; d != NULL; d = next) {
             next = d->next;
             d->alone = true;
@@ -364,7 +393,7 @@ static void batch_failed(struct batch *b, const PGresult *res, const char *msg)
     }
     for (d = b->list; d != NULL; d = next) {
         next = d->next;
-        if (strncmp(state, "22", 2) == 0) {
+        if (strncmp(state, "22", 2) == 0 || strncmp(state, "54", 2) == 0) {
             char text[300];
             snprintf(text, sizeof(text), "the payload cannot be stored: %s", msg);
             fail(d, 400, "invalid_payload", "invalid_payload", text);
@@ -390,99 +419,52 @@ static void batch_done(const PGresult *res, enum jc_err err, const char *msg, vo
     } else {
         rows = PQntuples(res);
         for (d = b->list; d != NULL; d = next) {
-            const char *job_payload = NULL;
             bool inserted = false;
             next = d->next;
             d->next = NULL;
-            for (i = 0; i < rows; i++) {
-                if (strcmp(PQgetvalue(res, i, 0), d->id) == 0) {
-                    inserted = true;
-                    job_payload = PQgetisnull(res, i, 1) ? NULL : PQgetvalue(res, i, 1);
-                    break;
-                }
-            }
-            stored(d, inserted, job_payload);
+            for (i = 0; i < rows && !inserted; i++)
+                inserted = strcmp(PQgetvalue(res, i, 0), d->id) == 0;
+            stored(d, inserted);
         }
     }
     free(b);
     flush_store(wh);
 }
 
-/* Appends one "($k::text, ...)" tuple for parameters base+1 .. base+NPARAMS. */
-static int tuple(char *out, size_t len, int base)
-{
-    return snprintf(out, len,
-                    "%s($%d::text,$%d::uuid,$%d::uuid,$%d::text,$%d::text,$%d::jsonb,$%d::text,"
-                    "$%d::text,$%d::boolean,$%d::text,$%d::uuid,$%d::text,$%d::jsonb,$%d::text,"
-                    "$%d::text)",
-                    base > 0 ? "," : "", base + 1, base + 2, base + 3, base + 4, base + 5, base + 6,
-                    base + 7, base + 8, base + 9, base + 10, base + 11, base + 12, base + 13,
-                    base + 14, base + 15);
-}
-
 static void send_batch(struct wh *wh, struct batch *b)
 {
-    static const char head[] =
-        "WITH v (id, org_id, project_id, event_type, action, payload, payload_hash, status,"
-        " processed, error_message, job_id, queue, job_payload, request_id, traceparent) AS "
-        "(VALUES ";
-    static const char tail[] =
-        "), ev AS ("
-        "  INSERT INTO webhook_events (id, source, org_id, project_id, event_type, action,"
-        "    payload, payload_hash, status, processed, processed_at, error_message)"
-        "  SELECT id, 'github', org_id, project_id, event_type, action, payload, payload_hash,"
-        "    status, processed, CASE WHEN processed THEN now() END, error_message FROM v"
-        "  ON CONFLICT (id) DO NOTHING RETURNING id),"
-        " j AS ("
-        "  INSERT INTO jobs (id, org_id, project_id, queue, payload, event_id, request_id,"
-        "    traceparent)"
-        "  SELECT v.job_id, v.org_id, v.project_id, v.queue, v.job_payload, v.id, v.request_id,"
-        "    v.traceparent"
-        "  FROM v JOIN ev ON ev.id = v.id WHERE v.queue IS NOT NULL"
-        "  RETURNING event_id, payload::text)"
-        " SELECT ev.id, j.payload FROM ev LEFT JOIN j ON j.event_id = ev.id";
-    size_t cap = sizeof(head) + sizeof(tail) + (size_t)b->n * 240;
-    char *sql = malloc(cap);
-    const char **p = calloc((size_t)b->n * NPARAMS, sizeof(char *));
+    size_t cap = 3, len = 0;
     struct delivery *d;
-    size_t len;
-    int k = 0;
+    const char *p[1];
+    char *json;
 
-    if (sql == NULL || p == NULL) {
-        free(sql);
-        free(p);
+    for (d = b->list; d != NULL; d = d->next)
+        cap += strlen(d->row_json) + 1;
+    json = malloc(cap);
+    if (json == NULL) {
         batch_failed(b, NULL, "out of memory");
         free(b);
         return;
     }
-    len = (size_t)snprintf(sql, cap, "%s", head);
+    json[len++] = '[';
     for (d = b->list; d != NULL; d = d->next) {
-        len += (size_t)tuple(sql + len, cap - len, k);
-        p[k++] = d->id;
-        p[k++] = d->have_proj ? d->proj.org_id : NULL;
-        p[k++] = d->have_proj ? d->proj.id : NULL;
-        p[k++] = d->event;
-        p[k++] = d->action[0] != '\0' ? d->action : NULL;
-        p[k++] = d->row_json;
-        p[k++] = d->hash;
-        p[k++] = !d->have_proj ? "ignored" : d->route.has_job ? "received" : "processed";
-        p[k++] = d->route.has_job ? "false" : "true";
-        p[k++] = !d->have_proj ? "unknown repository" : d->route.reason;
-        p[k++] = d->route.has_job ? d->job_id : NULL;
-        p[k++] = d->route.has_job ? jc_queue_name(d->route.queue) : NULL;
-        p[k++] = d->job_payload;
-        p[k++] = d->req->request_id;
-        p[k++] = d->req->traceparent;
+        size_t n = strlen(d->row_json);
+        if (d != b->list)
+            json[len++] = ',';
+        memcpy(json + len, d->row_json, n);
+        len += n;
     }
-    snprintf(sql + len, cap - len, "%s", tail);
-    if (jc_pg_query(wh->app->pg, 0, sql, k, p, batch_done, b) == JC_OK) {
+    json[len++] = ']';
+    json[len] = '\0';
+    p[0] = json;
+    if (jc_pg_query_prepared(wh->app->pg, 0, "jive_webhook_store", store_sql, 1, p, batch_done,
+                             b) == JC_OK) {
         wh->store.in_flight++;
     } else {
         batch_failed(b, NULL, "cannot submit the query");
         free(b);
     }
-    free(sql);
-    free(p);
+    free(json);
 }
 
 /* True when a delivery with id is already in list. */
@@ -537,24 +519,77 @@ static void flush_store(struct wh *wh)
     }
 }
 
+static void add_string(cJSON *o, const char *key, const char *value)
+{
+    if (value != NULL)
+        cJSON_AddStringToObject(o, key, value);
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+/*
+ * This delivery's row for store_sql: its columns as a JSON object, with the payload spliced in
+ * as the exact text GitHub signed (verified() made sure it is one complete JSON object, so it
+ * cannot reach outside its own value) and the job's payload as printed for the queue message.
+ */
+static char *row_object(const struct delivery *d)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *cols = NULL, *row = NULL;
+    size_t n, len;
+
+    if (o == NULL)
+        return NULL;
+    add_string(o, "id", d->id);
+    add_string(o, "org_id", d->have_proj ? d->proj.org_id : NULL);
+    add_string(o, "project_id", d->have_proj ? d->proj.id : NULL);
+    add_string(o, "event_type", d->event);
+    add_string(o, "action", d->action[0] != '\0' ? d->action : NULL);
+    add_string(o, "payload_hash", d->hash);
+    add_string(o, "status",
+               !d->have_proj      ? "ignored"
+               : d->route.has_job ? "received"
+                                  : "processed");
+    cJSON_AddBoolToObject(o, "processed", !d->route.has_job);
+    add_string(o, "error_message", !d->have_proj ? "unknown repository" : d->route.reason);
+    add_string(o, "job_id", d->route.has_job ? d->job_id : NULL);
+    add_string(o, "queue", d->route.has_job ? jc_queue_name(d->route.queue) : NULL);
+    add_string(o, "request_id", d->req->request_id);
+    add_string(o, "traceparent", d->req->traceparent);
+    cols = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (cols == NULL)
+        goto fail;
+    n = strlen(cols); /* "{...}": the closing brace is replaced by the two payloads */
+    len = n + d->json_len + (d->job_payload != NULL ? strlen(d->job_payload) : 4) + 32;
+    row = malloc(len);
+    if (row == NULL)
+        goto fail;
+    memcpy(row, cols, n - 1);
+    memcpy(row + n - 1, ",\"payload\":", 11);
+    memcpy(row + n + 10, d->json, d->json_len);
+    snprintf(row + n + 10 + d->json_len, len - (n + 10 + d->json_len), ",\"job_payload\":%s}",
+             d->job_payload != NULL ? d->job_payload : "null");
+fail:
+    cJSON_free(cols);
+    return row;
+}
+
 static void store(struct delivery *d)
 {
     struct wh_store_queue *q = &d->wh->store;
 
-    /* jsonb parameter: hand Postgres the exact bytes GitHub signed */
-    d->row_json = malloc(d->json_len + 1);
-    if (d->row_json == NULL) {
-        fail(d, 503, "unavailable", "unavailable", "out of memory");
-        return;
-    }
-    memcpy(d->row_json, d->json, d->json_len);
-    d->row_json[d->json_len] = '\0';
     if (d->route.has_job) {
         if (jc_crypto_uuid4(d->job_id) != JC_OK ||
             (d->job_payload = cJSON_PrintUnformatted(d->route.payload)) == NULL) {
             fail(d, 503, "unavailable", "unavailable", "out of memory");
             return;
         }
+    }
+    d->row_json = row_object(d);
+    if (d->row_json == NULL) {
+        fail(d, 503, "unavailable", "unavailable", "out of memory");
+        return;
     }
     d->next = NULL;
     if (q->tail != NULL)
@@ -563,6 +598,20 @@ static void store(struct delivery *d)
         q->head = d;
     q->tail = d;
     flush_store(d->wh);
+}
+
+/* Parses the payload: one JSON object and nothing after it but white space. */
+static bool parse_whole(struct delivery *d)
+{
+    const char *end = NULL;
+    const char *stop = d->json + d->json_len;
+
+    d->payload = cJSON_ParseWithLengthOpts(d->json, d->json_len, &end, false);
+    if (!cJSON_IsObject(d->payload) || end == NULL)
+        return false;
+    while (end < stop && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    return end == stop;
 }
 
 /* After verification: parse, find the project of an app-wide delivery, route, store. */
@@ -591,8 +640,7 @@ static void verified(struct delivery *d)
         d->json = d->body != NULL ? d->body : "";
         d->json_len = d->len;
     }
-    d->payload = cJSON_ParseWithLength(d->json, d->json_len);
-    if (!cJSON_IsObject(d->payload)) {
+    if (!parse_whole(d)) {
         fail(d, 400, "invalid_json", "invalid_json", "the payload is not a JSON object");
         return;
     }

@@ -16,6 +16,8 @@ struct pg_op {
     struct jc_pg *pool;
     enum okind kind;
     char *sql;
+    char *name;     /* a prepared statement's name, or NULL */
+    bool preparing; /* the Prepare of name is running; the execution follows */
     int nparams;
     char **params;
     jc_pg_cb *cb;
@@ -46,6 +48,8 @@ struct pg_conn {
     int attempts;
     struct pg_op *op;
     struct jc_pg_tx *tx;
+    char **prepared; /* names of the statements prepared on this connection */
+    int nprepared;
 };
 
 struct jc_pg_tx {
@@ -132,6 +136,7 @@ static void op_free(struct pg_op *op)
         free(op->params[i]);
     free(op->params);
     free(op->sql);
+    free(op->name);
     PQclear(op->res);
     free(op);
 }
@@ -328,13 +333,72 @@ static void conn_flush(struct pg_conn *c)
         event_add(c->wev, NULL);
 }
 
+static int prepared_index(const struct pg_conn *c, const char *name)
+{
+    int i;
+
+    for (i = 0; i < c->nprepared; i++)
+        if (strcmp(c->prepared[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static void forget_prepared(struct pg_conn *c)
+{
+    int i;
+
+    for (i = 0; i < c->nprepared; i++)
+        free(c->prepared[i]);
+    free(c->prepared);
+    c->prepared = NULL;
+    c->nprepared = 0;
+}
+
+/* Sends op's statement: a named one is prepared first when this connection lacks it. */
+static bool conn_send(struct pg_conn *c, struct pg_op *op)
+{
+    const char *const *params = (const char *const *)op->params;
+
+    if (op->name == NULL)
+        return PQsendQueryParams(c->conn, op->sql, op->nparams, NULL, params, NULL, NULL, 0);
+    if (prepared_index(c, op->name) < 0) {
+        op->preparing = true;
+        return PQsendPrepare(c->conn, op->name, op->sql, op->nparams, NULL);
+    }
+    return PQsendQueryPrepared(c->conn, op->name, op->nparams, params, NULL, NULL, 0);
+}
+
+/* The Prepare of op succeeded: remember the name and send the execution. */
+static void prepared_then_run(struct pg_conn *c, struct pg_op *op)
+{
+    char **n = realloc(c->prepared, (size_t)(c->nprepared + 1) * sizeof(char *));
+    char *copy = strdup(op->name);
+
+    op->preparing = false;
+    PQclear(op->res);
+    op->res = NULL;
+    if (n != NULL)
+        c->prepared = n;
+    if (n == NULL || copy == NULL) {
+        free(copy);
+        conn_lost(c, "out of memory"); /* the server has it and we could not remember it */
+        return;
+    }
+    c->prepared[c->nprepared++] = copy;
+    if (!PQsendQueryPrepared(c->conn, op->name, op->nparams, (const char *const *)op->params, NULL,
+                             NULL, 0)) {
+        conn_lost(c, PQerrorMessage(c->conn));
+        return;
+    }
+    conn_flush(c);
+}
+
 static void conn_run(struct pg_conn *c, struct pg_op *op)
 {
     c->op = op;
     op->conn = c;
     c->state = C_BUSY;
-    if (!PQsendQueryParams(c->conn, op->sql, op->nparams, NULL, (const char *const *)op->params,
-                           NULL, NULL, 0)) {
+    if (!conn_send(c, op)) {
         conn_lost(c, PQerrorMessage(c->conn));
         return;
     }
@@ -367,13 +431,23 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
         r = PQgetResult(c->conn);
         if (r == NULL) {
             ExecStatusType st = op->res != NULL ? PQresultStatus(op->res) : PGRES_FATAL_ERROR;
-            if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+            if (op->preparing && st == PGRES_COMMAND_OK) {
+                prepared_then_run(c, op);
+            } else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
                 op_finish(op, JC_OK, NULL);
-            else {
+            } else {
                 const char *m = op->res != NULL ? PQresultErrorMessage(op->res) : "no result";
                 char msg[512];
                 size_t len = strcspn(m, "\n");
                 snprintf(msg, sizeof(msg), "%.*s", (int)len, m);
+                if (op->name != NULL && strcmp(jc_pg_sqlstate(op->res), "26000") == 0) {
+                    /* the server no longer has it (DISCARD ALL, ...): prepare it next time */
+                    int i = prepared_index(c, op->name);
+                    if (i >= 0) {
+                        free(c->prepared[i]);
+                        c->prepared[i] = c->prepared[--c->nprepared];
+                    }
+                }
                 op_finish(op, JC_EPG, msg);
             }
             return;
@@ -444,6 +518,7 @@ static void conn_close(struct pg_conn *c)
         PQfinish(c->conn);
         c->conn = NULL;
     }
+    forget_prepared(c); /* prepared statements live and die with their session */
     c->state = C_DOWN;
 }
 
@@ -758,15 +833,26 @@ static void pool_submit(struct jc_pg *pg, struct pg_op *op)
 enum jc_err jc_pg_query(struct jc_pg *pg, long timeout_ms, const char *sql, int nparams,
                         const char *const *params, jc_pg_cb *cb, void *ud)
 {
+    return jc_pg_query_prepared(pg, timeout_ms, NULL, sql, nparams, params, cb, ud);
+}
+
+enum jc_err jc_pg_query_prepared(struct jc_pg *pg, long timeout_ms, const char *name,
+                                 const char *sql, int nparams, const char *const *params,
+                                 jc_pg_cb *cb, void *ud)
+{
     struct pg_op *op;
 
-    if (pg == NULL || sql == NULL || cb == NULL || nparams < 0)
+    if (pg == NULL || sql == NULL || cb == NULL || nparams < 0 || (name != NULL && name[0] == '\0'))
         return JC_EINVAL;
     if (pg->closing)
         return JC_ECLOSED;
     op = op_new(pg, OP_QUERY, timeout_ms, sql, nparams, params);
     if (op == NULL)
         return JC_ENOMEM;
+    if (name != NULL && (op->name = strdup(name)) == NULL) {
+        op_free(op);
+        return JC_ENOMEM;
+    }
     op->cb = cb;
     op->ud = ud;
     pool_submit(pg, op);

@@ -337,6 +337,52 @@ def test_valid_signature_over_non_json_is_400(webhook, project, db):
     assert r.status_code == 400
 
 
+def test_signed_body_with_text_after_the_json_object_is_400(webhook, project, db, examples):
+    # The payload is stored as the exact text GitHub signed; anything after the object (here an
+    # attempt to add columns of the stored row) is refused, not cut off or passed along.
+    good = json.dumps(example(examples, "ping")).encode()
+    delivery = str(uuid.uuid4())
+    for tail in (b' ,"id":"smuggled","status":"processed"', b"\n{}", b" trailing"):
+        r = deliver(webhook, project["id"], "ping", None, project["secret"], delivery,
+                    body=good + tail)
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["code"] == "invalid_json"
+    assert_nothing_stored(db, delivery)
+    assert stored(db, "smuggled") is None
+    # white space after the object is fine (GitHub's own bodies may end with a newline)
+    r = deliver(webhook, project["id"], "ping", None, project["secret"], delivery,
+                body=good + b"\r\n")
+    assert r.status_code == 200 and r.json() == {"pong": True, "delivery": delivery}
+    assert stored(db, delivery)[5] == json.loads(good)
+
+
+def test_a_bad_payload_does_not_fail_the_deliveries_committed_with_it(webhook, project, db,
+                                                                       examples):
+    # Concurrent deliveries share one INSERT (group commit); the one Postgres refuses (a
+    # \u0000 in a string) gets its 400 and every other one is stored.
+    good = json.dumps(push_with_all_changes(examples)).encode()
+    bad_payload = example(examples, "ping")
+    bad_payload["zen"] = "nul \u0000 inside"
+    bad = json.dumps(bad_payload).encode()
+    work = [(str(uuid.uuid4()), "push", good) for _ in range(60)]
+    work[30:30] = [(str(uuid.uuid4()), "ping", bad) for _ in range(3)]
+
+    def send(item):
+        delivery, event, body = item
+        return deliver(webhook, project["id"], event, None, project["secret"], delivery,
+                       body=body).status_code
+
+    with ThreadPoolExecutor(32) as pool:
+        codes = list(pool.map(send, work))
+    for (delivery, event, _), code in zip(work, codes):
+        if event == "ping":
+            assert code == 400
+            assert_nothing_stored(db, delivery)
+        else:
+            assert code == 202
+            assert stored(db, delivery)[0] == "push" and len(jobs_of(db, delivery)) == 1
+
+
 def test_nul_character_in_payload_is_400(webhook, project, db, examples):
     payload = example(examples, "ping")
     payload["zen"] = "nul \u0000 inside"

@@ -196,6 +196,105 @@ static void many_concurrent_queries(void **state)
     }
 }
 
+static struct res prepared(struct jc_pg *pg, struct event_base *base, const char *name,
+                           const char *sql, int n, const char *const *p)
+{
+    struct res r = {0};
+
+    assert_int_equal(jc_pg_query_prepared(pg, 0, name, sql, n, p, on_result, &r), JC_OK);
+    assert_int_equal(r.done, 0);
+    unit_run_until(base, &r.done, 10000);
+    return r;
+}
+
+static void prepared_statements(void **state)
+{
+    struct fx *fx = *state;
+    struct res rs[30];
+    char num[30][16];
+    const char *self = "SELECT count(*)::text FROM pg_prepared_statements WHERE name = 'unit_self'";
+    struct res r;
+    int i, waited;
+
+    /* concurrent uses on every connection of the pool: each prepares it once, all answer */
+    memset(rs, 0, sizeof(rs));
+    for (i = 0; i < 30; i++) {
+        const char *p[1] = {num[i]};
+        snprintf(num[i], sizeof(num[i]), "%d", i);
+        assert_int_equal(jc_pg_query_prepared(fx->pg, 0, "unit_double",
+                                              "SELECT ($1::int * 2)::text", 1, p, on_result,
+                                              &rs[i]),
+                         JC_OK);
+    }
+    for (waited = 0; !all_done(rs, 30) && waited < 10000; waited += 10) {
+        struct timeval tv = {0, 10000};
+        event_base_loopexit(fx->base, &tv);
+        event_base_dispatch(fx->base);
+    }
+    assert_true(all_done(rs, 30));
+    for (i = 0; i < 30; i++) {
+        assert_int_equal(rs[i].err, JC_OK);
+        assert_int_equal(strtol(rs[i].value, NULL, 10), i * 2);
+    }
+    /* it really is a server-side prepared statement of the session that runs it */
+    for (i = 0; i < 4; i++) {
+        r = prepared(fx->pg, fx->base, "unit_self", self, 0, NULL);
+        assert_int_equal(r.err, JC_OK);
+        assert_string_equal(r.value, "1");
+    }
+    r = query(fx, 0, self, 0, NULL);
+    assert_true(strcmp(r.value, "0") == 0 || strcmp(r.value, "1") == 0);
+    /* a statement that does not parse fails with its SQLSTATE, the connection stays usable */
+    r = prepared(fx->pg, fx->base, "unit_bad", "SELEC 1", 0, NULL);
+    assert_int_equal(r.err, JC_EPG);
+    assert_string_equal(r.sqlstate, "42601");
+    r = prepared(fx->pg, fx->base, "unit_double", "SELECT ($1::int * 2)::text", 1,
+                 (const char *const[]){"21"});
+    assert_string_equal(r.value, "42");
+}
+
+static void prepared_statement_survives_deallocate_and_reconnect(void **state)
+{
+    struct event_base *base = event_base_new();
+    struct jc_pg *pg = pool(base, unit_env("DATABASE_URL"), 1);
+    const char *sql = "SELECT 'prepared ' || $1::text";
+    const char *p[1] = {"ok"};
+    struct res r = {0};
+    int waited;
+
+    (void)state;
+    r = prepared(pg, base, "unit_again", sql, 1, p);
+    assert_int_equal(r.err, JC_OK);
+    assert_string_equal(r.value, "prepared ok");
+    /* the session loses it behind the pool's back: one failure names it, the next use works */
+    assert_int_equal(
+        jc_pg_query(pg, 0, "DEALLOCATE unit_again", 0, NULL, on_result, &(struct res){0}), JC_OK);
+    r = prepared(pg, base, "unit_again", sql, 1, p);
+    assert_int_equal(r.err, JC_EPG);
+    assert_string_equal(r.sqlstate, "26000");
+    r = prepared(pg, base, "unit_again", sql, 1, p);
+    assert_int_equal(r.err, JC_OK);
+    assert_string_equal(r.value, "prepared ok");
+    /* a new session after the connection was killed prepares it again */
+    r = (struct res){0};
+    assert_int_equal(
+        jc_pg_query(pg, 0, "SELECT pg_terminate_backend(pg_backend_pid())", 0, NULL, on_result, &r),
+        JC_OK);
+    unit_run_until(base, &r.done, 10000);
+    assert_int_equal(r.err, JC_EPG);
+    for (waited = 0; !jc_pg_healthy(pg) && waited < 10000; waited += 10) {
+        struct timeval tv = {0, 10000};
+        event_base_loopexit(base, &tv);
+        event_base_dispatch(base);
+    }
+    assert_true(jc_pg_healthy(pg));
+    r = prepared(pg, base, "unit_again", sql, 1, p);
+    assert_int_equal(r.err, JC_OK);
+    assert_string_equal(r.value, "prepared ok");
+    jc_pg_free(pg);
+    event_base_free(base);
+}
+
 static void unreachable_database_fails_fast(void **state)
 {
     struct event_base *base = event_base_new();
@@ -300,6 +399,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(transactions, setup, teardown),
         cmocka_unit_test_setup_teardown(timeout_then_recovers, setup, teardown),
         cmocka_unit_test_setup_teardown(many_concurrent_queries, setup, teardown),
+        cmocka_unit_test_setup_teardown(prepared_statements, setup, teardown),
+        cmocka_unit_test(prepared_statement_survives_deallocate_and_reconnect),
         cmocka_unit_test(unreachable_database_fails_fast),
         cmocka_unit_test(free_completes_pending_with_closed),
         cmocka_unit_test(connects_by_host_name_without_blocking_lookup),

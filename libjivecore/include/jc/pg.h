@@ -69,6 +69,17 @@ enum jc_err jc_pg_query(struct jc_pg *pg, long timeout_ms, const char *sql, int 
                         const char *const *params, jc_pg_cb *cb, void *ud) JC_MUSTCHECK;
 
 /*
+ * As jc_pg_query, for a statement that runs often: it is parsed (and, after a few runs, planned)
+ * once per connection instead of on every call. The first use of name on a connection prepares
+ * sql under that name; later uses only bind and execute. name stands for sql for the pool's whole
+ * life (the same name must always come with the same sql and parameter count); a reconnect
+ * forgets what was prepared, and the next use prepares it again.
+ */
+enum jc_err jc_pg_query_prepared(struct jc_pg *pg, long timeout_ms, const char *name,
+                                 const char *sql, int nparams, const char *const *params,
+                                 jc_pg_cb *cb, void *ud) JC_MUSTCHECK;
+
+/*
  * Reserves a connection and runs BEGIN; cb receives the transaction. The connection stays
  * reserved until jc_pg_tx_commit or jc_pg_tx_rollback completes. Returns as jc_pg_query.
  */
