@@ -48,6 +48,8 @@ static void wh_free(struct wh *wh)
     if (wh->tick != NULL)
         event_free(wh->tick);
     jc_outbox_free(wh->outbox);
+    if (wh->marks.timer != NULL)
+        event_free(wh->marks.timer);
     free(wh->marks.ids);
     free(wh);
 }

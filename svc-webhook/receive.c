@@ -48,6 +48,7 @@ struct delivery {
     char *row_json;    /* this delivery's object in the batch's JSON array, payload spliced in */
     char *job_payload; /* the job's payload JSON */
     bool alone;        /* insert in a batch of its own (after a batch's data error) */
+    bool retried;      /* already back in the queue once after a failed batch */
     struct delivery *next;
     double start;
 };
@@ -171,31 +172,88 @@ static void marks_done(const PGresult *res, enum jc_err err, const char *msg, vo
     marks_send(wh);
 }
 
-static void marks_send(struct wh *wh)
+/* Pending marks, taken over by a statement that writes them (ids NULL when none). */
+struct marks {
+    char (*ids)[40];
+    int n;
+};
+
+static struct marks marks_take(struct wh *wh)
 {
-    const char **ids;
+    struct marks m = {wh->marks.ids, wh->marks.n};
+
+    wh->marks.ids = NULL;
+    wh->marks.n = wh->marks.cap = 0;
+    if (wh->marks.timer != NULL)
+        evtimer_del(wh->marks.timer);
+    return m;
+}
+
+/* The marks as one Postgres array literal for a uuid[] parameter (malloc'd), NULL on ENOMEM. */
+static char *marks_literal(const struct marks *m)
+{
+    const char **ids = calloc((size_t)m->n + 1, sizeof(char *));
     char *arr;
     int i;
 
+    if (ids == NULL)
+        return NULL;
+    for (i = 0; i < m->n; i++)
+        ids[i] = m->ids[i];
+    arr = jc_pg_array_literal(ids, m->n);
+    free(ids);
+    return arr;
+}
+
+static void marks_add(struct wh *wh, const char *job_id);
+
+/* A statement that carried marks failed: they are pending again. Frees m's ids. */
+static void marks_restore(struct wh *wh, struct marks *m)
+{
+    int i;
+
+    for (i = 0; i < m->n; i++)
+        marks_add(wh, m->ids[i]);
+    free(m->ids);
+    m->ids = NULL;
+    m->n = 0;
+}
+
+/* Writes the pending marks in a statement of their own (no delivery batch took them). */
+static void marks_send(struct wh *wh)
+{
+    struct marks m;
+    char *arr;
+
     if (wh->marks.in_flight || wh->marks.n == 0)
         return;
-    ids = calloc((size_t)wh->marks.n, sizeof(char *));
-    if (ids == NULL)
-        return;
-    for (i = 0; i < wh->marks.n; i++)
-        ids[i] = wh->marks.ids[i];
-    arr = jc_pg_array_literal(ids, wh->marks.n);
-    free(ids);
-    if (arr == NULL)
-        return;
-    wh->marks.n = 0;
-    if (jc_outbox_mark_enqueued(wh->app->pg, arr, marks_done, wh) == JC_OK)
+    m = marks_take(wh);
+    arr = marks_literal(&m);
+    if (arr != NULL && jc_outbox_mark_enqueued(wh->app->pg, arr, marks_done, wh) == JC_OK) {
         wh->marks.in_flight = true;
+        free(m.ids);
+    } else {
+        marks_restore(wh, &m); /* the timer tries again */
+    }
     free(arr);
 }
 
+static void marks_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    marks_send(arg);
+}
+
+/*
+ * A job reached Redis: its rows are marked enqueued by the next delivery batch's statement
+ * (no statement or commit of their own under load), or after MARKS_WAIT_MS by marks_send
+ * when no batch comes.
+ */
 static void marks_add(struct wh *wh, const char *job_id)
 {
+    struct timeval tv = {0, MARKS_WAIT_MS * 1000};
+
     if (wh->marks.n == wh->marks.cap) {
         int cap = wh->marks.cap * 2 + 64;
         char(*n)[40] = realloc(wh->marks.ids, (size_t)cap * sizeof(*n));
@@ -205,7 +263,12 @@ static void marks_add(struct wh *wh, const char *job_id)
         wh->marks.cap = cap;
     }
     snprintf(wh->marks.ids[wh->marks.n++], 40, "%s", job_id);
-    marks_send(wh);
+    if (wh->marks.timer == NULL)
+        wh->marks.timer = evtimer_new(wh->app->base, marks_timeout, wh);
+    if (wh->marks.timer == NULL)
+        marks_send(wh);
+    else if (!evtimer_pending(wh->marks.timer, NULL))
+        evtimer_add(wh->marks.timer, &tv);
 }
 
 static void flush_poll(evutil_socket_t fd, short what, void *arg);
@@ -343,10 +406,13 @@ static void stored(struct delivery *d, bool inserted)
 /*
  * $1 is a JSON array with one object per delivery (built by row_object). The event rows go in
  * first; a delivery id already stored is skipped (ON CONFLICT), and only the ids really
- * inserted come back and get their job row.
+ * inserted come back and get their job row. $2 lists the jobs pushed to Redis since the last
+ * statement: their job and event rows are marked enqueued in the same commit
+ * (jive_mark_enqueued, schema 011).
  */
 static const char store_sql[] =
-    "WITH ev AS ("
+    "WITH m AS (SELECT jive_mark_enqueued($2::uuid[])),"
+    " ev AS ("
     "  INSERT INTO webhook_events (id, source, org_id, project_id, event_type, action,"
     "    payload, payload_hash, status, processed, processed_at, error_message)"
     "  SELECT id, 'github', org_id, project_id, event_type, action, payload, payload_hash,"
@@ -363,46 +429,62 @@ static const char store_sql[] =
     "  FROM jsonb_to_recordset($1::jsonb) AS v (id text, job_id uuid, org_id uuid,"
     "    project_id uuid, queue text, job_payload jsonb, request_id text, traceparent text)"
     "  JOIN ev ON ev.id = v.id WHERE v.job_id IS NOT NULL)"
-    " SELECT id FROM ev";
+    " SELECT id FROM ev WHERE EXISTS (SELECT FROM m)";
 
 struct batch {
     struct wh *wh;
     struct delivery *list; /* linked by next */
     int n;
+    struct marks marks; /* the marks this batch's statement writes */
 };
 
 static void flush_store(struct wh *wh);
+
+static void batch_free(struct batch *b)
+{
+    free(b->marks.ids);
+    free(b);
+}
+
+/* Puts a delivery of a failed batch back at the head of the queue. */
+static void requeue(struct wh *wh, struct delivery *d, bool alone)
+{
+    d->alone = d->alone || alone;
+    d->retried = true;
+    d->next = wh->store.head;
+    wh->store.head = d;
+    if (wh->store.tail == NULL)
+        wh->store.tail = d;
+}
 
 static void batch_failed(struct batch *b, const PGresult *res, const char *msg)
 {
     struct delivery *d, *next;
     const char *state = jc_pg_sqlstate(res);
+    bool bad_data = strncmp(state, "22", 2) == 0 || strncmp(state, "54", 2) == 0;
+    /* deadlock or serialization failure: nothing was stored, one more try is fresh */
+    bool transient = strncmp(state, "40", 2) == 0;
 
-    if ((strncmp(state, "22", 2) == 0 || strncmp(state, "54", 2) == 0) && b->n > 1) {
-        /* a data exception (\u0000 in a string, ...) or a payload nested too deep belongs to
-           one delivery: try each alone */
-        for (d = b->list; d != NULL; d = next) {
-            next = d->next;
-            d->alone = true;
-            d->next = b->wh->store.head;
-            b->wh->store.head = d;
-            if (b->wh->store.tail == NULL)
-                b->wh->store.tail = d;
-        }
-        return;
-    }
+    marks_restore(b->wh, &b->marks); /* rolled back with the batch */
     for (d = b->list; d != NULL; d = next) {
         next = d->next;
-        if (strncmp(state, "22", 2) == 0 || strncmp(state, "54", 2) == 0) {
+        if (bad_data && b->n > 1) {
+            /* a data exception (\u0000 in a string, ...) or a payload nested too deep
+               belongs to one delivery: try each alone */
+            requeue(b->wh, d, true);
+        } else if (transient && !d->retried) {
+            requeue(b->wh, d, false);
+        } else if (bad_data) {
             char text[300];
             snprintf(text, sizeof(text), "the payload cannot be stored: %s", msg);
             fail(d, 400, "invalid_payload", "invalid_payload", text);
-            continue;
+        } else {
+            JC_LOG(b->wh->app->log, JC_LOG_ERROR, d->req->request_id, NULL,
+                   "delivery %s not stored: %s", d->id, msg);
+            fail(d, 503, "database_unavailable", "unavailable",
+                 "the delivery could not be stored; nothing was accepted, a redelivery will "
+                 "work");
         }
-        JC_LOG(b->wh->app->log, JC_LOG_ERROR, d->req->request_id, NULL,
-               "delivery %s not stored: %s", d->id, msg);
-        fail(d, 503, "database_unavailable", "unavailable",
-             "the delivery could not be stored; nothing was accepted, a redelivery will work");
     }
 }
 
@@ -427,7 +509,7 @@ static void batch_done(const PGresult *res, enum jc_err err, const char *msg, vo
             stored(d, inserted);
         }
     }
-    free(b);
+    batch_free(b);
     flush_store(wh);
 }
 
@@ -435,15 +517,17 @@ static void send_batch(struct wh *wh, struct batch *b)
 {
     size_t cap = 3, len = 0;
     struct delivery *d;
-    const char *p[1];
-    char *json;
+    const char *p[2];
+    char *json, *marks = NULL;
 
+    b->marks = marks_take(wh);
     for (d = b->list; d != NULL; d = d->next)
         cap += strlen(d->row_json) + 1;
     json = malloc(cap);
-    if (json == NULL) {
+    if (json == NULL || (marks = marks_literal(&b->marks)) == NULL) {
+        free(json);
         batch_failed(b, NULL, "out of memory");
-        free(b);
+        batch_free(b);
         return;
     }
     json[len++] = '[';
@@ -457,14 +541,16 @@ static void send_batch(struct wh *wh, struct batch *b)
     json[len++] = ']';
     json[len] = '\0';
     p[0] = json;
-    if (jc_pg_query_prepared(wh->app->pg, 0, "jive_webhook_store", store_sql, 1, p, batch_done,
+    p[1] = marks;
+    if (jc_pg_query_prepared(wh->app->pg, 0, "jive_webhook_store", store_sql, 2, p, batch_done,
                              b) == JC_OK) {
         wh->store.in_flight++;
     } else {
         batch_failed(b, NULL, "cannot submit the query");
-        free(b);
+        batch_free(b);
     }
     free(json);
+    free(marks);
 }
 
 /* True when a delivery with id is already in list. */

@@ -30,11 +30,14 @@ struct wh_store_queue {
     int in_flight; /* batches being inserted */
 };
 
-/* Job ids pushed to Redis, waiting to be marked enqueued in one UPDATE. */
+/* Job ids pushed to Redis, waiting to be marked enqueued: by the next delivery batch, or on
+ * their own after MARKS_WAIT_MS without one. */
+#define MARKS_WAIT_MS 20
 struct wh_marks {
     char (*ids)[40];
     int n, cap;
-    bool in_flight;
+    bool in_flight;      /* a statement of marks alone is running */
+    struct event *timer; /* MARKS_WAIT_MS after the first pending mark */
 };
 
 struct wh {

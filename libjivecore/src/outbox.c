@@ -16,13 +16,8 @@
  * push that job once more, which the orchestrator's claim makes harmless. Waiting for its WAL
  * flush would cost every delivery a second fsync.
  */
-static const char mark_sql[] =
-    "WITH a AS (SELECT set_config('synchronous_commit', 'off', true)), "
-    "j AS (UPDATE jobs SET enqueued_at = now(), updated_at = now() "
-    "      WHERE id = ANY($1::uuid[]) AND enqueued_at IS NULL AND EXISTS (SELECT FROM a) "
-    "      RETURNING event_id) "
-    "UPDATE webhook_events SET enqueued_at = now(), status = 'enqueued' "
-    "WHERE id IN (SELECT event_id FROM j WHERE event_id IS NOT NULL) AND status = 'received'";
+static const char mark_sql[] = "SELECT set_config('synchronous_commit', 'off', true), "
+                               "jive_mark_enqueued($1::uuid[])";
 
 struct jc_outbox {
     struct event_base *base;

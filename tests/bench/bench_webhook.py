@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT / "tests/integration"))
 os.environ.setdefault("JIVE_BUILD", "build")
 
 import conftest  # noqa: E402  (the test harness's Postgres/Redis helpers)
-from benchlib import save, machine, parse_wrk, pgbench, start_service, start_stack  # noqa: E402,F401
+from benchlib import (save, machine, parse_wrk, pgbench, start_service, start_stack,  # noqa: E402,F401
+                      cpu_seconds, cpu_used, cpu_idle)
 import psycopg  # noqa: E402
 import requests  # noqa: E402
 
@@ -62,6 +63,11 @@ def accepted_count(url):
     return int(float(m.group(1))) if m else 0
 
 
+def wal_bytes(dsn):
+    with psycopg.connect(dsn, autocommit=True) as c:
+        return int(c.execute("SELECT wal_bytes FROM pg_stat_wal").fetchone()[0])
+
+
 def main():
     pg = conftest.Postgres()
     redis = conftest.Redis()
@@ -99,9 +105,13 @@ def main():
                        capture_output=True, text=True)
         time.sleep(1)
         before = accepted_count(url)
+        cpu0, idle0, wal0 = cpu_seconds(), cpu_idle(), wal_bytes(dsn)
         out = subprocess.run(["wrk", "-t2", f"-c{CONNS}", f"-d{SECONDS}s", "--latency", "-s",
                               str(tmp / "deliver.lua"), url], capture_output=True, text=True).stdout
         web = parse_wrk(out)
+        cpu = cpu_used(cpu0, cpu_seconds(), ["postgres", "jive-webhook", "redis-server"])
+        idle1, wal1 = cpu_idle(), wal_bytes(dsn)
+        cpu["idle_share"] = round((idle1[0] - idle0[0]) / (idle1[1] - idle0[1]), 3)
         time.sleep(1)
         # the server's own count: wrk stops mid-flight, so its tally can miss the last replies
         server_accepted = accepted_count(url) - before
@@ -109,6 +119,9 @@ def main():
             like = f"bench-{run_id}-%"
             rows = c.execute("SELECT count(*) FROM webhook_events WHERE id LIKE %s", (like,)).fetchone()[0]
             jobs = c.execute("SELECT count(*) FROM jobs WHERE event_id LIKE %s", (like,)).fetchone()[0]
+            updates = {r[0]: {"updates": r[1], "hot": r[2]} for r in c.execute(
+                "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+                "WHERE relname IN ('jobs', 'webhook_events')")}
             # the ceiling's table: the same shape and payload storage as the event row
             c.execute("CREATE TABLE bench_events (id text PRIMARY KEY, "
                       "payload jsonb COMPRESSION lz4 NOT NULL, "
@@ -117,7 +130,12 @@ def main():
         (tmp / "insert.sql").write_text(
             "INSERT INTO bench_events (id, payload, payload_hash) VALUES "
             "(gen_random_uuid()::text, :payload::jsonb, md5(random()::text));\n")
+        cpu0, wal2 = cpu_seconds(), wal_bytes(dsn)
         ceiling, pgb_out = pgbench(pg, tmp / "insert.sql", CONNS, SECONDS, [f"payload={literal}"])
+        ceiling_cpu = cpu_used(cpu0, cpu_seconds(), ["postgres"])
+        ceiling_n = re.search(r"number of transactions actually processed: (\d+)", pgb_out)
+        ceiling_n = int(ceiling_n.group(1)) if ceiling_n else 0
+        wal3 = wal_bytes(dsn)
         result = {
             "connections": CONNS, "seconds": SECONDS, "body_bytes": len(body),
             "deliveries_per_s": web["rps"], "p50_ms": web["p50_ms"], "p99_ms": web["p99_ms"],
@@ -128,7 +146,14 @@ def main():
             "completed_by_wrk": web["requests"] - web["non_2xx"],
             "ceiling_inserts_per_s": ceiling, "ratio": round(web["rps"] / ceiling, 3),
             "wrk_output": out, "pgbench_output": pgb_out,
-            "pool": int(svc_env["JIVE_DB_POOL_SIZE"]),
+            "pool": int(svc_env["JIVE_DB_POOL_SIZE"]), "updates": updates,
+            "cpu_seconds": cpu, "ceiling_cpu_seconds": ceiling_cpu,
+            # per delivery (measured run) and per ceiling insert
+            "pg_us": round(cpu["postgres"] / max(server_accepted, 1) * 1e6),
+            "service_us": round(cpu["jive-webhook"] / max(server_accepted, 1) * 1e6),
+            "ceiling_pg_us": round(ceiling_cpu["postgres"] / max(ceiling_n, 1) * 1e6),
+            "wal_bytes": round((wal1 - wal0) / max(server_accepted, 1)),
+            "ceiling_wal_bytes": round((wal3 - wal2) / max(ceiling_n, 1)),
         }
         return result
     finally:

@@ -93,3 +93,37 @@ def save(name, result):
     out = ROOT / "build/bench"
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=str))
+
+
+def cpu_seconds():
+    """CPU time (user + system) used so far by each command name's processes: live ones and
+    the children they have reaped (a Postgres backend that exited counts in its postmaster).
+    The difference of two calls shows where a run's CPU went."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        pid_comm, rest = text.rsplit(")", 1)
+        comm = pid_comm.split("(", 1)[1]
+        f = rest.split()
+        out[comm] = out.get(comm, 0.0) + (int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])) / tick
+    return out
+
+
+def cpu_idle():
+    """Idle and total CPU time of the whole machine so far, in seconds (from /proc/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    return (f[3] + f[4]) / tick, sum(f[:8]) / tick
+
+
+def cpu_used(before, after, names):
+    """CPU seconds each of names (a command name or a prefix ending in *) used between two
+    cpu_seconds() snapshots."""
+    def total(snap, name):
+        return sum(v for k, v in snap.items()
+                   if (k.startswith(name[:-1]) if name.endswith("*") else k == name))
+    return {n: round(total(after, n) - total(before, n), 2) for n in names}

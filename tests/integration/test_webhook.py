@@ -487,6 +487,29 @@ def test_redis_down_still_accepts_and_outbox_enqueues_later(webhook, project, db
     assert "outbox: pushed" in webhook.log()
 
 
+def test_marking_skips_a_job_row_another_transaction_holds(project, db, stack):
+    """Marks ride on delivery batches; a job row held elsewhere (the sweeper pushing it, a worker
+    claiming it) is skipped at once rather than waited for, so a batch never blocks on it."""
+    delivery, job_id = str(uuid.uuid4()), str(uuid.uuid4())
+    db.execute("INSERT INTO webhook_events (id, org_id, project_id, event_type, payload, "
+               "payload_hash) VALUES (%s, %s, %s, 'push', '{}', 'h')",
+               (delivery, project["org_id"], project["id"]))
+    db.execute("INSERT INTO jobs (id, org_id, project_id, queue, event_id) "
+               "VALUES (%s, %s, %s, 'artifact-scan', %s)",
+               (job_id, project["org_id"], project["id"], delivery))
+    with psycopg.connect(stack.pg.dsn()) as holder:
+        holder.execute("SELECT 1 FROM jobs WHERE id = %s FOR UPDATE", (job_id,))
+        db.execute("SET lock_timeout = '2s'")  # a wait would fail the statement, not hang
+        assert db.execute("SELECT jive_mark_enqueued(%s::uuid[])", ([job_id],)).fetchone()[0] == 0
+        assert jobs_of(db, delivery)[0][4] is False
+        holder.rollback()
+    assert db.execute("SELECT jive_mark_enqueued(%s::uuid[])", ([job_id],)).fetchone()[0] == 1
+    assert jobs_of(db, delivery)[0][4] is True
+    assert stored(db, delivery)[2:5] == ("enqueued", False, True)
+    # marking twice changes nothing
+    assert db.execute("SELECT jive_mark_enqueued(%s::uuid[])", ([job_id],)).fetchone()[0] == 0
+
+
 # ---- concurrency ----
 
 def test_concurrent_deliveries_with_redeliveries(webhook, project, db, examples):
