@@ -180,33 +180,41 @@ PostgreSQL 15 with **fsync and synchronous_commit on**, Redis.
 | **ratio deliveries/s : ceiling** | **{r['ratio']:.2f}** |
 | deliveries the server accepted / `webhook_events` rows / jobs | {r['accepted_by_server']} / {r['rows']} / {r['jobs']} {'(equal)' if held else '(NOT EQUAL)'} |
 | non-2xx replies | {r['non_2xx']} |
+| Postgres CPU per delivery / per ceiling insert | {r['pg_us']} µs / {r['ceiling_pg_us']} µs |
+| jive-webhook CPU per delivery | {r['service_us']} µs |
+| WAL per delivery / per ceiling insert | {r['wal_bytes']} B / {r['ceiling_wal_bytes']} B |
+| CPU idle during the deliveries | {r['cpu_seconds']['idle_share'] * 100:.0f} % |
 
 Reproduce: `make bench` (or `BENCH_SECONDS=10 BENCH_CONNECTIONS=32 BENCH_POOL=4
 /usr/bin/python3 tests/bench/bench_webhook.py --write docs/PERFORMANCE.md`).
 
 Each delivery is one HTTP request with HMAC-SHA256 over the raw body, JSON parsing and routing,
-one multi-row INSERT shared with the deliveries that arrived during the previous commit (the
-event row and its job row, group commit), an LPUSH to Redis, a `webhook.received` PUBLISH, and
-a coalesced UPDATE marking the job enqueued.
+one prepared statement shared with the deliveries that arrived during the previous commit (the
+event row and its job row, group commit; the rows travel as one JSON array), an LPUSH to
+Redis, a `webhook.received` PUBLISH, and the job's enqueue mark, written by the next batch's
+statement.
 
 The ceiling's table has the event row's shape and stores its payload the same way
-(`jsonb`, lz4-compressed, as `webhook_events.payload` since migration 010).
+(`jsonb`, lz4-compressed, as `webhook_events.payload` since migration 010). CPU figures are
+the processes' own user + system time over the measured run (`/proc`), WAL from `pg_stat_wal`.
 
-Where the time goes (profiled with `perf` during such runs): the machine has two cores shared by
-wrk, the service, Postgres and Redis, and Postgres takes most of them: about 55 % of all CPU
-samples against 19 % for jive-webhook (HTTP, HMAC, cJSON building the payload tree) and about
-20 % idle. Inside Postgres the biggest costs are parsing each payload into `jsonb` (which the
-ceiling pays too), parsing and planning the multi-row statement anew for each batch (roughly a
-quarter of Postgres's CPU), the job row and its indexes, and the enqueue mark. Two changes in
-this round: payloads are compressed with lz4 instead of pglz (pglz alone was 15 % of Postgres's
-CPU), and the enqueue mark commits asynchronously (it only records that a message is already in
-Redis; losing it in a crash lets the sweeper push the job again, which the orchestrator's claim
-makes harmless). Group commit had doubled throughput before; more pool connections make it
-worse (smaller batches), not better. Durability was not traded for any of this: fsync and
-synchronous commit stay on for the delivery itself, and every accepted delivery is committed
-before the 202. The target of 0.8 of the ceiling is not reached on this machine; the
-next step would be a prepared, fixed-shape batch statement (one `jsonb_to_recordset`
-parameter) so Postgres stops parsing and planning each batch.
+Where the time goes. The machine has two cores shared by wrk, the service, Postgres and Redis.
+The batch statement is now prepared once per connection (before, Postgres parsed and planned a
+multi-row VALUES statement for every batch: about a quarter of its CPU); in same-day trial runs
+that lifted deliveries/s by about a sixth (3,576 to about 4,200). The enqueue marks then stopped
+taking a statement and commit of their own, which cut Postgres's CPU per delivery from about
+245 µs to about 228 µs but did not move deliveries/s, because the run is bound by the WAL,
+not by the CPU: sampling `pg_stat_activity` during it shows the batch backends about 37 % of
+their time waiting for the WAL to be written and flushed, about 36 % waiting for the next batch
+and only about 21 % running; a fifth of the CPU stays idle. Both sides flush about the same
+number of WAL bytes per fsync (a batch carries as many bytes as the ceiling's group commits),
+so the ratio follows the WAL each side writes per row: the ceiling writes one row; a delivery
+also writes its job row with four index entries and updates that row and the event row once
+more for the enqueue mark (with no marks at all, one trial run reached 0.6). More pool
+connections make batches smaller and cost more per delivery; fewer make them larger but wait
+longer. Durability was not traded for any of this: fsync and synchronous commit stay on for the
+delivery itself, and every accepted delivery is committed before the 202. The target of 0.8 of
+the ceiling is not reached on this machine.
 """
 
 
