@@ -622,6 +622,7 @@ static char *row_object(const struct delivery *d)
 {
     cJSON *o = cJSON_CreateObject();
     char *cols = NULL, *row = NULL;
+    const char *job;
     size_t n, len;
 
     if (o == NULL)
@@ -646,16 +647,14 @@ static char *row_object(const struct delivery *d)
     cJSON_Delete(o);
     if (cols == NULL)
         goto fail;
+    job = d->job_payload != NULL ? d->job_payload : "null";
     n = strlen(cols); /* "{...}": the closing brace is replaced by the two payloads */
-    len = n + d->json_len + (d->job_payload != NULL ? strlen(d->job_payload) : 4) + 32;
+    len = n + d->json_len + strlen(job) + 32;
     row = malloc(len);
     if (row == NULL)
         goto fail;
-    memcpy(row, cols, n - 1);
-    memcpy(row + n - 1, ",\"payload\":", 11);
-    memcpy(row + n + 10, d->json, d->json_len);
-    snprintf(row + n + 10 + d->json_len, len - (n + 10 + d->json_len), ",\"job_payload\":%s}",
-             d->job_payload != NULL ? d->job_payload : "null");
+    snprintf(row, len, "%.*s,\"payload\":%.*s,\"job_payload\":%s}", (int)(n - 1), cols,
+             (int)d->json_len, d->json, job);
 fail:
     cJSON_free(cols);
     return row;

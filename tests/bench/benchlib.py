@@ -121,9 +121,5 @@ def cpu_idle():
 
 
 def cpu_used(before, after, names):
-    """CPU seconds each of names (a command name or a prefix ending in *) used between two
-    cpu_seconds() snapshots."""
-    def total(snap, name):
-        return sum(v for k, v in snap.items()
-                   if (k.startswith(name[:-1]) if name.endswith("*") else k == name))
-    return {n: round(total(after, n) - total(before, n), 2) for n in names}
+    """CPU seconds each command name in names used between two cpu_seconds() snapshots."""
+    return {n: round(after.get(n, 0.0) - before.get(n, 0.0), 2) for n in names}
