@@ -16,7 +16,7 @@ def start_stack(pg, redis, **env):
     """Starts pg and redis (durable settings: figures must not come from turning fsync off),
     creates and migrates database jive; returns the services' environment (env added)."""
     pg_opts = (f"-p {pg.port} -k {pg.dir} -c listen_addresses=127.0.0.1 "
-               f"-c max_connections=200 -c shared_buffers=256MB")
+               f"-c max_connections=200 -c shared_buffers=256MB -c track_wal_io_timing=on")
     pg._run([f"{pg.bindir}/pg_ctl", "-D", f"{pg.dir}/data", "-o", pg_opts, "-l",
              f"{pg.dir}/log", "-w", "start"])
     redis.start()

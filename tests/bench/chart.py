@@ -46,9 +46,9 @@ def svg(rows):
     scale = width / (vmax * 1.1)
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" '
            f'font-family="sans-serif" font-size="12">',
-           f'<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="10" y="20" font-size="14" font-weight="bold">Latency percentiles per endpoint '
-           f'(ms, wrk --latency, one run of make bench)</text>']
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="10" y="20" font-size="14" font-weight="bold">Latency percentiles per endpoint '
+           '(ms, wrk --latency, one run of make bench)</text>']
     y = top
     for name, lat in rows:
         out.append(f'<text x="10" y="{y + 2 * bar + 4}">{escape(name)}</text>')
