@@ -14,7 +14,6 @@ import json
 import os
 import pathlib
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ os.environ.setdefault("JIVE_BUILD", "build")
 
 import conftest  # noqa: E402  (the test harness's Postgres/Redis helpers)
 from benchlib import (save, machine, parse_wrk, pgbench, start_service, start_stack,  # noqa: E402,F401
-                      cpu_seconds, cpu_used, cpu_idle)
+                      cpu_seconds, cpu_used, cpu_idle, children_cpu)
 import psycopg  # noqa: E402
 import requests  # noqa: E402
 
@@ -80,17 +79,11 @@ def transactions(pgbench_output):
     return int(m.group(1)) if m else 0
 
 
-def children_cpu():
-    """CPU seconds (user + system) of this process's reaped children: wrk, pgbench."""
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
-
-
-def deliver(url, lua, dsn, seconds=SECONDS):
-    """One wrk run of the deliveries in lua: (wrk figures, CPU seconds by process, with the
-    client's and the machine's idle share, WAL position before and after)."""
+def deliver(url, lua, dsn):
+    """One wrk run of the deliveries in lua: (wrk figures, CPU seconds by process with the
+    client's and the machine's idle share, wal_stats before and after)."""
     cpu0, idle0, wal0, client0 = cpu_seconds(), cpu_idle(), wal_stats(dsn), children_cpu()
-    out = subprocess.run(["wrk", "-t2", f"-c{CONNS}", f"-d{seconds}s", "--latency", "-s",
+    out = subprocess.run(["wrk", "-t2", f"-c{CONNS}", f"-d{SECONDS}s", "--latency", "-s",
                           str(lua), url], capture_output=True, text=True).stdout
     web = parse_wrk(out)
     cpu = cpu_used(cpu0, cpu_seconds(), ["postgres", "jive-webhook", "redis-server"])
@@ -158,11 +151,16 @@ def main():
                       "payload jsonb COMPRESSION lz4 NOT NULL, "
                       "payload_hash text NOT NULL, received_at timestamptz DEFAULT now())")
         literal = "'" + body.decode().replace("'", "''") + "'"
-        row = "(gen_random_uuid()::text, :payload::jsonb, md5(random()::text))"
-        (tmp / "insert.sql").write_text(
-            f"INSERT INTO bench_events (id, payload, payload_hash) VALUES {row};\n")
+        def insert_script(name, rows):
+            """A pgbench script inserting rows event-sized rows in one statement."""
+            row = "(gen_random_uuid()::text, :payload::jsonb, md5(random()::text))"
+            (tmp / name).write_text("INSERT INTO bench_events (id, payload, payload_hash) VALUES "
+                                    + ", ".join([row] * rows) + ";\n")
+            return tmp / name
+
         cpu0, wal2, client0 = cpu_seconds(), wal_stats(dsn), children_cpu()
-        ceiling, pgb_out = pgbench(pg, tmp / "insert.sql", CONNS, SECONDS, [f"payload={literal}"])
+        ceiling, pgb_out = pgbench(pg, insert_script("insert.sql", 1), CONNS, SECONDS,
+                                   [f"payload={literal}"])
         time.sleep(1)  # pgbench's backends exit as it ends: their CPU counts once reaped
         ceiling_cpu = cpu_used(cpu0, cpu_seconds(), ["postgres"])
         ceiling_cpu["pgbench"] = round(children_cpu() - client0, 2)
@@ -171,11 +169,9 @@ def main():
 
         # Where the CPU goes (diagnostics, not results). The event row alone, inserted 8 rows
         # per statement by 4 clients: what Postgres needs per delivery for its row at the least.
-        (tmp / "insert8.sql").write_text(
-            "INSERT INTO bench_events (id, payload, payload_hash) VALUES "
-            + ", ".join([row] * 8) + ";\n")
         cpu0 = cpu_seconds()
-        _, pgb8_out = pgbench(pg, tmp / "insert8.sql", 4, SECONDS, [f"payload={literal}"])
+        _, pgb8_out = pgbench(pg, insert_script("insert8.sql", 8), 4, SECONDS,
+                              [f"payload={literal}"])
         time.sleep(1)
         floor_pg_us = us_per(cpu_used(cpu0, cpu_seconds(), ["postgres"])["postgres"],
                              8 * transactions(pgb8_out))
@@ -217,7 +213,8 @@ def main():
             "wal_bytes": round((wal1["bytes"] - wal0["bytes"]) / max(n, 1)),
             "ceiling_wal_bytes": round((wal3["bytes"] - wal2["bytes"]) / max(ceiling_n, 1)),
             "wal_flush_busy": round((wal1["sync_ms"] - wal0["sync_ms"]) / 1000 / SECONDS, 2),
-            "ceiling_wal_flush_busy": round((wal3["sync_ms"] - wal2["sync_ms"]) / 1000 / SECONDS, 2),
+            "ceiling_wal_flush_busy": round((wal3["sync_ms"] - wal2["sync_ms"]) / 1000 / SECONDS,
+                                            2),
             "nosync_deliveries_per_s": nosync["rps"],
             "nosync_ratio": round(nosync["rps"] / ceiling, 3),
             "nosync_idle_share": nosync_cpu["idle_share"],

@@ -113,6 +113,14 @@ def cpu_seconds():
     return out
 
 
+def children_cpu():
+    """CPU seconds (user + system) of this process's reaped children (wrk, pgbench): the
+    clients' share, which cpu_seconds cannot see once they have exited."""
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def cpu_idle():
     """Idle and total CPU time of the whole machine so far, in seconds (from /proc/stat)."""
     tick = os.sysconf("SC_CLK_TCK")
