@@ -279,7 +279,7 @@ void mcp_prompts_get(struct mcp_call *c)
         mcp_db(c,
                "SELECT CASE WHEN p.id IS NULL THEN NULL ELSE json_build_object('state',"
                " json_build_object('project', p.name, 'stories', (SELECT json_object_agg("
-               "  coalesce(status, 'Unknown'), n) FROM (SELECT status, count(*) n FROM artifacts"
+               "  coalesce(status, 'Missing'), n) FROM (SELECT status, count(*) n FROM artifacts"
                "  WHERE project_id = p.id AND kind = 'story' AND deleted_at IS NULL GROUP BY"
                "  status) s), 'agents', (SELECT json_agg(json_build_object('agent', agent_name,"
                "  'story', story_key, 'state', state)) FROM agent_status WHERE project_id = p.id"

@@ -205,6 +205,9 @@ static void projects_list(struct mcp_call *c)
            0, NULL, read_done);
 }
 
+/* How many of the most severe open findings status_get lists (with total and truncated). */
+#define STATUS_TOP_FINDINGS "20"
+
 static void status_get(struct mcp_call *c)
 {
     const char *p[1];
@@ -213,19 +216,34 @@ static void status_get(struct mcp_call *c)
         return;
     p[0] = c->project_id;
     mcp_db(c,
-           "SELECT CASE WHEN p.id IS NULL THEN NULL ELSE json_build_object("
+           "WITH f AS (SELECT id, kind, severity, summary, details, opened_at, CASE severity"
+           "  WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END AS rank"
+           "  FROM conflicts WHERE project_id = $1::uuid AND resolved_at IS NULL)"
+           " SELECT CASE WHEN p.id IS NULL THEN NULL ELSE json_build_object("
            " 'project', json_build_object('id', p.id, 'name', p.name, 'repo_url', p.repo_url,"
            "   'default_branch', p.default_branch, 'last_seen', p.last_seen),"
-           " 'stories', (SELECT coalesce(json_object_agg(coalesce(status, 'Unknown'), n), '{}')"
-           "   FROM (SELECT status, count(*) n FROM artifacts WHERE project_id = p.id"
-           "   AND kind = 'story' AND deleted_at IS NULL GROUP BY status) s),"
-           " 'open_conflicts', (SELECT coalesce(json_agg(json_build_object('kind', kind,"
-           "   'severity', severity, 'summary', summary) ORDER BY opened_at DESC), '[]')"
-           "   FROM (SELECT * FROM conflicts WHERE project_id = p.id AND resolved_at IS NULL"
-           "   ORDER BY opened_at DESC LIMIT 20) c),"
-           " 'gates', (SELECT coalesce(json_object_agg(coalesce(decision, 'Unknown'), n), '{}')"
+           " 'stories', (SELECT coalesce(json_object_agg(st, n), '{}')"
+           "   FROM (SELECT coalesce(status, 'Missing') st, count(*) n FROM artifacts"
+           "   WHERE project_id = p.id AND kind = 'story' AND deleted_at IS NULL GROUP BY 1) s),"
+           " 'stories_total', (SELECT count(*) FROM artifacts WHERE project_id = p.id"
+           "   AND kind = 'story' AND deleted_at IS NULL),"
+           " 'findings', json_build_object("
+           "   'total', (SELECT count(*) FROM f),"
+           "   'by_kind', (SELECT coalesce(json_object_agg(kind, n), '{}')"
+           "     FROM (SELECT kind, count(*) n FROM f GROUP BY kind) k),"
+           "   'by_severity', (SELECT coalesce(json_object_agg(severity, n), '{}')"
+           "     FROM (SELECT severity, count(*) n FROM f GROUP BY severity) v),"
+           "   'top', (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind,"
+           "     'severity', severity, 'summary', summary, 'details', details, 'opened_at',"
+           "     opened_at) ORDER BY rank DESC, opened_at DESC, id), '[]') FROM (SELECT * FROM f"
+           "     ORDER BY rank DESC, opened_at DESC, id LIMIT " STATUS_TOP_FINDINGS ") t),"
+           "   'limit', " STATUS_TOP_FINDINGS ","
+           "   'truncated', (SELECT count(*) FROM f) > " STATUS_TOP_FINDINGS "),"
+           " 'gates', (SELECT coalesce(json_object_agg(decision, n), '{}')"
            "   FROM (SELECT decision, count(*) n FROM gates WHERE project_id = p.id"
            "   AND deleted_at IS NULL GROUP BY decision) g),"
+           " 'expired_gates', (SELECT count(*) FROM gates WHERE project_id = p.id"
+           "   AND deleted_at IS NULL AND expires_at < now()),"
            " 'active_agents', (SELECT coalesce(json_agg(json_build_object('agent_id', agent_id,"
            "   'agent_name', agent_name, 'story_key', story_key, 'state', state,"
            "   'updated_at', updated_at)), '[]') FROM agent_status WHERE project_id = p.id"
@@ -234,7 +252,9 @@ static void status_get(struct mcp_call *c)
            "   status, 'conclusion', conclusion, 'started_at', started_at) ORDER BY started_at"
            "   DESC), '[]') FROM (SELECT * FROM runs WHERE project_id = p.id"
            "   ORDER BY started_at DESC LIMIT 5) r),"
-           " 'last_scan', (SELECT max(updated_at) FROM artifacts WHERE project_id = p.id)"
+           " 'last_scan', CASE WHEN p.scan_at IS NULL THEN NULL ELSE json_build_object('ok',"
+           "   p.scan_ok, 'at', p.scan_at, 'error', p.scan_error, 'last_good_at',"
+           "   p.last_good_scan_at, 'commit', p.scan_commit) END"
            ") END::text FROM (SELECT 1) one LEFT JOIN projects p ON p.id = $1::uuid",
            1, p, read_done);
 }
@@ -253,8 +273,9 @@ static void stories_list(struct mcp_call *c)
     mcp_db(c,
            "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM projects WHERE id = $1::uuid) THEN NULL"
            " ELSE json_build_object('stories', (SELECT coalesce(json_agg(json_build_object("
-           "  'key', key, 'title', title, 'status', status, 'path', path, 'tasks_done',"
-           "  meta->'tasks_done', 'tasks_total', meta->'tasks_total', 'updated_at', updated_at)"
+           "  'key', key, 'title', title, 'status', status, 'raw_status', meta->'raw_status',"
+           "  'path', path, 'tasks_done', meta->'tasks_done', 'tasks_total', meta->'tasks_total',"
+           "  'updated_at', updated_at)"
            "  ORDER BY key, path), '[]') FROM (SELECT * FROM artifacts WHERE project_id ="
            "  $1::uuid AND kind = 'story' AND deleted_at IS NULL"
            "  AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR key LIKE $3 || '.%')"
@@ -278,9 +299,12 @@ static void story_get(struct mcp_call *c)
     mcp_db(c,
            "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM projects WHERE id = $1::uuid) THEN NULL"
            " ELSE coalesce((SELECT json_build_object('story', json_build_object('key', key,"
-           "  'title', title, 'status', status, 'raw_status', meta->'raw_status', 'path', path,"
-           "  'tasks_done', meta->'tasks_done', 'tasks_total', meta->'tasks_total',"
-           "  'files', coalesce(meta->'files', '[]'), 'content_hash', content_hash,"
+           "  'title', title, 'title_key', meta->'title_key', 'status', status, 'raw_status',"
+           "  meta->'raw_status', 'path', path, 'tasks_done', meta->'tasks_done', 'tasks_total',"
+           "  meta->'tasks_total', 'checks_done', meta->'checks_done', 'checks_total',"
+           "  meta->'checks_total', 'files', coalesce(meta->'files', '[]'), 'external_files',"
+           "  coalesce(meta->'external_files', '[]'), 'file_list', coalesce(meta->'file_list',"
+           "  '[]'), 'problem', meta->'parse_error', 'content_hash', content_hash,"
            "  'commit_sha', commit_sha, 'updated_at', updated_at)) FROM artifacts"
            "  WHERE project_id = $1::uuid AND kind = 'story' AND deleted_at IS NULL"
            "  AND ($2::text IS NULL OR key = $2) AND ($3::text IS NULL OR path = $3)"
@@ -318,10 +342,14 @@ static void gates_list(struct mcp_call *c)
     mcp_db(c,
            "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM projects WHERE id = $1::uuid) THEN NULL"
            " ELSE json_build_object('gates', (SELECT coalesce(json_agg(json_build_object("
-           "  'story_key', story_key, 'decision', decision, 'status_reason', status_reason,"
-           "  'reviewer', reviewer, 'quality_score', quality_score, 'expires_at', expires_at,"
-           "  'expired', expires_at < now(), 'path', path) ORDER BY story_key), '[]')"
+           "  'story_key', story_key, 'decision', decision, 'raw_decision', raw_decision,"
+           "  'status_reason', status_reason, 'reviewer', reviewer, 'quality_score',"
+           "  quality_score, 'updated_at', gate_updated, 'expires_at', expires_at, 'expired',"
+           "  coalesce(expires_at < now(), false), 'problem', meta->'parse_error', 'path', path)"
+           "  ORDER BY story_key, path), '[]')"
            "  FROM gates WHERE project_id = $1::uuid AND deleted_at IS NULL),"
+           " 'expired_count', (SELECT count(*) FROM gates WHERE project_id = $1::uuid"
+           "  AND deleted_at IS NULL AND expires_at < now()),"
            " 'expiring', (SELECT coalesce(json_agg(story_key ORDER BY expires_at), '[]')"
            "  FROM gates WHERE project_id = $1::uuid AND deleted_at IS NULL"
            "  AND expires_at BETWEEN now() AND now() + ($2 || ' days')::interval)) END::text",
@@ -449,47 +477,60 @@ static void run_report(struct mcp_call *c)
 
 const struct mcp_tool mcp_tools[] = {
     {"status_get", "status.get", "Project status",
-     "A project's summary: stories by status, open conflicts, QA gates by decision, active "
-     "agents, recent CI runs, last scan.",
+     "A project's summary: stories by status (Draft, Approved, InProgress, Review, Done, "
+     "Blocked, Other, Missing), open findings by kind with the most severe listed (total and "
+     "truncated say whether the list is whole), QA gates by decision, expired gates, active "
+     "agents, recent CI runs, and the last scan (ok, error, last good scan).",
      "status:read", true, false, true, OBJ(PROJECT_ID, "\"project_id\""),
      OUT("\"project\":{\"type\":\"object\"},\"stories\":{\"type\":\"object\"},"
-         "\"open_conflicts\":{\"type\":\"array\"},\"gates\":{\"type\":\"object\"},"
-         "\"active_agents\":{\"type\":\"array\"},\"recent_runs\":{\"type\":\"array\"}"),
+         "\"stories_total\":{\"type\":\"integer\"},\"findings\":{\"type\":\"object\"},"
+         "\"gates\":{\"type\":\"object\"},\"expired_gates\":{\"type\":\"integer\"},"
+         "\"active_agents\":{\"type\":\"array\"},\"recent_runs\":{\"type\":\"array\"},"
+         "\"last_scan\":{\"type\":[\"object\",\"null\"]}"),
      status_get, true},
     {"projects_list", NULL, "List projects", "The projects this token may see.", "projects:read",
      true, false, true, OBJ("", ""), OUT("\"projects\":{\"type\":\"array\"}"), projects_list,
      false},
     {"stories_list", NULL, "List stories",
-     "Stories of a project, filtered by status (Draft, Approved, InProgress, Review, Done) "
-     "and/or epic number.",
+     "Stories of a project, filtered by status (Draft, Approved, InProgress, Review, Done, "
+     "Blocked, Other, Missing) and/or epic number.",
      "stories:read", true, false, true,
      OBJ(PROJECT_ID ",\"status\":{\"type\":\"string\",\"enum\":[\"Draft\",\"Approved\","
-                    "\"InProgress\",\"Review\",\"Done\"]},\"epic\":{\"type\":\"string\","
+                    "\"InProgress\",\"Review\",\"Done\",\"Blocked\",\"Other\","
+                    "\"Missing\"]},\"epic\":{\"type\":\"string\","
                     "\"maxLength\":16},\"limit\":{\"type\":\"integer\",\"minimum\":1,"
                     "\"maximum\":500}",
          "\"project_id\""),
      OUT("\"stories\":{\"type\":\"array\"}"), stories_list, true},
     {"story_get", NULL, "Get a story",
-     "One story by key (\"2.3\") or path: status, tasks done/total, File List, content hash "
-     "(pass it as expectedHash to kanban_move_story).",
+     "One story by key (\"2.3\", the key its file name carries) or path: status as normalised "
+     "and as written, tasks done/total in its Tasks section, File List (in-repository files, "
+     "external ones apart, each entry's label and note), content hash (pass it as expectedHash "
+     "to kanban_move_story).",
      "stories:read", true, false, true,
      OBJ(PROJECT_ID ",\"key\":{\"type\":\"string\",\"maxLength\":32},\"path\":{\"type\":"
                     "\"string\",\"maxLength\":1000}",
          "\"project_id\""),
      OUT("\"story\":{\"type\":[\"object\",\"null\"]}"), story_get, true},
     {"conflicts_list", "conflicts.list", "List conflicts",
-     "Open conflicts between agents (overlapping File Lists, two agents on one story, Done with "
-     "a failing gate, duplicate keys, sprint-status disagreements); include_resolved for all.",
+     "Open findings: active stories (InProgress or Review) whose File Lists share files, two "
+     "agents on one story, a Done story whose QA gate says FAIL, two story files with one key, "
+     "a title naming another key than its file, sprint-status disagreements; include_resolved "
+     "for all.",
      "conflicts:read", true, false, true,
      OBJ(PROJECT_ID ",\"include_resolved\":{\"type\":\"boolean\"}", "\"project_id\""),
      OUT("\"conflicts\":{\"type\":\"array\"}"), conflicts_list, true},
     {"gates_list", "gates.list", "List QA gates",
-     "QA gate decisions per story, and the gates expiring within the given days (default 14).",
+     "QA gates, one per gate file: decision (PASS, CONCERNS, FAIL, WAIVED, Other with the raw "
+     "value, Missing), expired or not, parse problems; the number expired, and the gates "
+     "expiring within the given days (default 14).",
      "gates:read", true, false, true,
      OBJ(PROJECT_ID ",\"expiring_within_days\":{\"type\":\"integer\",\"minimum\":1,"
                     "\"maximum\":365}",
          "\"project_id\""),
-     OUT("\"gates\":{\"type\":\"array\"},\"expiring\":{\"type\":\"array\"}"), gates_list, true},
+     OUT("\"gates\":{\"type\":\"array\"},\"expired_count\":{\"type\":\"integer\"},"
+         "\"expiring\":{\"type\":\"array\"}"),
+     gates_list, true},
     {"runs_list", "runs.list", "List runs",
      "CI and agent runs, newest first; pass next_cursor back as cursor for the next page.",
      "runs:read", true, false, true,
@@ -524,7 +565,8 @@ const struct mcp_tool mcp_tools[] = {
          "\"project_id\",\"status\""),
      OUT("\"run\":{\"type\":\"object\"}"), run_report, false},
     {"kanban_move_story", "kanban.moveStory", "Move a story on the kanban board",
-     "Sets a story's status (Draft, Approved, InProgress, Review, Done): the orchestrator commits "
+     "Sets a story's status (Draft, Approved, InProgress, Review, Done, Blocked): the "
+     "orchestrator commits "
      "a one-line change of the story's Status section and pushes it. Waits up to waitMs "
      "(default 10000) for the commit SHA, else returns the job id (see jobs_get). Pass the "
      "same idempotencyKey when retrying: the story is moved once. expectedHash (story_get's "
@@ -532,7 +574,8 @@ const struct mcp_tool mcp_tools[] = {
      "kanban:write", false, false, true,
      OBJ(PROJECT_ID ",\"key\":{\"type\":\"string\",\"maxLength\":32},\"path\":{\"type\":"
                     "\"string\",\"maxLength\":1000},\"status\":{\"type\":\"string\",\"enum\":"
-                    "[\"Draft\",\"Approved\",\"InProgress\",\"Review\",\"Done\"]},"
+                    "[\"Draft\",\"Approved\",\"InProgress\",\"Review\",\"Done\","
+                    "\"Blocked\"]},"
                     "\"idempotencyKey\":{\"type\":\"string\",\"maxLength\":200},"
                     "\"expectedHash\":{\"type\":\"string\",\"maxLength\":64},"
                     "\"waitMs\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":30000}",

@@ -313,8 +313,7 @@ static void content_read(const struct jc_proc_result *r, void *ud)
         reject(m, "%s is not a story file JIVE can edit: %s", m->path, err);
         return;
     }
-    snprintf(m->from, sizeof(m->from), "%s",
-             jc_story_status_name(st.status) != NULL ? jc_story_status_name(st.status) : "");
+    snprintf(m->from, sizeof(m->from), "%s", jc_story_status_name(st.status));
     if (m->key[0] == '\0' && st.key != NULL)
         snprintf(m->key, sizeof(m->key), "%s", st.key);
     jc_story_clear(&st);
@@ -489,7 +488,7 @@ void orch_story_move(struct jc_job_run *run, void *ud)
     const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(run->payload, "status"));
     const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(run->payload, "path"));
     const char *key = cJSON_GetStringValue(cJSON_GetObjectItem(run->payload, "key"));
-    enum jc_story_status to = status != NULL ? jc_story_status_parse(status) : JC_STATUS_UNKNOWN;
+    enum jc_story_status to = jc_story_status_parse(status);
     const char *argv[6];
 
     if (m == NULL) {
@@ -501,8 +500,10 @@ void orch_story_move(struct jc_job_run *run, void *ud)
     m->ctx = ud;
     snprintf(m->project_id, sizeof(m->project_id), "%s", run->job.project_id);
     snprintf(m->lock_key, sizeof(m->lock_key), "jive:lock:project:%s", m->project_id);
-    if (to == JC_STATUS_UNKNOWN) {
-        jc_job_reject(run, "illegal status '%s': use Draft, Approved, InProgress, Review or Done",
+    if (to == JC_STATUS_MISSING || to == JC_STATUS_OTHER) {
+        jc_job_reject(run,
+                      "illegal status '%s': use Draft, Approved, InProgress, Review, Done or "
+                      "Blocked",
                       status != NULL ? status : "");
         move_free(m);
         return;

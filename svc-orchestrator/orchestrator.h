@@ -56,8 +56,4 @@ typedef void orch_conflicts_cb(enum jc_err err, const char *msg, int opened, int
 void orch_detect_conflicts(struct jc_app *app, const char *project_id, const char *org_id,
                            const char *job_id, orch_conflicts_cb *cb, void *ud);
 
-/* The conflicts a project state ({stories, gates, agents, sprint}) implies: an array of
- * {kind, fingerprint, severity, summary, details}. Pure; the caller frees the result. */
-cJSON *orch_compute_conflicts(const cJSON *state);
-
 #endif

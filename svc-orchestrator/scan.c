@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "jc/bmad.h"
+#include "jc/clock.h"
 #include "jc/crypto.h"
 #include "jc/parse.h"
 #include "orchestrator.h"
@@ -62,6 +63,8 @@ struct scan {
     bool relevant; /* something conflict detection reads has changed */
     bool skipped_conflicts;
     int opened, resolved;
+    char *failure; /* why the scan failed; NULL while it goes well */
+    cJSON *result; /* the job's result, once the scan is done */
 };
 
 static void scan_free(struct scan *s)
@@ -79,12 +82,83 @@ static void scan_free(struct scan *s)
     cJSON_Delete(s->rows);
     cJSON_Delete(s->gates);
     cJSON_Delete(s->errors);
+    cJSON_Delete(s->result);
+    free(s->failure);
     free(s);
 }
 
 static void release(struct scan *s)
 {
     orch_unlock(s->app, s->ctx, s->lock_key, s->run->job.id);
+}
+
+/*
+ * The end of every scan, good or failed: the outcome is written on the project (status_get's
+ * last_scan) and published as scan.finished, then the job ends. A failure to record a good
+ * scan fails the job, so that the retry records it; a failure to record a failed scan is only
+ * logged (the database is likely what failed) and the event still says so.
+ */
+static void scan_recorded(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct scan *s = ud;
+    cJSON *last = NULL;
+    char at[JC_ISO_LEN];
+
+    if (err == JC_OK && PQntuples(res) == 1)
+        last = cJSON_Parse(PQgetvalue(res, 0, 0));
+    if (last == NULL) {
+        /* not recorded (database away, project gone): the event says what happened anyway */
+        jc_clock_iso(at);
+        last = cJSON_CreateObject();
+        cJSON_AddBoolToObject(last, "ok", s->failure == NULL);
+        cJSON_AddStringToObject(last, "at", at);
+        if (s->failure != NULL)
+            cJSON_AddStringToObject(last, "error", s->failure);
+        cJSON_AddBoolToObject(last, "recorded", false);
+    }
+    cJSON_AddStringToObject(last, "mode",
+                            s->gates_only ? "gates" : s->full ? "full" : "incremental");
+    if (jc_events_publish(s->app->redis, s->project_id, "scan.finished", s->run->job.id, last,
+                          NULL, NULL) != JC_OK)
+        jc_debug(s->app->log, "scan.finished not published");
+    cJSON_Delete(last);
+    release(s);
+    if (s->failure != NULL) {
+        if (err != JC_OK)
+            jc_warn(s->app->log, "the failed scan of %s was not recorded: %s", s->project_id,
+                    msg);
+        jc_job_fail(s->run, "%s", s->failure);
+    } else if (err != JC_OK) {
+        jc_job_fail(s->run, "recording the scan: %s", msg);
+    } else {
+        jc_job_succeed(s->run, s->result);
+        s->result = NULL;
+    }
+    scan_free(s);
+}
+
+static void record(struct scan *s)
+{
+    char version[16];
+    const char *p[5];
+
+    snprintf(version, sizeof(version), "%d", JC_BMAD_PARSER_VERSION);
+    p[0] = s->project_id;
+    p[1] = s->failure == NULL ? "t" : "f";
+    p[2] = s->failure;
+    p[3] = s->commit[0] != '\0' ? s->commit : NULL;
+    p[4] = s->full && !s->gates_only && s->failure == NULL ? version : NULL;
+    if (jc_pg_query(s->app->pg, 0,
+                    "UPDATE projects SET scan_ok = $2::boolean, scan_at = now(), scan_error = $3,"
+                    " last_good_scan_at = CASE WHEN $2::boolean THEN now()"
+                    "  ELSE last_good_scan_at END,"
+                    " scan_commit = CASE WHEN $2::boolean THEN coalesce($4, scan_commit)"
+                    "  ELSE scan_commit END,"
+                    " scan_parser = coalesce($5::int, scan_parser) WHERE id = $1::uuid"
+                    " RETURNING json_build_object('ok', scan_ok, 'at', scan_at, 'error',"
+                    " scan_error, 'last_good_at', last_good_scan_at, 'commit', scan_commit)::text",
+                    5, p, scan_recorded, s) != JC_OK)
+        scan_recorded(NULL, JC_EPG, "cannot submit", s);
 }
 
 static void fail(struct scan *s, const char *fmt, ...) JC_PRINTF(2, 3);
@@ -97,9 +171,14 @@ static void fail(struct scan *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    release(s);
-    jc_job_fail(s->run, "%s", msg);
-    scan_free(s);
+    s->failure = strdup(msg);
+    if (s->failure == NULL) {
+        release(s);
+        jc_job_fail(s->run, "%s", msg);
+        scan_free(s);
+        return;
+    }
+    record(s);
 }
 
 static void succeed(struct scan *s)
@@ -117,9 +196,8 @@ static void succeed(struct scan *s)
     cJSON_AddBoolToObject(r, "conflicts_checked", !s->skipped_conflicts);
     cJSON_AddItemToObject(r, "errors", s->errors);
     s->errors = NULL;
-    release(s);
-    jc_job_succeed(s->run, r);
-    scan_free(s);
+    s->result = r;
+    record(s);
 }
 
 /* ---- step 8: conflicts, then done ---- */
@@ -237,18 +315,19 @@ static void upsert_gates(struct scan *s)
     }
     if (jc_pg_query(
             s->app->pg, 0,
-            "INSERT INTO gates (org_id, project_id, path, story_key, decision, status_reason, "
-            "  reviewer, quality_score, gate_updated, expires_at, top_issues, waiver, meta, "
-            "  commit_sha, scanned_at, deleted_at) "
-            "SELECT $2::uuid, $1::uuid, r.path, r.story_key, r.decision, r.status_reason, "
-            "  r.reviewer, r.quality_score, jive_try_timestamptz(r.updated), "
+            "INSERT INTO gates (org_id, project_id, path, story_key, decision, raw_decision, "
+            "  status_reason, reviewer, quality_score, gate_updated, expires_at, top_issues, "
+            "  waiver, meta, commit_sha, scanned_at, deleted_at) "
+            "SELECT $2::uuid, $1::uuid, r.path, r.story_key, r.decision, r.raw_decision, "
+            "  r.status_reason, r.reviewer, r.quality_score, jive_try_timestamptz(r.updated), "
             "  jive_try_timestamptz(r.expires), coalesce(r.top_issues, '[]'), r.waiver, "
             "  coalesce(r.meta, '{}'), $4, now(), NULL "
             "FROM jsonb_to_recordset($3::jsonb) AS r(path text, story_key text, decision text, "
-            "  status_reason text, reviewer text, quality_score int, updated text, expires text, "
-            "  top_issues jsonb, waiver jsonb, meta jsonb) "
+            "  raw_decision text, status_reason text, reviewer text, quality_score int, "
+            "  updated text, expires text, top_issues jsonb, waiver jsonb, meta jsonb) "
             "ON CONFLICT (project_id, path) DO UPDATE SET story_key = EXCLUDED.story_key, "
-            "  decision = EXCLUDED.decision, status_reason = EXCLUDED.status_reason, "
+            "  decision = EXCLUDED.decision, raw_decision = EXCLUDED.raw_decision, "
+            "  status_reason = EXCLUDED.status_reason, "
             "  reviewer = EXCLUDED.reviewer, quality_score = EXCLUDED.quality_score, "
             "  gate_updated = EXCLUDED.gate_updated, expires_at = EXCLUDED.expires_at, "
             "  top_issues = EXCLUDED.top_issues, waiver = EXCLUDED.waiver, meta = EXCLUDED.meta, "
@@ -257,6 +336,9 @@ static void upsert_gates(struct scan *s)
             "  EXCLUDED.decision OR gates.expires_at IS DISTINCT FROM EXCLUDED.expires_at OR "
             "  gates.status_reason IS DISTINCT FROM EXCLUDED.status_reason OR "
             "  gates.story_key IS DISTINCT FROM EXCLUDED.story_key OR "
+            "  gates.raw_decision IS DISTINCT FROM EXCLUDED.raw_decision OR "
+            "  gates.gate_updated IS DISTINCT FROM EXCLUDED.gate_updated OR "
+            "  gates.meta IS DISTINCT FROM EXCLUDED.meta OR "
             "  gates.quality_score IS DISTINCT FROM EXCLUDED.quality_score "
             "RETURNING json_build_object('path', path, 'story', story_key, 'decision', "
             "  decision, 'expires_at', expires_at)::text",
@@ -362,6 +444,7 @@ static void upsert_chunk(struct scan *s)
             "  deleted_at = NULL "
             " WHERE artifacts.content_hash IS DISTINCT FROM EXCLUDED.content_hash "
             "  OR artifacts.deleted_at IS NOT NULL "
+            "  OR artifacts.meta->'parser' IS DISTINCT FROM EXCLUDED.meta->'parser' "
             " RETURNING path, kind, key, title, status, xmax = 0 AS inserted, meta->>'sig' AS sig) "
             "SELECT json_build_object('path', up.path, 'kind', up.kind, 'key', up.key, 'title', "
             "  up.title, 'status', up.status, 'change', CASE WHEN up.inserted THEN 'added' "
@@ -383,48 +466,29 @@ static void add_error(struct scan *s, const char *path, const char *msg)
     cJSON_AddItemToArray(s->errors, e);
 }
 
-/* The first markdown heading, as a title for planning documents. */
-static char *first_heading(const char *d, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        size_t end = i;
-        while (end < n && d[end] != '\n')
-            end++;
-        if (end - i > 2 && d[i] == '#') {
-            size_t s = i;
-            while (s < end && (d[s] == '#' || d[s] == ' '))
-                s++;
-            while (end > s && (d[end - 1] == '\r' || d[end - 1] == ' '))
-                end--;
-            if (end > s) {
-                char *t = malloc(end - s + 1);
-                if (t != NULL) {
-                    memcpy(t, d + s, end - s);
-                    t[end - s] = '\0';
-                }
-                return t;
-            }
-        }
-        i = end + 1;
-    }
-    return NULL;
-}
-
 /*
  * meta.sig: a short hash of what conflict detection reads from an artifact (key, status, File
- * List; the status map of sprint-status.yaml). A changed file whose sig did not change cannot
- * open or resolve a conflict, so the scan skips the project-wide detection.
+ * List, title key; the status map of sprint-status.yaml). A changed file whose sig did not
+ * change cannot open or resolve a conflict, so the scan skips the project-wide detection.
  */
-static void add_sig(cJSON *meta, const char *key, const char *status, const cJSON *extra)
+static void add_sig(cJSON *row)
 {
-    char *x = cJSON_PrintUnformatted(extra);
-    char buf[512], hex[JC_SHA256_HEX_LEN];
-    size_t n = (size_t)snprintf(buf, sizeof(buf), "%s\n%s\n", key != NULL ? key : "",
-                                status != NULL ? status : "");
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(row, "meta");
+    const char *key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "key"));
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "status"));
+    const char *tkey = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "title_key"));
+    const cJSON *extra = cJSON_GetObjectItemCaseSensitive(meta, "files");
+    char *x, buf[512], hex[JC_SHA256_HEX_LEN];
     unsigned char md[JC_SHA256_LEN];
+    size_t n;
 
+    if (extra == NULL)
+        extra = cJSON_GetObjectItemCaseSensitive(meta, "sprint_status");
+    if (extra == NULL)
+        return;
+    x = cJSON_PrintUnformatted(extra);
+    n = (size_t)snprintf(buf, sizeof(buf), "%s\n%s\n%s\n", key != NULL ? key : "",
+                         status != NULL ? status : "", tkey != NULL ? tkey : "");
     if (x == NULL || n >= sizeof(buf))
         goto out;
     if (jc_crypto_hmac_sha256(buf, n, x, strlen(x), md) == JC_OK) {
@@ -435,33 +499,30 @@ out:
     cJSON_free(x);
 }
 
+/* One file: the shared record (jc_bmad_record), plus what only the database keeps. */
 static void parse_one(struct scan *s, const struct file *f)
 {
-    char hash[JC_SHA256_HEX_LEN], err[300], key[64];
-    cJSON *row, *meta;
+    char hash[JC_SHA256_HEX_LEN];
+    const char *problem;
+    cJSON *row, *gate = NULL, *meta;
 
     if (f->missing)
         return;
     if (jc_crypto_sha256_hex(f->data, f->len, hash) != JC_OK)
         return;
-    row = cJSON_CreateObject();
-    meta = cJSON_CreateObject();
-    cJSON_AddStringToObject(row, "path", f->path);
-    cJSON_AddStringToObject(row, "content_hash", hash);
-    jc_bmad_classify(f->path, key, sizeof(key));
-    if (!jc_utf8_valid(f->data, f->len)) {
-        /* Postgres stores text only as UTF-8: report the file, keep its place */
-        cJSON_AddStringToObject(
-            row, "kind", f->kind == JC_KIND_SPRINT_STATUS ? "other" : jc_bmad_kind_name(f->kind));
-        if (key[0] != '\0')
-            cJSON_AddStringToObject(row, "key", key);
-        cJSON_AddStringToObject(meta, "parse_error", "not UTF-8 text");
-        add_error(s, f->path, "not UTF-8 text");
-        cJSON_AddItemToObject(row, "meta", meta);
-        cJSON_AddItemToArray(s->rows, row);
+    row = jc_bmad_record(f->path, f->kind, f->data, f->len, &gate);
+    if (row == NULL)
         return;
-    }
-    if (f->kind != JC_KIND_QA_GATE && f->kind != JC_KIND_SPRINT_STATUS && f->len <= CONTENT_MAX) {
+    meta = cJSON_GetObjectItemCaseSensitive(row, "meta");
+    cJSON_AddNumberToObject(meta, "parser", JC_BMAD_PARSER_VERSION);
+    cJSON_AddStringToObject(row, "content_hash", hash);
+    problem = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "parse_error"));
+    if (problem != NULL)
+        add_error(s, f->path, problem);
+    /* document text for jive:// resources: planning documents and stories, UTF-8 only */
+    if (f->kind != JC_KIND_QA_GATE && f->kind != JC_KIND_SPRINT_STATUS && f->len <= CONTENT_MAX &&
+        (problem == NULL || strcmp(problem, "not UTF-8 text") != 0) &&
+        jc_utf8_valid(f->data, f->len)) {
         char *text = malloc(f->len + 1);
         if (text != NULL) {
             memcpy(text, f->data, f->len);
@@ -470,92 +531,9 @@ static void parse_one(struct scan *s, const struct file *f)
             free(text);
         }
     }
-    if (f->kind == JC_KIND_STORY) {
-        struct jc_story st;
-        size_t i;
-        cJSON_AddStringToObject(row, "kind", "story");
-        if (jc_story_parse(f->path, f->data, f->len, &st, err, sizeof(err)) == JC_OK) {
-            cJSON *files = cJSON_AddArrayToObject(meta, "files");
-            if (st.key != NULL)
-                cJSON_AddStringToObject(row, "key", st.key);
-            cJSON_AddStringToObject(row, "title", st.title);
-            if (jc_story_status_name(st.status) != NULL)
-                cJSON_AddStringToObject(row, "status", jc_story_status_name(st.status));
-            if (st.raw_status != NULL)
-                cJSON_AddStringToObject(meta, "raw_status", st.raw_status);
-            cJSON_AddNumberToObject(meta, "tasks_total", st.tasks_total);
-            cJSON_AddNumberToObject(meta, "tasks_done", st.tasks_done);
-            for (i = 0; i < st.nfiles; i++)
-                cJSON_AddItemToArray(files, cJSON_CreateString(st.files[i]));
-            add_sig(meta, st.key, jc_story_status_name(st.status), files);
-            jc_story_clear(&st);
-        } else {
-            if (key[0] != '\0')
-                cJSON_AddStringToObject(row, "key", key);
-            cJSON_AddStringToObject(meta, "parse_error", err);
-            add_error(s, f->path, err);
-        }
-    } else if (f->kind == JC_KIND_QA_GATE) {
-        struct jc_gate g;
-        cJSON_AddStringToObject(row, "kind", "qa_gate");
-        if (jc_gate_parse(f->path, f->data, f->len, &g, err, sizeof(err)) == JC_OK) {
-            cJSON *gate = cJSON_CreateObject();
-            const char *dec = jc_gate_decision_name(g.decision);
-            char title[96];
-            if (g.story_key != NULL)
-                cJSON_AddStringToObject(row, "key", g.story_key);
-            snprintf(title, sizeof(title), "QA gate %s", g.story_key != NULL ? g.story_key : "");
-            cJSON_AddStringToObject(row, "title", title);
-            if (dec != NULL)
-                cJSON_AddStringToObject(row, "status", dec);
-            cJSON_AddStringToObject(gate, "path", f->path);
-            if (g.story_key != NULL)
-                cJSON_AddStringToObject(gate, "story_key", g.story_key);
-            if (dec != NULL)
-                cJSON_AddStringToObject(gate, "decision", dec);
-            if (g.status_reason != NULL)
-                cJSON_AddStringToObject(gate, "status_reason", g.status_reason);
-            if (g.reviewer != NULL)
-                cJSON_AddStringToObject(gate, "reviewer", g.reviewer);
-            if (g.quality_score >= 0)
-                cJSON_AddNumberToObject(gate, "quality_score", g.quality_score);
-            if (g.updated != NULL)
-                cJSON_AddStringToObject(gate, "updated", g.updated);
-            if (g.expires != NULL)
-                cJSON_AddStringToObject(gate, "expires", g.expires);
-            cJSON_AddItemToObject(gate, "top_issues", g.top_issues);
-            g.top_issues = NULL;
-            if (g.waiver != NULL) {
-                cJSON_AddItemToObject(gate, "waiver", g.waiver);
-                g.waiver = NULL;
-            }
-            cJSON_AddItemToArray(s->gates, gate);
-            jc_gate_clear(&g);
-        } else {
-            if (key[0] != '\0')
-                cJSON_AddStringToObject(row, "key", key);
-            cJSON_AddStringToObject(meta, "parse_error", err);
-            add_error(s, f->path, err);
-        }
-    } else if (f->kind == JC_KIND_SPRINT_STATUS) {
-        cJSON *map = NULL;
-        cJSON_AddStringToObject(row, "kind", "other");
-        cJSON_AddStringToObject(row, "title", "sprint-status.yaml");
-        if (jc_sprint_status_parse(f->data, f->len, &map, err, sizeof(err)) == JC_OK) {
-            cJSON_AddItemToObject(meta, "sprint_status", map);
-            add_sig(meta, "sprint-status", NULL, map);
-        } else {
-            cJSON_AddStringToObject(meta, "parse_error", err);
-            add_error(s, f->path, err);
-        }
-    } else {
-        char *title = first_heading(f->data, f->len);
-        cJSON_AddStringToObject(row, "kind", jc_bmad_kind_name(f->kind));
-        if (title != NULL)
-            cJSON_AddStringToObject(row, "title", title);
-        free(title);
-    }
-    cJSON_AddItemToObject(row, "meta", meta);
+    add_sig(row);
+    if (gate != NULL)
+        cJSON_AddItemToArray(s->gates, gate);
     cJSON_AddItemToArray(s->rows, row);
 }
 
@@ -889,13 +867,14 @@ static void project_loaded(const PGresult *res, enum jc_err err, const char *msg
 static void locked(const redisReply *r, enum jc_err err, const char *msg, void *ud)
 {
     struct scan *s = ud;
-    const char *p[1] = {s->project_id};
+    char version[16];
+    const char *p[2] = {s->project_id, version};
 
     if (err != JC_OK) {
-        jc_job_fail(s->run, "locking the workspace: %s", msg);
-        scan_free(s);
+        fail(s, "locking the workspace: %s", msg);
         return;
     }
+    snprintf(version, sizeof(version), "%d", JC_BMAD_PARSER_VERSION);
     if (r->type == REDIS_REPLY_NIL) {
         /* another job works on this project's workspace: try again shortly */
         jc_job_defer(s->run, 1000);
@@ -903,9 +882,11 @@ static void locked(const redisReply *r, enum jc_err err, const char *msg, void *
         return;
     }
     if (jc_pg_query(s->app->pg, 0,
+                    /* a project never scanned, or last read by an older parser: full */
                     "SELECT org_id, repo_url, default_branch, EXISTS (SELECT 1 FROM artifacts a "
-                    "WHERE a.project_id = p.id) FROM projects p WHERE id = $1::uuid",
-                    1, p, project_loaded, s) != JC_OK)
+                    "WHERE a.project_id = p.id) AND p.scan_parser >= $2::int FROM projects p "
+                    "WHERE id = $1::uuid",
+                    2, p, project_loaded, s) != JC_OK)
         fail(s, "%s", "loading the project: cannot submit");
 }
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* jivectl: operator CLI: migrations, projects, tokens. Blocking libpq is fine here (no loop). */
+/* jivectl: operator CLI: migrations, projects, tokens, inspect. Blocking libpq is fine here. */
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include "jc/crypto.h"
 #include "jc/migrate.h"
 #include "jc/parse.h"
+#include "inspect.h"
 
 #define MAX_OPTS 8
 
@@ -505,6 +506,20 @@ static int cmd_scan(const struct jc_config *cfg, struct opt *opts, int n)
     return 0;
 }
 
+static int cmd_inspect(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    const char *dir = opt_get(opts, n, "dir");
+    bool json = false;
+
+    (void)cfg;
+    if (dir == NULL)
+        return fail("inspect needs a directory (jivectl inspect <dir>)");
+    if (jc_parse_bool(opt_get(opts, n, "json") != NULL ? opt_get(opts, n, "json") : "no",
+                      &json) != JC_OK)
+        return fail("--json takes yes or no");
+    return jivectl_inspect(dir, json);
+}
+
 static const struct cmd cmds[] = {
     {"migrate",
      NULL,
@@ -555,6 +570,18 @@ static const struct cmd cmds[] = {
      "project",
      {"project", "gates"},
      cmd_scan},
+    {"inspect",
+     NULL,
+     "jivectl inspect <dir> [--json]",
+     "Reads a local checkout the way a scan reads a repository, with no database and no\n"
+     "services, and prints what JIVE sees: each story (key, status as normalised and as\n"
+     "written, tasks, File List with external entries marked), each QA gate (decision,\n"
+     "expired), the findings, and every file it could not read whole. --json prints one JSON\n"
+     "object (artifacts, gates, findings, problems, summary). Run it on your repository\n"
+     "before registering it.",
+     "dir",
+     {"dir", "json"},
+     cmd_inspect},
     {"jobs",
      "dead",
      "jivectl jobs dead [--queue Q]",
@@ -652,7 +679,9 @@ int main(int argc, char **argv)
         }
         opts[nopts].name = a + 2;
         eq = strchr(a, '=');
-        if (eq != NULL) {
+        if (eq == NULL && strcmp(a, "--json") == 0) {
+            opts[nopts].value = "yes"; /* a flag: --json alone means --json yes */
+        } else if (eq != NULL) {
             /* --name=value: split in place on a copy-free basis */
             argv[i][eq - a] = '\0';
             opts[nopts].value = eq + 1;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* bmad.c: BMAD path classification, story and QA gate parsing, sprint-status.yaml. */
+/* bmad.c: BMAD path classification, story and QA gate parsing, sprint-status.yaml, records. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "jc/bmad.h"
+#include "jc/parse.h"
 
 #define YAML_MAX_DEPTH 64
 #define YAML_MAX_NODES 100000
@@ -95,14 +96,16 @@ static size_t read_key(const char *s, bool dash, char *key, size_t keylen)
             i++;
         if (i == start || i - start > 4)
             break;
-        /* an optional one-letter suffix on a part: 2.5a */
-        if (islower((unsigned char)s[i]) && !isalpha((unsigned char)s[i + 1]))
+        /* an optional one-letter suffix on a part: 2.5a, 1.12A (kept lower-case) */
+        if (isalpha((unsigned char)s[i]) && !isalpha((unsigned char)s[i + 1]))
             i++;
         if (o + (i - start) + 2 >= keylen)
             return 0;
         if (parts > 0)
             key[o++] = '.';
         memcpy(key + o, s + start, i - start);
+        if (isalpha((unsigned char)key[o + (i - start) - 1]))
+            key[o + (i - start) - 1] = (char)tolower((unsigned char)key[o + (i - start) - 1]);
         o += i - start;
         parts++;
         if (s[i] != sep || !isdigit((unsigned char)s[i + 1]) || (dash && parts == 2))
@@ -123,6 +126,8 @@ static void key_from_name(const char *name, char *key, size_t keylen)
     const char *s = name;
 
     key[0] = '\0';
+    if (strncasecmp(s, "gate-decision-", 14) == 0)
+        s += 14;
     if (strncasecmp(s, "story-", 6) == 0 || strncasecmp(s, "story_", 6) == 0)
         s += 6;
     else if (strncasecmp(s, "story", 5) == 0 && isdigit((unsigned char)s[5]))
@@ -132,6 +137,26 @@ static void key_from_name(const char *name, char *key, size_t keylen)
     read_key(s, true, key, keylen);
 }
 
+/*
+ * A spec folder's story (<spec>/stories/<id>-<slug>.md): the dotted or v6 key when the name has
+ * one, else the id before the first '-' or '.', prefixed by the spec folder so that two specs'
+ * "01" stay apart.
+ */
+static void key_from_spec(const char *spec, size_t speclen, const char *name, char *key,
+                          size_t keylen)
+{
+    size_t n;
+
+    key_from_name(name, key, keylen);
+    if (key[0] != '\0')
+        return;
+    n = strcspn(name, "-.");
+    if (n == 0 || n > 32 || speclen + n + 2 > keylen ||
+        (speclen == 12 && strncmp(spec, "_bmad-output", 12) == 0))
+        return; /* _bmad-output/stories/ is a plain stories folder: keys from names only */
+    snprintf(key, keylen, "%.*s/%.*s", (int)speclen, spec, (int)n, name);
+}
+
 static bool has_suffix(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -139,11 +164,36 @@ static bool has_suffix(const char *s, const char *suffix)
     return n >= k && strcasecmp(s + n - k, suffix) == 0;
 }
 
+/* For ".../<spec>/stories/<name>" or ".../<spec>/stories.yaml": the spec folder's name. */
+static bool spec_folder(const char *path, const char *name, const char **spec, size_t *n)
+{
+    const char *end = name - 1, *p; /* the '/' before the name */
+
+    if (name == path)
+        return false;
+    if (strcmp(name, "stories.yaml") != 0 && strcmp(name, "stories.yml") != 0) {
+        /* .../<spec>/stories/<name>: step over "stories/" */
+        if (end - path < 8 || strncmp(end - 7, "stories", 7) != 0 ||
+            (end - 7 != path && end[-8] != '/'))
+            return false;
+        end -= 8;
+        if (end <= path)
+            return false;
+    }
+    for (p = end; p > path && p[-1] != '/'; p--)
+        ;
+    if (p == end)
+        return false;
+    *spec = p;
+    *n = (size_t)(end - p);
+    return true;
+}
+
 enum jc_artifact_kind jc_bmad_classify(const char *path, char *key, size_t keylen)
 {
     const char *name = strrchr(path, '/');
     char tmp[64] = "";
-    bool md, yml;
+    bool md, yml, json;
 
     name = name != NULL ? name + 1 : path;
     if (key == NULL) {
@@ -153,6 +203,7 @@ enum jc_artifact_kind jc_bmad_classify(const char *path, char *key, size_t keyle
     key[0] = '\0';
     md = has_suffix(name, ".md");
     yml = has_suffix(name, ".yml") || has_suffix(name, ".yaml");
+    json = has_suffix(name, ".json");
     if (strcmp(name, "sprint-status.yaml") == 0 || strcmp(name, "sprint-status.yml") == 0)
         return JC_KIND_SPRINT_STATUS;
     if (strstr(path, "/archived/") != NULL || strncmp(path, "archived/", 9) == 0)
@@ -182,7 +233,8 @@ enum jc_artifact_kind jc_bmad_classify(const char *path, char *key, size_t keyle
     }
     /* v6 */
     if (strncmp(path, "_bmad-output/", 13) == 0) {
-        const char *rest = path + 13;
+        const char *rest = path + 13, *spec;
+        size_t speclen;
         if (strncmp(rest, "planning-artifacts/", 19) == 0 && (md || yml)) {
             if (strncasecmp(name, "prd", 3) == 0)
                 return JC_KIND_PRD;
@@ -197,9 +249,23 @@ enum jc_artifact_kind jc_bmad_classify(const char *path, char *key, size_t keyle
             key_from_name(name, key, keylen);
             return key[0] != '\0' ? JC_KIND_STORY : JC_KIND_OTHER;
         }
+        /* test-architect gate decisions, next to the v4-style gates/ folders */
+        if ((json || yml) && strncasecmp(name, "gate-decision-", 14) == 0) {
+            key_from_name(name, key, keylen);
+            return JC_KIND_QA_GATE;
+        }
         if (yml && strstr(rest, "gates/") != NULL) {
             key_from_name(name, key, keylen);
             return JC_KIND_QA_GATE;
+        }
+        /* spec folders: SPEC.md, stories.yaml, stories/<id>-<slug>.md */
+        if (strcmp(name, "SPEC.md") == 0)
+            return JC_KIND_OTHER;
+        if ((md || yml) && spec_folder(path, name, &spec, &speclen)) {
+            if (yml)
+                return JC_KIND_SPRINT_STATUS;
+            key_from_spec(spec, speclen, name, key, keylen);
+            return key[0] != '\0' ? JC_KIND_STORY : JC_KIND_OTHER;
         }
     }
     return JC_KIND_NONE;
@@ -209,61 +275,83 @@ enum jc_artifact_kind jc_bmad_classify(const char *path, char *key, size_t keyle
 
 const char *jc_story_status_name(enum jc_story_status s)
 {
-    static const char *const names[] = {NULL, "Draft", "Approved", "InProgress", "Review", "Done"};
+    static const char *const names[] = {"Missing", "Draft", "Approved", "InProgress",
+                                        "Review",  "Done",  "Blocked",  "Other"};
 
-    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : NULL;
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "Other";
+}
+
+bool jc_story_status_active(enum jc_story_status s)
+{
+    return s == JC_STATUS_IN_PROGRESS || s == JC_STATUS_REVIEW;
 }
 
 enum jc_story_status jc_story_status_parse(const char *raw)
 {
+    /* the status is what the line starts with ("Done - all tasks complete", "Done ✅"): the
+     * first entry whose words begin it, as whole words; longer phrases before their prefixes */
     static const struct {
         const char *words;
         enum jc_story_status status;
     } prefixes[] = {
-        {"ready for done", JC_STATUS_REVIEW},
+        {"ready for done", JC_STATUS_DONE}, /* QA approved, waiting for the owner */
+        {"review passed", JC_STATUS_DONE},
+        {"qa passed", JC_STATUS_DONE},
+        {"qa approved", JC_STATUS_DONE},
         {"ready for review", JC_STATUS_REVIEW},
         {"ready for qa", JC_STATUS_REVIEW},
-        {"ready for dev", JC_STATUS_APPROVED}, /* also "ready for development" */
+        {"ready for dev", JC_STATUS_APPROVED},
+        {"ready for development", JC_STATUS_APPROVED},
         {"ready to dev", JC_STATUS_APPROVED},
         {"ready for implementation", JC_STATUS_APPROVED},
         {"in progress", JC_STATUS_IN_PROGRESS},
         {"inprogress", JC_STATUS_IN_PROGRESS},
         {"in development", JC_STATUS_IN_PROGRESS},
+        {"in dev", JC_STATUS_IN_PROGRESS},
         {"in review", JC_STATUS_REVIEW},
+        {"inreview", JC_STATUS_REVIEW},
+        {"under review", JC_STATUS_REVIEW},
+        {"awaiting review", JC_STATUS_REVIEW},
+        {"not started", JC_STATUS_DRAFT},
+        {"on hold", JC_STATUS_BLOCKED},
         {"done", JC_STATUS_DONE},
-        {"complete", JC_STATUS_DONE}, /* also "completed" */
+        {"complete", JC_STATUS_DONE},
+        {"completed", JC_STATUS_DONE},
         {"finished", JC_STATUS_DONE},
+        {"closed", JC_STATUS_DONE},
         {"review", JC_STATUS_REVIEW},
         {"qa", JC_STATUS_REVIEW},
         {"wip", JC_STATUS_IN_PROGRESS},
         {"doing", JC_STATUS_IN_PROGRESS},
         {"implementing", JC_STATUS_IN_PROGRESS},
+        {"started", JC_STATUS_IN_PROGRESS},
         {"approved", JC_STATUS_APPROVED},
         {"ready", JC_STATUS_APPROVED},
         {"contexted", JC_STATUS_APPROVED},
         {"todo", JC_STATUS_APPROVED},
+        {"to do", JC_STATUS_APPROVED},
         {"draft", JC_STATUS_DRAFT},
         {"drafted", JC_STATUS_DRAFT},
         {"backlog", JC_STATUS_DRAFT},
         {"proposed", JC_STATUS_DRAFT},
+        {"blocked", JC_STATUS_BLOCKED},
     };
     char p[160] = "";
     size_t i;
 
     if (raw == NULL)
-        return JC_STATUS_UNKNOWN;
+        return JC_STATUS_MISSING;
     plain_lower(raw, strlen(raw), p, sizeof(p));
     if (strncmp(p, "status ", 7) == 0)
         memmove(p, p + 7, strlen(p + 7) + 1);
-    /* the status is what the line starts with: "Done - all tasks complete", "Done ✅" */
+    if (p[0] == '\0')
+        return raw[0] == '\0' ? JC_STATUS_MISSING : JC_STATUS_OTHER;
     for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
         size_t k = strlen(prefixes[i].words);
-        if (strncmp(p, prefixes[i].words, k) == 0 &&
-            (p[k] == '\0' || p[k] == ' ' || strncmp(prefixes[i].words, "complete", 8) == 0 ||
-             strncmp(prefixes[i].words, "ready for dev", 13) == 0))
+        if (strncmp(p, prefixes[i].words, k) == 0 && (p[k] == '\0' || p[k] == ' '))
             return prefixes[i].status;
     }
-    return JC_STATUS_UNKNOWN;
+    return JC_STATUS_OTHER;
 }
 
 /* ---- story files ---- */
@@ -291,15 +379,21 @@ static bool next_line(const char *text, size_t len, size_t *pos, struct line *l)
     return true;
 }
 
+static bool is_fence(const struct line *l)
+{
+    const char *t = l->s;
+    size_t tn = l->n;
+
+    trim(&t, &tn);
+    return tn >= 3 && (strncmp(t, "```", 3) == 0 || strncmp(t, "~~~", 3) == 0);
+}
+
 /* The next line outside fenced code blocks (``` ... ```); *in_code carries the fence state. */
 static bool next_prose_line(const char *text, size_t len, size_t *pos, struct line *l,
                             bool *in_code)
 {
     while (next_line(text, len, pos, l)) {
-        const char *t = l->s;
-        size_t tn = l->n;
-        trim(&t, &tn);
-        if (tn >= 3 && strncmp(t, "```", 3) == 0)
+        if (is_fence(l))
             *in_code = !*in_code;
         else if (!*in_code)
             return true;
@@ -322,40 +416,291 @@ static int heading(const struct line *l, struct line *text)
     return (int)i;
 }
 
+/* Files without an extension that projects really have at their root or in folders. */
+static bool bare_file_name(const char *p)
+{
+    static const char *const names[] = {
+        "Dockerfile", "Containerfile", "Makefile",  "GNUmakefile", "Justfile",    "Procfile",
+        "Gemfile",    "Rakefile",      "Brewfile",  "Vagrantfile", "Jenkinsfile", "Caddyfile",
+        "LICENSE",    "LICENCE",       "NOTICE",    "README",      "CHANGELOG",   "AUTHORS",
+        "CODEOWNERS", "VERSION",       "CONTRIBUTING"};
+    const char *base = strrchr(p, '/');
+    size_t i;
+
+    base = base != NULL ? base + 1 : p;
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(base, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* "some-lib@^2.1.0", "@scope/pkg@1.2", "react@latest": a package, not a path. */
+static bool package_spec(const char *p)
+{
+    const char *at = strrchr(p, '@');
+
+    if (p[0] == '@')
+        return true;
+    if (at == NULL || at == p)
+        return false;
+    at++;
+    return *at == '^' || *at == '~' || *at == '*' || *at == '>' || *at == '<' || *at == '=' ||
+           isdigit((unsigned char)*at) || strncmp(at, "latest", 6) == 0 ||
+           strncmp(at, "next", 4) == 0;
+}
+
+static bool external_path(const char *p)
+{
+    return p[0] == '/' || p[0] == '~' || strncmp(p, "../", 3) == 0 || strcmp(p, "..") == 0 ||
+           strstr(p, "/../") != NULL || strstr(p, "://") != NULL ||
+           (isalpha((unsigned char)p[0]) && p[1] == ':' && p[2] == '/');
+}
+
+/* A token that names a file or folder: no spaces, something path-shaped, not a package; dir
+ * when it was written as a folder ("docs/"). */
+static bool path_shaped(const char *p, bool dir)
+{
+    size_t n = strlen(p), i;
+    bool alpha = false;
+
+    if (n == 0 || n > 300 || strpbrk(p, " \t\r\n\v\f|<>\"'`()[]{}") != NULL)
+        return false;
+    for (i = 0; i < n && !alpha; i++)
+        alpha = isalpha((unsigned char)p[i]) != 0;
+    if (!alpha || strcasecmp(p, "n/a") == 0 || strcasecmp(p, "e.g.") == 0 ||
+        strcasecmp(p, "i.e.") == 0 || strcasecmp(p, "etc.") == 0 || package_spec(p))
+        return false;
+    if (strstr(p, "://") != NULL)
+        return true; /* a URL: kept as external */
+    return dir || strchr(p, '/') != NULL || strchr(p, '.') != NULL || bare_file_name(p);
+}
+
 static bool is_path_like(const char *p)
 {
-    size_t n = strlen(p);
-
-    return n > 0 && n <= 300 && p[0] != '/' && p[0] != '~' && strstr(p, "..") == NULL &&
-           strstr(p, "://") == NULL && (strchr(p, '/') != NULL || strchr(p, '.') != NULL) &&
-           strpbrk(p, " \t\r\n\v\f|<>") == NULL;
+    return path_shaped(p, false);
 }
 
 /*
- * One File List entry as a repository path, or NULL: "- `src/a.ts` - what it does",
- * "1. NEW: src/b.ts", "| src/c.ts | created |", "- **Modified:** `d/e.py`".
+ * Normalises a path candidate in place: markdown escapes ("dist/\*"), "\" as "/", "./" and a
+ * trailing "/" or ":line" (":42", ":42-50", "#L42") removed, repeated "/" folded.
  */
-static char *file_entry(struct line l)
+static void normalise_path(char *p)
 {
-    static const char *const labels[] = {"new file", "modified file", "new",     "modified",
-                                         "created",  "updated",       "deleted", "added",
-                                         "changed",  "removed",       "edited",  "renamed"};
-    const char *s = l.s, *tick;
-    size_t n = l.n, i;
-    char *out;
+    size_t i, o = 0, n = strlen(p);
 
+    for (i = 0; i < n; i++) {
+        if (p[i] == '\\' && i + 1 < n && strchr("*_[]()#`", p[i + 1]) != NULL)
+            continue; /* a markdown escape: keep the next character */
+        p[o++] = p[i] == '\\' ? '/' : p[i];
+    }
+    p[o] = '\0';
+    /* :line and #Lline */
+    {
+        char *c = strrchr(p, ':');
+        char *h = strstr(p, "#L");
+        if (h != NULL && isdigit((unsigned char)h[2]))
+            *h = '\0';
+        if (c != NULL && c != p && isdigit((unsigned char)c[1]) &&
+            strspn(c + 1, "0123456789-:,") == strlen(c + 1))
+            *c = '\0';
+    }
+    while (strncmp(p, "./", 2) == 0)
+        memmove(p, p + 2, strlen(p + 2) + 1);
+    for (i = 0, o = 0; p[i] != '\0'; i++) {
+        if (p[i] == '/' && o > 0 && p[o - 1] == '/' && !(o >= 2 && p[o - 2] == ':'))
+            continue;
+        p[o++] = p[i];
+    }
+    p[o] = '\0';
+    while (o > 1 && p[o - 1] == '/')
+        p[--o] = '\0';
+}
+
+/* Strips "**", "*", "_" and surrounding punctuation that is decoration, not part of a path. */
+static void strip_decoration(const char **s, size_t *n)
+{
+    trim(s, n);
+    while (*n > 0 && ((*s)[0] == '*' || (*s)[0] == '_'))
+        (*s)++, (*n)--;
+    /* trailing punctuation; a '*' after '/' or '\' is a glob ("dist/\*"), a ')' with its '('
+     * part of the name */
+    while (*n > 0 && strchr(",;:*_)", (*s)[*n - 1]) != NULL &&
+           !((*s)[*n - 1] == ')' && memchr(*s, '(', *n) != NULL) &&
+           !((*s)[*n - 1] == '*' && *n > 1 && ((*s)[*n - 2] == '/' || (*s)[*n - 2] == '\\')))
+        (*n)--;
+    trim(s, n);
+}
+
+static bool is_label_word(const char *s, size_t n, size_t *used)
+{
+    static const char *const labels[] = {
+        "new file", "modified file", "new",    "modified", "created", "updated", "deleted",
+        "added",    "changed",       "removed", "edited",  "renamed", "moved",   "create",
+        "modify",   "update",        "delete",  "add",     "mod",     "new/modified"};
+    size_t i;
+
+    for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
+        size_t k = strlen(labels[i]);
+        if (n >= k && strncasecmp(s, labels[i], k) == 0 &&
+            (n == k || !isalnum((unsigned char)s[k]))) {
+            *used = k;
+            return true;
+        }
+    }
+    return false;
+}
+
+static char *dup_trimmed(const char *s, size_t n)
+{
     trim(&s, &n);
-    if (n > 0 && s[0] == '|') { /* a table row: the first cell */
-        const char *bar = memchr(s + 1, '|', n - 1);
-        if (bar == NULL)
-            return NULL;
-        n = (size_t)(bar - s) - 1;
+    while (n > 0 && strchr("-–—:(", s[0]) != NULL) {
         s++;
+        n--;
         trim(&s, &n);
-        if (n == 0 || s[0] == '-' || s[0] == ':' || strncasecmp(s, "file", 4) == 0 ||
-            strncasecmp(s, "path", 4) == 0)
+    }
+    if (n > 0 && s[n - 1] == ')' && memchr(s, '(', n) == NULL)
+        n--;
+    trim(&s, &n);
+    return n > 0 ? dupn(s, n > 300 ? 300 : n) : NULL;
+}
+
+/* The path candidate at s: `code`, [text](target), else the first word. *rest after it. */
+static char *candidate(const char *s, size_t n, const char **rest, size_t *restn)
+{
+    const char *e;
+    char *c = NULL;
+
+    if (n > 0 && s[0] == '`') {
+        e = memchr(s + 1, '`', n - 1);
+        if (e == NULL)
             return NULL;
-    } else if (n > 1 && (s[0] == '-' || s[0] == '*' || s[0] == '+') && s[1] == ' ') {
+        c = dupn(s + 1, (size_t)(e - s - 1));
+        e++;
+    } else if (n > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', n), *tgt, *tend;
+        if (close == NULL)
+            return NULL;
+        c = dupn(s + 1, (size_t)(close - s - 1));
+        e = close + 1;
+        if (c != NULL && (size_t)(e - s) < n && *e == '(' &&
+            (tend = memchr(e, ')', n - (size_t)(e - s))) != NULL) {
+            tgt = e + 1;
+            /* the link text, unless only the target is a path: [the cart](src/cart.ts) */
+            if (c[0] == '`' && strlen(c) > 1 && c[strlen(c) - 1] == '`') {
+                memmove(c, c + 1, strlen(c));
+                c[strlen(c) - 1] = '\0';
+            }
+            if (!is_path_like(c)) {
+                free(c);
+                c = dupn(tgt, (size_t)(tend - tgt));
+            }
+            e = tend + 1;
+        }
+    } else {
+        size_t i = 0;
+        while (i < n && !isspace((unsigned char)s[i]))
+            i++;
+        c = dupn(s, i);
+        e = s + i;
+    }
+    *rest = e;
+    *restn = n - (size_t)(e - s);
+    return c;
+}
+
+void jc_story_file_clear(struct jc_story_file *f)
+{
+    if (f == NULL)
+        return;
+    free(f->path);
+    free(f->label);
+    free(f->note);
+    memset(f, 0, sizeof(*f));
+}
+
+/* Finishes a candidate: decoration and normalisation; false (c freed) when it is no path. */
+static bool accept_path(char *c, struct jc_story_file *out)
+{
+    const char *s = c;
+    size_t n = strlen(c);
+    char *p;
+    bool dir;
+
+    strip_decoration(&s, &n);
+    p = dupn(s, n);
+    free(c);
+    if (p == NULL)
+        return false;
+    dir = n > 1 && (p[n - 1] == '/' || p[n - 1] == '\\');
+    normalise_path(p);
+    if (!path_shaped(p, dir)) {
+        free(p);
+        return false;
+    }
+    out->path = p;
+    out->external = external_path(p);
+    return true;
+}
+
+/* A table row: the cell that holds a path; a label cell and the rest as the note. */
+static bool table_entry(const char *s, size_t n, struct jc_story_file *out)
+{
+    const char *cells[8];
+    size_t lens[8], nc = 0, i, used;
+    const char *p = s + 1, *end = s + n;
+    int at = -1;
+
+    while (p < end && nc < 8) {
+        const char *bar = memchr(p, '|', (size_t)(end - p));
+        const char *c = p;
+        size_t cn = bar != NULL ? (size_t)(bar - p) : (size_t)(end - p);
+        trim(&c, &cn);
+        if (bar == NULL && cn == 0)
+            break;
+        cells[nc] = c;
+        lens[nc++] = cn;
+        if (bar == NULL)
+            break;
+        p = bar + 1;
+    }
+    for (i = 0; i < nc && at < 0; i++) {
+        const char *rest;
+        size_t rn;
+        char *c;
+        if (lens[i] == 0 || cells[i][0] == '-' || cells[i][0] == ':')
+            continue;
+        c = candidate(cells[i], lens[i], &rest, &rn);
+        if (c != NULL && accept_path(c, out))
+            at = (int)i;
+    }
+    if (at < 0)
+        return false;
+    for (i = 0; i < nc; i++) {
+        if ((int)i == at || lens[i] == 0)
+            continue;
+        if (out->label == NULL && is_label_word(cells[i], lens[i], &used) && lens[i] < 24)
+            out->label = dupn(cells[i], lens[i]);
+        else if (out->note == NULL)
+            out->note = dup_trimmed(cells[i], lens[i]);
+    }
+    return true;
+}
+
+bool jc_story_file_parse(const char *line, size_t len, struct jc_story_file *out)
+{
+    const char *s = line, *rest = NULL;
+    size_t n = len, i, used, rn = 0;
+    char *c;
+
+    memset(out, 0, sizeof(*out));
+    trim(&s, &n);
+    if (n > 0 && s[0] == '|') {
+        if (table_entry(s, n, out))
+            return true;
+        jc_story_file_clear(out);
+        return false;
+    }
+    if (n > 1 && (s[0] == '-' || s[0] == '*' || s[0] == '+') && s[1] == ' ') {
         s += 2;
         n -= 2;
     } else if (n > 0 && isdigit((unsigned char)s[0])) {
@@ -363,86 +708,98 @@ static char *file_entry(struct line l)
         while (i < n && isdigit((unsigned char)s[i]))
             i++;
         if (i + 1 >= n || (s[i] != '.' && s[i] != ')') || s[i + 1] != ' ')
-            return NULL;
+            return false;
         s += i + 2;
         n -= i + 2;
-    } else {
-        return NULL;
     }
     trim(&s, &n);
-    if (n >= 4 && s[0] == '[' && s[2] == ']') { /* - [x] path */
+    if (n >= 4 && s[0] == '[' && s[2] == ']' && strchr(" xX", s[1]) != NULL) { /* - [x] path */
         s += 3;
         n -= 3;
         trim(&s, &n);
     }
-    while (n >= 2 && s[0] == '*' && s[1] == '*') {
-        s += 2;
-        n -= 2;
+    while (n >= 1 && s[0] == '*') {
+        s++;
+        n--;
     }
-    /* a label before the path: "NEW: x", "**Modified:** x", "Created**:** x" */
-    for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
-        size_t k = strlen(labels[i]), j = k;
-        if (n <= k || strncasecmp(s, labels[i], k) != 0)
-            continue;
-        while (j < n && s[j] == '*')
+    /* a label before the path: "NEW: x", "**Modified:** x", "Created**:** x", "(new) x" */
+    if (is_label_word(s, n, &used)) {
+        size_t j = used;
+        while (j < n && (s[j] == '*' || s[j] == ')'))
             j++;
-        if (j < n && s[j] == ':') {
-            j++;
-            while (j < n && (s[j] == '*' || s[j] == ' '))
-                j++;
-            s += j;
-            n -= j;
-            break;
+        if (j < n && (s[j] == ':' || s[j] == ' ')) {
+            bool colon = s[j] == ':';
+            size_t k = j + 1;
+            while (k < n && (s[k] == '*' || s[k] == ' '))
+                k++;
+            /* "Modified `x`" without a colon counts too, but not "new-thing.ts" */
+            if (colon || (k < n && (s[k] == '`' || s[k] == '['))) {
+                out->label = dupn(s, used);
+                s += k;
+                n -= k;
+            }
         }
     }
-    tick = memchr(s, '`', n);
-    if (tick != NULL) {
-        const char *end = memchr(tick + 1, '`', n - (size_t)(tick + 1 - s));
-        if (end == NULL)
-            return NULL;
-        s = tick + 1;
-        n = (size_t)(end - s);
-    } else {
-        for (i = 0; i < n && !isspace((unsigned char)s[i]); i++)
-            ;
-        n = i;
+    c = candidate(s, n, &rest, &rn);
+    if (c != NULL && accept_path(c, out)) {
+        out->note = dup_trimmed(rest, rn);
+        return true;
     }
-    while (n > 0 && strchr(",;:*)", s[n - 1]) != NULL)
-        n--;
-    if (n >= 2 && s[0] == '.' && s[1] == '/') {
-        s += 2;
-        n -= 2;
+    /* the first word is no path ("Refactored `x` for speed"): the first code span that is */
+    for (i = 0; i < n; i++) {
+        if (s[i] != '`')
+            continue;
+        c = candidate(s + i, n - i, &rest, &rn);
+        if (c != NULL && accept_path(c, out)) {
+            out->note = dup_trimmed(s, n);
+            return true;
+        }
+        if (rest == NULL)
+            break;
+        i = (size_t)(rest - s) - 1;
     }
-    out = dupn(s, n);
-    if (out != NULL && !is_path_like(out)) {
-        free(out);
-        return NULL;
+    /* no code span either ("`react@18` added to package.json"): the first word that is a path */
+    for (i = 0; i < n;) {
+        size_t w = i;
+        while (w < n && !isspace((unsigned char)s[w]))
+            w++;
+        if (w > i && s[i] != '`' && s[w - 1] != '`') {
+            c = dupn(s + i, w - i);
+            if (c != NULL && accept_path(c, out)) {
+                out->note = dup_trimmed(s, n);
+                return true;
+            }
+        }
+        while (w < n && isspace((unsigned char)s[w]))
+            w++;
+        i = w;
     }
-    return out;
+    jc_story_file_clear(out);
+    return false;
 }
 
-static void add_file(struct jc_story *st, char *path)
+static void add_file(struct jc_story *st, struct jc_story_file *f)
 {
     size_t i;
-    char **nf;
+    struct jc_story_file *nf;
 
     for (i = 0; i < st->nfiles; i++) {
-        if (strcmp(st->files[i], path) == 0) {
-            free(path);
+        if (strcmp(st->files[i].path, f->path) == 0) {
+            jc_story_file_clear(f);
             return;
         }
     }
-    nf = realloc(st->files, (st->nfiles + 2) * sizeof(char *));
+    nf = realloc(st->files, (st->nfiles + 1) * sizeof(*nf));
     if (nf == NULL) {
-        free(path);
+        jc_story_file_clear(f);
         return;
     }
     st->files = nf;
-    st->files[st->nfiles++] = path;
-    st->files[st->nfiles] = NULL;
+    st->files[st->nfiles++] = *f;
+    memset(f, 0, sizeof(*f));
 }
 
-/* "Story 2.3: Title", "Story 2.3 - Title", "2.3: Title" → key and title. */
+/* "Story 2.3: Title", "Story 2.3 - Title", "2.3: Title" → title key and title. */
 static void parse_title(struct line h, struct jc_story *st)
 {
     char buf[512], key[64];
@@ -455,6 +812,10 @@ static void parse_title(struct line h, struct jc_story *st)
     if (starts_ci(s, n, "story ")) {
         s += 6;
         n -= 6;
+        while (n > 0 && (*s == ':' || *s == ' ' || *s == '#')) {
+            s++;
+            n--;
+        }
     }
     used = read_key(s, false, key, sizeof(key));
     if (used > 0 && used <= n) {
@@ -464,7 +825,7 @@ static void parse_title(struct line h, struct jc_story *st)
             t++; /* ':', ' - ', ' – ' (an en dash is UTF-8) */
             tn--;
         }
-        st->key = strdup(key);
+        st->title_key = strdup(key);
         st->title = dupn(t, tn);
     } else {
         st->title = dupn(h.s, h.n);
@@ -515,13 +876,105 @@ static bool is_qa_heading(struct line h)
            strstr(p, "test") != NULL;
 }
 
+/* Headings (or bold lines) that open a File List. */
+static bool is_file_list(const char *p)
+{
+    static const char *const names[] = {"files",          "file changes",   "files changed",
+                                        "files modified", "files created",  "modified files",
+                                        "changed files",  "new files",      "created files",
+                                        "files touched",  "files affected", "affected files"};
+    size_t i;
+
+    if (strncmp(p, "file list", 9) == 0 || strncmp(p, "files created", 13) == 0 ||
+        strncmp(p, "files modified", 14) == 0)
+        return true;
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(p, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A line that is a bold label on its own: "**File List:**", "**Notes**:" → its words. */
+static bool bold_label(struct line l, char *p, size_t plen)
+{
+    const char *s = l.s;
+    size_t n = l.n;
+
+    trim(&s, &n);
+    if (n < 5 || s[0] != '*' || s[1] != '*')
+        return false;
+    /* the whole line is the label: it ends with "**", ":**", "**:" */
+    if (!(s[n - 1] == '*' || (s[n - 1] == ':' && s[n - 2] == '*')))
+        return false;
+    plain_lower(s, n, p, plen);
+    return p[0] != '\0';
+}
+
+/* "- [ ] x", "* [x] x", "1. [X] x", "2) [ ] x" → 1 for a box, 2 for a ticked box, 0 if none. */
+static int checkbox(const char *t, size_t tn)
+{
+    size_t i = 0;
+
+    if (tn >= 2 && (t[0] == '-' || t[0] == '*' || t[0] == '+') && t[1] == ' ') {
+        i = 2;
+    } else {
+        while (i < tn && isdigit((unsigned char)t[i]))
+            i++;
+        if (i == 0 || i + 1 >= tn || (t[i] != '.' && t[i] != ')') || t[i + 1] != ' ')
+            return 0;
+        i += 2;
+    }
+    while (i < tn && t[i] == ' ')
+        i++;
+    if (i + 2 >= tn + 0 || t[i] != '[' || t[i + 2] != ']')
+        return 0;
+    if (t[i + 1] == ' ')
+        return 1;
+    return t[i + 1] == 'x' || t[i + 1] == 'X' ? 2 : 0;
+}
+
+/* YAML front matter ("---" ... "---" at the very top): its length, 0 when there is none. */
+static size_t front_matter(const char *text, size_t len)
+{
+    size_t pos = 0;
+    struct line l;
+
+    if (!next_line(text, len, &pos, &l) || l.n != 3 || strncmp(l.s, "---", 3) != 0)
+        return 0;
+    while (next_line(text, len, &pos, &l))
+        if ((l.n == 3 && strncmp(l.s, "---", 3) == 0) ||
+            (l.n == 3 && strncmp(l.s, "...", 3) == 0))
+            return pos;
+    return 0;
+}
+
+/* status:/title: of the front matter, when it is a YAML mapping. */
+static void read_front_matter(const char *text, size_t fm, struct jc_story *out)
+{
+    char err[64];
+    cJSON *y = jc_yaml_to_json(text, fm, err, sizeof(err));
+    const char *v;
+
+    if (!cJSON_IsObject(y)) {
+        cJSON_Delete(y);
+        return;
+    }
+    v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "status"));
+    if (v != NULL && v[0] != '\0')
+        out->raw_status = strdup(v);
+    v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(y, "title"));
+    if (v != NULL && v[0] != '\0')
+        out->title = strdup(v);
+    cJSON_Delete(y);
+}
+
 enum jc_err jc_story_parse(const char *path, const char *text, size_t len, struct jc_story *out,
                            char *err, size_t errlen)
 {
     struct line l, h;
     size_t pos = 0;
-    int level, files_level = 0;
-    bool in_status = false, in_qa = false, in_code = false;
+    int level, files_level = 0, tasks_level = 0;
+    bool in_status = false, in_qa = false, in_code = false, seen_heading = false;
     char key[64] = "";
 
     memset(out, 0, sizeof(*out));
@@ -529,30 +982,75 @@ enum jc_err jc_story_parse(const char *path, const char *text, size_t len, struc
         jc_errbuf_set(err, errlen, "%s: not a text file", path);
         return JC_EINVAL;
     }
-    while (next_prose_line(text, len, &pos, &l, &in_code)) {
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        text += 3; /* a byte order mark, as some editors write */
+        len -= 3;
+    }
+    pos = front_matter(text, len);
+    if (pos > 0)
+        read_front_matter(text, pos, out);
+    while (next_line(text, len, &pos, &l)) {
         const char *t = l.s;
         size_t tn = l.n;
+        char p[64] = "";
+        int box;
+        if (is_fence(&l)) {
+            in_code = !in_code;
+            continue;
+        }
         trim(&t, &tn);
+        if (in_code) {
+            /* a File List written as a code block: one bare path a line */
+            struct jc_story_file f;
+            if (files_level > 0 && tn > 0 && memchr(t, ' ', tn) == NULL &&
+                jc_story_file_parse(t, tn, &f))
+                add_file(out, &f);
+            continue;
+        }
         level = heading(&l, &h);
         if (level > 0) {
-            char p[64] = "";
             plain_lower(h.s, h.n, p, sizeof(p));
-            if (out->title == NULL && level == 1) {
-                parse_title(h, out);
+            if (!seen_heading && level == 1) {
+                struct jc_story t0;
+                seen_heading = true;
+                memset(&t0, 0, sizeof(t0));
+                parse_title(h, &t0);
+                out->title_key = t0.title_key;
+                if (out->title == NULL)
+                    out->title = t0.title; /* front matter's title wins */
+                else
+                    free(t0.title);
                 continue;
             }
             if (files_level > 0 && level <= files_level)
                 files_level = 0;
+            if (tasks_level > 0 && level <= tasks_level)
+                tasks_level = 0;
             in_status = strcmp(p, "status") == 0 || strcmp(p, "story status") == 0;
-            if (strcmp(p, "file list") == 0 || strcmp(p, "files") == 0 ||
-                strcmp(p, "files created modified") == 0 || strcmp(p, "file changes") == 0)
+            if (is_file_list(p))
                 files_level = level;
+            if (strncmp(p, "tasks", 5) == 0 || strncmp(p, "task list", 9) == 0 ||
+                strcmp(p, "implementation tasks") == 0)
+                tasks_level = level;
             if (level <= 2)
                 in_qa = is_qa_heading(h) && !in_status;
             continue;
         }
         if (tn == 0)
             continue;
+        if (bold_label(l, p, sizeof(p))) {
+            /* "**File List:**" opens a list that runs to the next heading or bold label */
+            size_t used;
+            if (is_file_list(p)) {
+                if (files_level == 0)
+                    files_level = 7;
+            } else if (files_level == 7 && !is_label_word(p, strlen(p), &used) &&
+                       strstr(p, "file") == NULL) {
+                files_level = 0;
+            }
+            if (strncmp(p, "status", 6) != 0)
+                continue;
+        }
         if (in_status && out->raw_status == NULL) {
             struct line v = {t, tn};
             struct line lab;
@@ -570,29 +1068,37 @@ enum jc_err jc_story_parse(const char *path, const char *text, size_t len, struc
                 continue;
             }
         }
-        if (tn >= 5 && (t[0] == '-' || t[0] == '*' || t[0] == '+') && t[1] == ' ' && t[2] == '[' &&
-            t[4] == ']' && (t[3] == ' ' || t[3] == 'x' || t[3] == 'X')) {
-            out->tasks_total++;
-            if (t[3] != ' ')
-                out->tasks_done++;
+        box = checkbox(t, tn);
+        if (box > 0) {
+            out->checks_total++;
+            out->checks_done += box == 2;
+            if (tasks_level > 0) {
+                out->tasks_total++;
+                out->tasks_done += box == 2;
+            }
         }
         if (files_level > 0) {
-            char *f = file_entry(l);
-            if (f != NULL)
-                add_file(out, f);
+            struct jc_story_file f;
+            if (jc_story_file_parse(l.s, l.n, &f))
+                add_file(out, &f);
         }
     }
     if (out->raw_status != NULL) {
         /* keep a readable status line: the first 200 bytes of it */
         if (strlen(out->raw_status) > 200)
             out->raw_status[200] = '\0';
-        out->status = jc_story_status_parse(out->raw_status);
     }
-    if (out->key == NULL) {
+    out->status = jc_story_status_parse(out->raw_status);
+    jc_bmad_classify(path, key, sizeof(key));
+    if (key[0] == '\0') {
         const char *name = strrchr(path, '/');
         key_from_name(name != NULL ? name + 1 : path, key, sizeof(key));
-        if (key[0] != '\0')
-            out->key = strdup(key);
+    }
+    if (key[0] != '\0') {
+        out->key = strdup(key);
+        out->key_from_name = true;
+    } else if (out->title_key != NULL) {
+        out->key = strdup(out->title_key);
     }
     if (out->title == NULL) {
         jc_errbuf_set(err, errlen, "%s: no title (a first '# Story X.Y: ...' heading)", path);
@@ -609,10 +1115,11 @@ void jc_story_clear(struct jc_story *s)
     if (s == NULL)
         return;
     free(s->key);
+    free(s->title_key);
     free(s->title);
     free(s->raw_status);
     for (i = 0; i < s->nfiles; i++)
-        free(s->files[i]);
+        jc_story_file_clear(&s->files[i]);
     free(s->files);
     memset(s, 0, sizeof(*s));
 }
@@ -798,27 +1305,49 @@ cJSON *jc_yaml_to_json(const char *text, size_t len, char *err, size_t errlen)
 
 const char *jc_gate_decision_name(enum jc_gate_decision d)
 {
-    static const char *const names[] = {NULL, "PASS", "CONCERNS", "FAIL", "WAIVED"};
+    static const char *const names[] = {"Missing", "PASS", "CONCERNS", "FAIL", "WAIVED", "Other"};
 
-    return (unsigned)d < sizeof(names) / sizeof(names[0]) ? names[d] : NULL;
+    return (unsigned)d < sizeof(names) / sizeof(names[0]) ? names[d] : "Other";
 }
 
-static enum jc_gate_decision decision_parse(const char *v)
+/* The value without quotes and a trailing "# comment", trimmed, into buf. */
+static void bare_value(const char *v, char *buf, size_t len)
 {
-    char p[64] = "";
+    const char *s = v;
+    size_t n = strlen(v);
+    const char *hash;
 
-    if (v == NULL)
-        return JC_GATE_UNKNOWN;
-    plain_lower(v, strlen(v), p, sizeof(p));
-    if (strncmp(p, "pass", 4) == 0)
-        return JC_GATE_PASS;
-    if (strncmp(p, "concerns", 8) == 0 || strcmp(p, "concern") == 0)
-        return JC_GATE_CONCERNS;
-    if (strncmp(p, "fail", 4) == 0)
-        return JC_GATE_FAIL;
-    if (strncmp(p, "waived", 6) == 0 || strcmp(p, "waive") == 0)
-        return JC_GATE_WAIVED;
-    return JC_GATE_UNKNOWN;
+    trim(&s, &n);
+    if (n > 0 && s[0] != '"' && s[0] != '\'' && (hash = memchr(s, '#', n)) != NULL &&
+        (hash == s || isspace((unsigned char)hash[-1])))
+        n = (size_t)(hash - s);
+    trim(&s, &n);
+    if (n >= 2 && (s[0] == '"' || s[0] == '\'')) {
+        const char *close = memchr(s + 1, s[0], n - 1);
+        if (close != NULL) {
+            n = (size_t)(close - s) - 1;
+            s++;
+        }
+    }
+    trim(&s, &n);
+    snprintf(buf, len, "%.*s", (int)n, s);
+}
+
+enum jc_gate_decision jc_gate_decision_parse(const char *raw)
+{
+    static const char *const exact[] = {"PASS", "CONCERNS", "FAIL", "WAIVED"};
+    char v[64];
+    size_t i;
+
+    if (raw == NULL)
+        return JC_GATE_MISSING;
+    bare_value(raw, v, sizeof(v));
+    if (v[0] == '\0')
+        return JC_GATE_MISSING;
+    for (i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+        if (strcasecmp(v, exact[i]) == 0)
+            return (enum jc_gate_decision)(JC_GATE_PASS + i);
+    return JC_GATE_OTHER;
 }
 
 static char *str_field(const cJSON *obj, const char *name)
@@ -828,43 +1357,161 @@ static char *str_field(const cJSON *obj, const char *name)
     return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
 }
 
-enum jc_err jc_gate_parse(const char *path, const char *text, size_t len, struct jc_gate *out,
-                          char *err, size_t errlen)
+/*
+ * The line-level fallback for a gate file libyaml refuses: the value of the first top-level
+ * (unindented) "gate:" line, else "decision:", else "gate_status:". NULL when none.
+ */
+static char *gate_line(const char *text, size_t len, bool json)
 {
-    char yerr[200] = "", key[64] = "";
-    cJSON *root = jc_yaml_to_json(text, len, yerr, sizeof(yerr));
-    const cJSON *v;
-    const char *name;
+    static const char *const keys[] = {"gate", "decision", "gate_status", "gate_decision",
+                                       "gate-decision"};
+    size_t k;
 
-    memset(out, 0, sizeof(*out));
-    out->quality_score = -1;
-    if (root == NULL || !cJSON_IsObject(root)) {
-        jc_errbuf_set(err, errlen, "%s: %s", path, root == NULL ? yerr : "not a YAML mapping");
-        cJSON_Delete(root);
-        return JC_EINVAL;
+    for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        size_t pos = 0, kl = strlen(keys[k]);
+        struct line l;
+        while (next_line(text, len, &pos, &l)) {
+            const char *s = l.s;
+            size_t n = l.n;
+            bool quoted = false;
+            while (json && n > 0 && (s[0] == '{' || isspace((unsigned char)s[0]))) {
+                s++; /* JSON: any member line, its indentation and an opening brace */
+                n--;
+            }
+            if (json && n > 0 && s[0] == '"') { /* a JSON member: "gate_status": "PASS", */
+                s++;
+                n--;
+                quoted = true;
+            }
+            if (n <= kl || strncmp(s, keys[k], kl) != 0)
+                continue;
+            s += kl;
+            n -= kl;
+            if (n > 0 && s[0] == '"' && quoted) {
+                s++;
+                n--;
+            }
+            while (n > 0 && s[0] == ' ') {
+                s++;
+                n--;
+            }
+            if (n == 0 || s[0] != ':')
+                continue;
+            s++;
+            n--;
+            trim(&s, &n);
+            while (n > 0 && (s[n - 1] == ',' || s[n - 1] == ' '))
+                n--;
+            if (n > 0)
+                return dupn(s, n);
+        }
     }
-    v = cJSON_GetObjectItemCaseSensitive(root, "gate");
-    if (!cJSON_IsString(v))
-        v = cJSON_GetObjectItemCaseSensitive(root, "decision");
-    out->decision = decision_parse(cJSON_IsString(v) ? v->valuestring : NULL);
-    out->story_key = str_field(root, "story");
-    if (out->story_key == NULL) {
-        name = strrchr(path, '/');
-        key_from_name(name != NULL ? name + 1 : path, key, sizeof(key));
-        if (key[0] != '\0')
-            out->story_key = strdup(key);
-    }
-    out->status_reason = str_field(root, "status_reason");
-    out->reviewer = str_field(root, "reviewer");
-    out->updated = str_field(root, "updated");
-    out->expires = str_field(root, "expires");
-    v = cJSON_GetObjectItemCaseSensitive(root, "quality_score");
+    return NULL;
+}
+
+static void gate_key_from_path(const char *path, struct jc_gate *out)
+{
+    char key[64] = "";
+    const char *name = strrchr(path, '/');
+
+    key_from_name(name != NULL ? name + 1 : path, key, sizeof(key));
+    if (key[0] != '\0')
+        out->story_key = strdup(key);
+}
+
+/* A JSON number or string as the quality score 0..100. */
+static int quality(const cJSON *v)
+{
+    if (cJSON_IsNumber(v))
+        return v->valuedouble >= 0 && v->valuedouble <= 100 ? (int)v->valuedouble : -1;
     if (cJSON_IsString(v)) {
         char *end = NULL;
         long q = strtol(v->valuestring, &end, 10);
         if (end != v->valuestring && *end == '\0' && q >= 0 && q <= 100)
-            out->quality_score = (int)q;
+            return (int)q;
     }
+    return -1;
+}
+
+/* A scalar (string or number) as text: the story id of a JSON gate may be a number. */
+static char *scalar_text(const cJSON *v)
+{
+    char buf[64];
+
+    if (cJSON_IsString(v))
+        return strdup(v->valuestring);
+    if (cJSON_IsNumber(v)) {
+        snprintf(buf, sizeof(buf), "%g", v->valuedouble);
+        return strdup(buf);
+    }
+    return NULL;
+}
+
+enum jc_err jc_gate_parse(const char *path, const char *text, size_t len, struct jc_gate *out,
+                          char *err, size_t errlen)
+{
+    char yerr[200] = "", perr[260];
+    bool json = has_suffix(path, ".json");
+    cJSON *root;
+    const cJSON *v;
+    static const char *const decision_keys[] = {"gate",          "decision",      "gate_status",
+                                                "gate_decision", "gate-decision", "gateDecision"};
+    static const char *const story_keys[] = {"story", "story_id", "storyId"};
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    out->quality_score = -1;
+    if (text == NULL || memchr(text, '\0', len) != NULL) {
+        jc_errbuf_set(err, errlen, "%s: not a text file", path);
+        return JC_EINVAL;
+    }
+    if (json) {
+        root = cJSON_ParseWithLength(text, len);
+        if (root == NULL)
+            snprintf(yerr, sizeof(yerr), "invalid JSON");
+    } else {
+        root = jc_yaml_to_json(text, len, yerr, sizeof(yerr));
+    }
+    if (root == NULL || !cJSON_IsObject(root)) {
+        /* still one gate: the decision line by line, the problem reported */
+        char *raw = gate_line(text, len, json);
+        snprintf(perr, sizeof(perr), "%s", root == NULL ? yerr : "not a mapping");
+        out->problem = strdup(perr);
+        out->raw_decision = raw;
+        out->decision = jc_gate_decision_parse(raw);
+        if (raw != NULL) {
+            char bare[64];
+            bare_value(raw, bare, sizeof(bare));
+            if (out->decision != JC_GATE_OTHER) {
+                free(out->raw_decision);
+                out->raw_decision = strdup(bare);
+            }
+        }
+        gate_key_from_path(path, out);
+        out->top_issues = cJSON_CreateArray();
+        cJSON_Delete(root);
+        return JC_OK;
+    }
+    v = NULL;
+    for (i = 0; i < sizeof(decision_keys) / sizeof(decision_keys[0]) && !cJSON_IsString(v); i++)
+        v = cJSON_GetObjectItemCaseSensitive(root, decision_keys[i]);
+    if (cJSON_IsString(v)) {
+        out->decision = jc_gate_decision_parse(v->valuestring);
+        out->raw_decision = strdup(v->valuestring);
+    }
+    for (i = 0; out->story_key == NULL && i < sizeof(story_keys) / sizeof(story_keys[0]); i++)
+        out->story_key = scalar_text(cJSON_GetObjectItemCaseSensitive(root, story_keys[i]));
+    if (out->story_key == NULL)
+        gate_key_from_path(path, out);
+    out->status_reason = str_field(root, "status_reason");
+    if (out->status_reason == NULL)
+        out->status_reason = str_field(root, "rationale");
+    out->reviewer = str_field(root, "reviewer");
+    out->updated = str_field(root, "updated");
+    if (out->updated == NULL)
+        out->updated = str_field(root, "decision_date");
+    out->expires = str_field(root, "expires");
+    out->quality_score = quality(cJSON_GetObjectItemCaseSensitive(root, "quality_score"));
     v = cJSON_GetObjectItemCaseSensitive(root, "top_issues");
     out->top_issues = cJSON_IsArray(v) ? cJSON_Duplicate(v, 1) : cJSON_CreateArray();
     v = cJSON_GetObjectItemCaseSensitive(root, "waiver");
@@ -878,6 +1525,8 @@ void jc_gate_clear(struct jc_gate *g)
     if (g == NULL)
         return;
     free(g->story_key);
+    free(g->raw_decision);
+    free(g->problem);
     free(g->status_reason);
     free(g->reviewer);
     free(g->updated);
@@ -888,37 +1537,271 @@ void jc_gate_clear(struct jc_gate *g)
     g->quality_score = -1;
 }
 
-/* ---- v6 sprint-status.yaml ---- */
+/* ---- v6 sprint-status.yaml and spec stories.yaml ---- */
 
-enum jc_err jc_sprint_status_parse(const char *text, size_t len, cJSON **out, char *err,
-                                   size_t errlen)
+static void status_entry(cJSON *out, const char *key, const char *value)
 {
-    char yerr[200] = "", key[64] = "", words[64] = "";
+    enum jc_story_status st = jc_story_status_parse(value);
+
+    cJSON_DeleteItemFromObjectCaseSensitive(out, key);
+    cJSON_AddStringToObject(out, key,
+                            st != JC_STATUS_OTHER ? jc_story_status_name(st) : value);
+}
+
+enum jc_err jc_sprint_status_parse(const char *path, const char *text, size_t len, cJSON **out,
+                                   char *err, size_t errlen)
+{
+    char yerr[200] = "", key[64] = "", id[128];
     cJSON *root = jc_yaml_to_json(text, len, yerr, sizeof(yerr));
     const cJSON *dev, *e;
+    const char *name = strrchr(path, '/'), *spec = NULL;
+    size_t speclen = 0;
+    bool stories_yaml;
 
+    name = name != NULL ? name + 1 : path;
+    stories_yaml = strncmp(name, "stories.", 8) == 0;
     *out = NULL;
     if (root == NULL) {
-        jc_errbuf_set(err, errlen, "sprint-status.yaml: %s", yerr);
+        jc_errbuf_set(err, errlen, "%s: %s", name, yerr);
         return JC_EINVAL;
     }
-    dev = cJSON_GetObjectItemCaseSensitive(root, "development_status");
     *out = cJSON_CreateObject();
+    if (!stories_yaml) {
+        dev = cJSON_GetObjectItemCaseSensitive(root, "development_status");
+        cJSON_ArrayForEach(e, dev)
+        {
+            if (e->string == NULL || !cJSON_IsString(e) || strncmp(e->string, "epic", 4) == 0 ||
+                strstr(e->string, "retrospective") != NULL)
+                continue;
+            key_from_name(e->string, key, sizeof(key));
+            if (key[0] != '\0')
+                status_entry(*out, key, e->valuestring);
+        }
+        cJSON_Delete(root);
+        return JC_OK;
+    }
+    /* stories.yaml: {stories: [{id, status}...]}, [{id, status}...] or {id: status} */
+    spec_folder(path, name, &spec, &speclen);
+    dev = cJSON_GetObjectItemCaseSensitive(root, "stories");
+    if (dev == NULL)
+        dev = root;
     cJSON_ArrayForEach(e, dev)
     {
-        enum jc_story_status st;
-        if (e->string == NULL || !cJSON_IsString(e) || strncmp(e->string, "epic", 4) == 0 ||
-            strstr(e->string, "retrospective") != NULL)
+        const char *sid = NULL, *st = NULL;
+        if (cJSON_IsObject(e)) {
+            const cJSON *idv = cJSON_GetObjectItemCaseSensitive(e, "id");
+            if (idv == NULL)
+                idv = cJSON_GetObjectItemCaseSensitive(e, "key");
+            sid = cJSON_GetStringValue(idv);
+            st = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "status"));
+        } else if (cJSON_IsString(e) && e->string != NULL) {
+            sid = e->string;
+            st = e->valuestring;
+        }
+        if (sid == NULL || st == NULL || spec == NULL)
             continue;
-        key_from_name(e->string, key, sizeof(key));
-        if (key[0] == '\0')
-            continue;
-        plain_lower(e->valuestring, strlen(e->valuestring), words, sizeof(words));
-        st = jc_story_status_parse(words);
-        cJSON_DeleteItemFromObjectCaseSensitive(*out, key);
-        cJSON_AddStringToObject(
-            *out, key, st != JC_STATUS_UNKNOWN ? jc_story_status_name(st) : e->valuestring);
+        snprintf(id, sizeof(id), "%s", sid);
+        key_from_spec(spec, speclen, id, key, sizeof(key));
+        if (key[0] != '\0')
+            status_entry(*out, key, st);
     }
     cJSON_Delete(root);
     return JC_OK;
+}
+
+/* ---- one file as the scanner records it ---- */
+
+/* The first markdown heading, as a title for planning documents. */
+static char *first_heading(const char *d, size_t n)
+{
+    size_t pos = 0;
+    struct line l, h;
+    bool in_code = false;
+
+    while (next_prose_line(d, n, &pos, &l, &in_code))
+        if (heading(&l, &h) > 0 && h.n > 0)
+            return dupn(h.s, h.n);
+    return NULL;
+}
+
+static void add_str(cJSON *o, const char *name, const char *v)
+{
+    if (v != NULL)
+        cJSON_AddStringToObject(o, name, v);
+}
+
+/*
+ * Story folders also hold reports about stories ("1-3-code-review-report.md", "validation-
+ * report-....md", "1-1-test-architecture-traceability.md"): a file whose name says so and whose
+ * title does not name a story ("# Code Review Report: Story 1.3") is a document, not a story.
+ */
+static bool report_document(const char *path, const struct jc_story *st)
+{
+    static const char *const words[] = {"report", "traceability", "trace-", "summary",
+                                        "validation", "analysis", "retrospective", "checklist",
+                                        "guide", "decision", "assessment", "notes"};
+    const char *name = strrchr(path, '/');
+    char lower[256];
+    size_t i;
+
+    if (st->title_key != NULL || starts_ci(st->title, strlen(st->title), "story"))
+        return false;
+    name = name != NULL ? name + 1 : path;
+    for (i = 0; name[i] != '\0' && i + 1 < sizeof(lower); i++)
+        lower[i] = (char)tolower((unsigned char)name[i]);
+    lower[i] = '\0';
+    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strstr(lower, words[i]) != NULL)
+            return true;
+    return false;
+}
+
+/* Fills a story's row; false (row untouched) when the file is a report, not a story. */
+static bool record_story(cJSON *row, cJSON *meta, const char *path, const char *text,
+                         size_t len, const char *key)
+{
+    struct jc_story st;
+    char err[300];
+    size_t i;
+
+    if (jc_story_parse(path, text, len, &st, err, sizeof(err)) != JC_OK) {
+        cJSON_AddStringToObject(row, "kind", "story");
+        add_str(row, "key", key[0] != '\0' ? key : NULL);
+        cJSON_AddStringToObject(row, "status", jc_story_status_name(JC_STATUS_MISSING));
+        cJSON_AddStringToObject(meta, "parse_error", err);
+        return true;
+    }
+    if (report_document(path, &st)) {
+        jc_story_clear(&st);
+        return false;
+    }
+    cJSON_AddStringToObject(row, "kind", "story");
+    cJSON *files = cJSON_AddArrayToObject(meta, "files");
+    cJSON *ext = cJSON_AddArrayToObject(meta, "external_files");
+    cJSON *list = cJSON_AddArrayToObject(meta, "file_list");
+    add_str(row, "key", st.key);
+    cJSON_AddStringToObject(row, "title", st.title);
+    cJSON_AddStringToObject(row, "status", jc_story_status_name(st.status));
+    add_str(meta, "raw_status", st.raw_status);
+    add_str(meta, "title_key", st.title_key);
+    if (st.key != NULL)
+        cJSON_AddStringToObject(meta, "key_source", st.key_from_name ? "name" : "title");
+    cJSON_AddNumberToObject(meta, "tasks_total", st.tasks_total);
+    cJSON_AddNumberToObject(meta, "tasks_done", st.tasks_done);
+    cJSON_AddNumberToObject(meta, "checks_total", st.checks_total);
+    cJSON_AddNumberToObject(meta, "checks_done", st.checks_done);
+    for (i = 0; i < st.nfiles; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "path", st.files[i].path);
+        add_str(e, "label", st.files[i].label);
+        add_str(e, "note", st.files[i].note);
+        if (st.files[i].external)
+            cJSON_AddBoolToObject(e, "external", true);
+        cJSON_AddItemToArray(list, e);
+        cJSON_AddItemToArray(st.files[i].external ? ext : files,
+                             cJSON_CreateString(st.files[i].path));
+    }
+    jc_story_clear(&st);
+    return true;
+}
+
+static cJSON *record_gate(cJSON *row, cJSON *meta, const char *path, const char *text, size_t len)
+{
+    struct jc_gate g;
+    char err[300], title[96];
+    cJSON *gate;
+
+    cJSON_AddStringToObject(row, "kind", "qa_gate");
+    if (jc_gate_parse(path, text, len, &g, err, sizeof(err)) != JC_OK) {
+        memset(&g, 0, sizeof(g));
+        g.quality_score = -1;
+        gate_key_from_path(path, &g);
+        g.problem = strdup(text == NULL ? "not UTF-8 text" : err);
+    }
+    gate = cJSON_CreateObject();
+    add_str(row, "key", g.story_key);
+    snprintf(title, sizeof(title), "QA gate %s", g.story_key != NULL ? g.story_key : "");
+    cJSON_AddStringToObject(row, "title", title);
+    cJSON_AddStringToObject(row, "status", jc_gate_decision_name(g.decision));
+    if (g.problem != NULL)
+        cJSON_AddStringToObject(meta, "parse_error", g.problem);
+    cJSON_AddStringToObject(gate, "path", path);
+    add_str(gate, "story_key", g.story_key);
+    cJSON_AddStringToObject(gate, "decision", jc_gate_decision_name(g.decision));
+    add_str(gate, "raw_decision", g.raw_decision);
+    add_str(gate, "status_reason", g.status_reason);
+    add_str(gate, "reviewer", g.reviewer);
+    if (g.quality_score >= 0)
+        cJSON_AddNumberToObject(gate, "quality_score", g.quality_score);
+    add_str(gate, "updated", g.updated);
+    add_str(gate, "expires", g.expires);
+    cJSON_AddItemToObject(gate, "top_issues",
+                          g.top_issues != NULL ? g.top_issues : cJSON_CreateArray());
+    g.top_issues = NULL;
+    if (g.waiver != NULL) {
+        cJSON_AddItemToObject(gate, "waiver", g.waiver);
+        g.waiver = NULL;
+    }
+    if (g.problem != NULL)
+        cJSON_AddItemToObject(gate, "meta", cJSON_Duplicate(meta, 1));
+    jc_gate_clear(&g);
+    return gate;
+}
+
+cJSON *jc_bmad_record(const char *path, enum jc_artifact_kind kind, const char *text, size_t len,
+                      cJSON **gate)
+{
+    cJSON *row = cJSON_CreateObject(), *meta = cJSON_CreateObject();
+    char key[64] = "", err[300];
+
+    *gate = NULL;
+    if (row == NULL || meta == NULL) {
+        cJSON_Delete(row);
+        cJSON_Delete(meta);
+        return NULL;
+    }
+    cJSON_AddStringToObject(row, "path", path);
+    jc_bmad_classify(path, key, sizeof(key));
+    if (kind == JC_KIND_QA_GATE) {
+        bool utf8 = jc_utf8_valid(text, len);
+        *gate = record_gate(row, meta, path, utf8 ? text : NULL, utf8 ? len : 0);
+    } else if (!jc_utf8_valid(text, len) || memchr(text, '\0', len) != NULL) {
+        /* Postgres stores text only as UTF-8: report the file, keep its place */
+        cJSON_AddStringToObject(
+            row, "kind", kind == JC_KIND_SPRINT_STATUS ? "other" : jc_bmad_kind_name(kind));
+        add_str(row, "key", key[0] != '\0' ? key : NULL);
+        if (kind == JC_KIND_STORY)
+            cJSON_AddStringToObject(row, "status", jc_story_status_name(JC_STATUS_MISSING));
+        cJSON_AddStringToObject(meta, "parse_error", "not UTF-8 text");
+    } else if (kind == JC_KIND_STORY && record_story(row, meta, path, text, len, key)) {
+        /* done */
+    } else if (kind == JC_KIND_SPRINT_STATUS) {
+        cJSON *map = NULL;
+        const char *name = strrchr(path, '/');
+        cJSON_AddStringToObject(row, "kind", "other");
+        cJSON_AddStringToObject(row, "title", name != NULL ? name + 1 : path);
+        if (jc_sprint_status_parse(path, text, len, &map, err, sizeof(err)) == JC_OK)
+            cJSON_AddItemToObject(meta, "sprint_status", map);
+        else
+            cJSON_AddStringToObject(meta, "parse_error", err);
+    } else {
+        char *title = first_heading(text, len);
+        struct jc_story fm;
+        size_t n = front_matter(text, len);
+        cJSON_AddStringToObject(row, "kind", kind == JC_KIND_STORY ? "other" : jc_bmad_kind_name(kind));
+        memset(&fm, 0, sizeof(fm));
+        if (n > 0)
+            read_front_matter(text, n, &fm); /* a spec's status: draft, in-review, done */
+        if (fm.title != NULL || title != NULL)
+            cJSON_AddStringToObject(row, "title", fm.title != NULL ? fm.title : title);
+        if (fm.raw_status != NULL) {
+            cJSON_AddStringToObject(row, "status",
+                                    jc_story_status_name(jc_story_status_parse(fm.raw_status)));
+            cJSON_AddStringToObject(meta, "raw_status", fm.raw_status);
+        }
+        jc_story_clear(&fm);
+        free(title);
+    }
+    cJSON_AddItemToObject(row, "meta", meta);
+    return row;
 }

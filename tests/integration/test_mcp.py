@@ -156,7 +156,11 @@ def test_status_get_and_aliases(mcp, tenant, db, modern):
     assert res["isError"] is False
     st = res["structuredContent"]
     assert st["stories"] == {"Done": 1, "InProgress": 2, "Draft": 1}
-    assert st["open_conflicts"][0]["kind"] == "file_overlap" and st["gates"] == {"PASS": 1}
+    assert st["stories_total"] == 4
+    assert st["findings"]["total"] == 1 and st["findings"]["by_kind"] == {"file_overlap": 1}
+    assert st["findings"]["top"][0]["kind"] == "file_overlap" and st["findings"]["truncated"] is False
+    assert st["gates"] == {"PASS": 1} and st["expired_gates"] == 0
+    assert st["last_scan"] is None  # never scanned
     assert json.loads(res["content"][0]["text"]) == st
     if modern:
         assert res["resultType"] == "complete"
