@@ -63,7 +63,8 @@ struct scan {
     bool relevant; /* something conflict detection reads has changed */
     bool skipped_conflicts;
     int opened, resolved;
-    char *failure; /* why the scan failed; NULL while it goes well */
+    int skipped_names; /* BMAD files whose names are not UTF-8: not read */
+    char *failure;     /* why the scan failed; NULL while it goes well */
     cJSON *result; /* the job's result, once the scan is done */
 };
 
@@ -194,6 +195,8 @@ static void succeed(struct scan *s)
     cJSON_AddNumberToObject(r, "conflicts_opened", s->opened);
     cJSON_AddNumberToObject(r, "conflicts_resolved", s->resolved);
     cJSON_AddBoolToObject(r, "conflicts_checked", !s->skipped_conflicts);
+    if (s->skipped_names > 0)
+        cJSON_AddNumberToObject(r, "skipped_names", s->skipped_names);
     cJSON_AddItemToObject(r, "errors", s->errors);
     s->errors = NULL;
     s->result = r;
@@ -499,6 +502,21 @@ out:
     cJSON_free(x);
 }
 
+/* Every string and member name of o is UTF-8 (a walk, no printing). */
+static bool utf8_json(const cJSON *o)
+{
+    const cJSON *c;
+
+    if (o->string != NULL && !jc_utf8_valid(o->string, strlen(o->string)))
+        return false;
+    if (cJSON_IsString(o) && !jc_utf8_valid(o->valuestring, strlen(o->valuestring)))
+        return false;
+    for (c = o->child; c != NULL; c = c->next)
+        if (!utf8_json(c))
+            return false;
+    return true;
+}
+
 /* One file: the shared record (jc_bmad_record), plus what only the database keeps. */
 static void parse_one(struct scan *s, const struct file *f)
 {
@@ -532,6 +550,25 @@ static void parse_one(struct scan *s, const struct file *f)
         }
     }
     add_sig(row);
+    if (!utf8_json(row) || (gate != NULL && !utf8_json(gate))) {
+        /* cannot happen with valid UTF-8 input; if it ever does, the row must not fail the
+         * statement that stores every other row: keep the file's place and say so */
+        cJSON_Delete(row);
+        cJSON_Delete(gate);
+        gate = NULL;
+        row = cJSON_CreateObject();
+        meta = cJSON_AddObjectToObject(row, "meta");
+        cJSON_AddStringToObject(row, "path", f->path);
+        cJSON_AddStringToObject(row, "kind", f->kind == JC_KIND_STORY     ? "story"
+                                             : f->kind == JC_KIND_QA_GATE ? "qa_gate"
+                                                                          : "other");
+        cJSON_AddStringToObject(row, "content_hash", hash);
+        if (f->kind == JC_KIND_STORY)
+            cJSON_AddStringToObject(row, "status", jc_story_status_name(JC_STATUS_MISSING));
+        cJSON_AddStringToObject(meta, "parse_error", "the parsed record was not UTF-8");
+        cJSON_AddNumberToObject(meta, "parser", JC_BMAD_PARSER_VERSION);
+        add_error(s, f->path, "the parsed record was not UTF-8");
+    }
     if (gate != NULL)
         cJSON_AddItemToArray(s->gates, gate);
     cJSON_AddItemToArray(s->rows, row);
@@ -651,6 +688,12 @@ static bool add_file(struct scan *s, const char *path, size_t n)
     memcpy(copy, path, n);
     copy[n] = '\0';
     kind = jc_bmad_classify(copy, NULL, 0);
+    if (kind != JC_KIND_NONE && !jc_utf8_valid(copy, n)) {
+        /* Postgres holds names only as UTF-8, and an error row would carry the name too */
+        s->skipped_names++;
+        free(copy);
+        return true;
+    }
     if (kind == JC_KIND_NONE || strstr(copy, "..") != NULL || copy[0] == '/' ||
         (s->gates_only && kind != JC_KIND_QA_GATE)) {
         free(copy);

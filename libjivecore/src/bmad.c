@@ -27,6 +27,17 @@ static char *dupn(const char *s, size_t n)
     return d;
 }
 
+/* The longest length <= max at which s[0..n) can be cut without splitting a UTF-8 sequence:
+ * a cut text must stay valid UTF-8 (Postgres refuses anything else). */
+static size_t utf8_cut(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
 /* Trims ASCII space at both ends of [*s, *s + *n). */
 static void trim(const char **s, size_t *n)
 {
@@ -463,7 +474,9 @@ static bool path_shaped(const char *p, bool dir)
     size_t n = strlen(p), i;
     bool alpha = false;
 
-    if (n == 0 || n > 300 || strpbrk(p, " \t\r\n\v\f|<>\"'`()[]{}") != NULL)
+    /* brackets are part of real paths ("src/app/(app)/feed/[id]/page.tsx"); a call is not */
+    if (n == 0 || n > 300 || strpbrk(p, " \t\r\n\v\f|<>\"'`") != NULL ||
+        (n >= 2 && strcmp(p + n - 2, "()") == 0))
         return false;
     for (i = 0; i < n && !alpha; i++)
         alpha = isalpha((unsigned char)p[i]) != 0;
@@ -516,15 +529,16 @@ static void normalise_path(char *p)
         p[--o] = '\0';
 }
 
-/* Strips "**", "*", "_" and surrounding punctuation that is decoration, not part of a path. */
+/* Strips "**" and trailing punctuation that is decoration, not part of a path; underscores
+ * stay ("_bmad-output/", "__init__.py"). */
 static void strip_decoration(const char **s, size_t *n)
 {
     trim(s, n);
-    while (*n > 0 && ((*s)[0] == '*' || (*s)[0] == '_'))
+    while (*n > 0 && (*s)[0] == '*')
         (*s)++, (*n)--;
     /* trailing punctuation; a '*' after '/' or '\' is a glob ("dist/\*"), a ')' with its '('
      * part of the name */
-    while (*n > 0 && strchr(",;:*_)", (*s)[*n - 1]) != NULL &&
+    while (*n > 0 && strchr(",;:*)", (*s)[*n - 1]) != NULL &&
            !((*s)[*n - 1] == ')' && memchr(*s, '(', *n) != NULL) &&
            !((*s)[*n - 1] == '*' && *n > 1 && ((*s)[*n - 2] == '/' || (*s)[*n - 2] == '\\')))
         (*n)--;
@@ -553,15 +567,23 @@ static bool is_label_word(const char *s, size_t n, size_t *used)
 static char *dup_trimmed(const char *s, size_t n)
 {
     trim(&s, &n);
-    while (n > 0 && strchr("-–—:(", s[0]) != NULL) {
-        s++;
-        n--;
+    for (;;) { /* separators before a description: "-", ":", "(", en and em dashes */
+        if (n > 0 && (s[0] == '-' || s[0] == ':' || s[0] == '(')) {
+            s++;
+            n--;
+        } else if (n >= 3 && (memcmp(s, "\xE2\x80\x93", 3) == 0 ||
+                              memcmp(s, "\xE2\x80\x94", 3) == 0)) {
+            s += 3;
+            n -= 3;
+        } else {
+            break;
+        }
         trim(&s, &n);
     }
     if (n > 0 && s[n - 1] == ')' && memchr(s, '(', n) == NULL)
         n--;
     trim(&s, &n);
-    return n > 0 ? dupn(s, n > 300 ? 300 : n) : NULL;
+    return n > 0 ? dupn(s, utf8_cut(s, n, 300)) : NULL;
 }
 
 /* The path candidate at s: `code`, [text](target), else the first word. *rest after it. */
@@ -570,6 +592,8 @@ static char *candidate(const char *s, size_t n, const char **rest, size_t *restn
     const char *e;
     char *c = NULL;
 
+    *rest = NULL;
+    *restn = 0;
     if (n > 0 && s[0] == '`') {
         e = memchr(s + 1, '`', n - 1);
         if (e == NULL)
@@ -754,8 +778,8 @@ bool jc_story_file_parse(const char *line, size_t len, struct jc_story_file *out
             out->note = dup_trimmed(s, n);
             return true;
         }
-        if (rest == NULL)
-            break;
+        if (rest == NULL || rest <= s + i)
+            break; /* an unclosed code span: nothing after it is one either */
         i = (size_t)(rest - s) - 1;
     }
     /* no code span either ("`react@18` added to package.json"): the first word that is a path */
@@ -804,7 +828,7 @@ static void parse_title(struct line h, struct jc_story *st)
 {
     char buf[512], key[64];
     const char *s = buf;
-    size_t n = h.n < sizeof(buf) - 1 ? h.n : sizeof(buf) - 1, used;
+    size_t n = utf8_cut(h.s, h.n, sizeof(buf) - 1), used;
 
     /* the heading is a slice of the file, not a string: read_key needs the terminator */
     memcpy(buf, h.s, n);
@@ -821,9 +845,17 @@ static void parse_title(struct line h, struct jc_story *st)
     if (used > 0 && used <= n) {
         const char *t = s + used;
         size_t tn = n - used;
-        while (tn > 0 && (*t == ':' || *t == ' ' || *t == '-' || (unsigned char)*t >= 0x80)) {
-            t++; /* ':', ' - ', ' – ' (an en dash is UTF-8) */
-            tn--;
+        for (;;) { /* ':', ' - ', ' – ', ' — ' (en and em dashes are three bytes of UTF-8) */
+            if (tn > 0 && (*t == ':' || *t == ' ' || *t == '-')) {
+                t++;
+                tn--;
+            } else if (tn >= 3 && (memcmp(t, "\xE2\x80\x93", 3) == 0 ||
+                                   memcmp(t, "\xE2\x80\x94", 3) == 0)) {
+                t += 3;
+                tn -= 3;
+            } else {
+                break;
+            }
         }
         st->title_key = strdup(key);
         st->title = dupn(t, tn);
@@ -879,14 +911,18 @@ static bool is_qa_heading(struct line h)
 /* Headings (or bold lines) that open a File List. */
 static bool is_file_list(const char *p)
 {
-    static const char *const names[] = {"files",          "file changes",   "files changed",
-                                        "files modified", "files created",  "modified files",
-                                        "changed files",  "new files",      "created files",
-                                        "files touched",  "files affected", "affected files"};
+    static const char *const names[] = {
+        "files",         "file changes",          "files changed",
+        "files modified", "files created",        "files created modified",
+        "files created and modified", "files modified created", "modified files",
+        "changed files", "new files",             "created files",
+        "new modified files", "files touched",    "files affected",
+        "affected files"};
     size_t i;
 
-    if (strncmp(p, "file list", 9) == 0 || strncmp(p, "files created", 13) == 0 ||
-        strncmp(p, "files modified", 14) == 0)
+    /* "File List", "File List (implementation)"; the other names exactly, so that a note such
+     * as "Files created by 11.2 (and their scope here)" about another story is no File List */
+    if (strncmp(p, "file list", 9) == 0)
         return true;
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(p, names[i]) == 0)
@@ -1086,7 +1122,7 @@ enum jc_err jc_story_parse(const char *path, const char *text, size_t len, struc
     if (out->raw_status != NULL) {
         /* keep a readable status line: the first 200 bytes of it */
         if (strlen(out->raw_status) > 200)
-            out->raw_status[200] = '\0';
+            out->raw_status[utf8_cut(out->raw_status, strlen(out->raw_status), 200)] = '\0';
     }
     out->status = jc_story_status_parse(out->raw_status);
     jc_bmad_classify(path, key, sizeof(key));

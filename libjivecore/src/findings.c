@@ -223,27 +223,27 @@ static void duplicate_keys(const cJSON *stories, const struct entry *e, int m, c
 
     for (i = 0; i < m; i = j) {
         cJSON *d, *paths;
+        struct entry *sorted;
         int k;
         for (j = i + 1; j < m && strcmp(e[j].name, e[i].name) == 0; j++)
             ;
         if (j - i < 2)
             continue;
+        sorted = calloc((size_t)(j - i), sizeof(*sorted));
+        if (sorted == NULL)
+            return;
         d = cJSON_CreateObject();
         cJSON_AddStringToObject(d, "key", e[i].name);
         paths = cJSON_AddArrayToObject(d, "paths");
         /* the paths in order, so details and summary are stable */
         for (k = i; k < j; k++) {
-            const char *p = s_of(cJSON_GetArrayItem(stories, e[k].idx), "path");
-            int at = 0;
-            const cJSON *x;
-            cJSON_ArrayForEach(x, paths)
-            {
-                if (strcmp(x->valuestring, p) > 0)
-                    break;
-                at++;
-            }
-            cJSON_InsertItemInArray(paths, at, cJSON_CreateString(p));
+            sorted[k - i].name = s_of(cJSON_GetArrayItem(stories, e[k].idx), "path");
+            sorted[k - i].idx = e[k].idx;
         }
+        qsort(sorted, (size_t)(j - i), sizeof(*sorted), by_name);
+        for (k = 0; k < j - i; k++)
+            cJSON_AddItemToArray(paths, cJSON_CreateString(sorted[k].name));
+        free(sorted);
         snprintf(fp, sizeof(fp), "duplicate_key:%s", e[i].name);
         snprintf(summary, sizeof(summary), "Story key %s is used by %s and %s%s", e[i].name,
                  cJSON_GetArrayItem(paths, 0)->valuestring,

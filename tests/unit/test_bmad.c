@@ -5,6 +5,7 @@
 #include "unit.h"
 
 #include "jc/bmad.h"
+#include "jc/parse.h"
 
 static void classify(void **state)
 {
@@ -523,6 +524,10 @@ static void file_list_shapes(void **state)
         {"- /etc/nginx/nginx.conf", "/etc/nginx/nginx.conf", NULL, NULL, true},
         {"- ../other-repo/src/x.ts", "../other-repo/src/x.ts", NULL, NULL, true},
         {"- C:\\Users\\me\\x.txt", "C:/Users/me/x.txt", NULL, NULL, true},
+        {"- src/app/(app)/feed/[id]/page.tsx - the page", "src/app/(app)/feed/[id]/page.tsx", NULL,
+         "the page", false},
+        {"- `tests/g.py` — ✅ **REPLACED**", "tests/g.py", NULL, "✅ **REPLACED**", false},
+        {"- utils.format()", NULL, NULL, NULL, false},
         {"- N/A", NULL, NULL, NULL, false},
         {"- None", NULL, NULL, NULL, false},
         {"- Just a sentence about what was done", NULL, NULL, NULL, false},
@@ -687,6 +692,35 @@ static void front_matter_and_bom(void **state)
     jc_story_clear(&s);
 }
 
+/* Whatever is cut to a length stays valid UTF-8 (Postgres refuses anything else, and a refused
+ * row would fail every scan of the project). */
+static void cuts_keep_utf8(void **state)
+{
+    char text[2048], line[700];
+    size_t n = 0, i;
+    struct jc_story s;
+    struct jc_story_file f;
+    char err[128];
+
+    (void)state;
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "# Story 9.1 – Émile's café\n\n## Status\n");
+    for (i = 0; i < 150; i++) /* 300 bytes of two-byte characters: the cut falls inside one */
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "é");
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "\n");
+    assert_int_equal(jc_story_parse("docs/stories/9.1.x.md", text, n, &s, err, sizeof(err)),
+                     JC_OK);
+    assert_string_equal(s.title, "Émile's café");
+    assert_true(jc_utf8_valid(s.raw_status, strlen(s.raw_status)));
+    assert_true(strlen(s.raw_status) <= 200);
+    jc_story_clear(&s);
+    n = (size_t)snprintf(line, sizeof(line), "- `src/a.ts` - x");
+    for (i = 0; i < 200; i++)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "ü");
+    assert_true(jc_story_file_parse(line, n, &f));
+    assert_true(jc_utf8_valid(f.note, strlen(f.note)));
+    jc_story_file_clear(&f);
+}
+
 /* jc_bmad_record: the rows the scanner stores and jivectl inspect prints. */
 static void records(void **state)
 {
@@ -774,6 +808,7 @@ int main(void)
         cmocka_unit_test(keys_from_file_names),
         cmocka_unit_test(front_matter_and_bom),
         cmocka_unit_test(records),
+        cmocka_unit_test(cuts_keep_utf8),
         cmocka_unit_test(sprint_status),
         cmocka_unit_test(set_status),
         cmocka_unit_test(regression_bare_heading_at_end),
