@@ -1068,6 +1068,10 @@ enum jc_err jc_story_parse(const char *path, const char *text, size_t len, struc
             if (strncmp(p, "tasks", 5) == 0 || strncmp(p, "task list", 9) == 0 ||
                 strcmp(p, "implementation tasks") == 0)
                 tasks_level = level;
+            if (strcmp(p, "tasks") == 0 || strcmp(p, "tasks subtasks") == 0 ||
+                strcmp(p, "story") == 0 || strcmp(p, "user story") == 0 ||
+                strcmp(p, "acceptance criteria") == 0 || strcmp(p, "dev agent record") == 0)
+                out->story_sections = true;
             if (level <= 2)
                 in_qa = is_qa_heading(h) && !in_status;
             continue;
@@ -1668,27 +1672,34 @@ static void add_str(cJSON *o, const char *name, const char *v)
 
 /*
  * Story folders also hold reports about stories ("1-3-code-review-report.md", "validation-
- * report-....md", "1-1-test-architecture-traceability.md"): a file whose name says so and whose
- * title does not name a story ("# Code Review Report: Story 1.3") is a document, not a story.
+ * report-....md", "1-6-test-architecture-traceability-analysis.md"), titled "# Story 1.6: Code
+ * Review Fixes Report" as often as not: a file whose name says it is a report and that has none
+ * of the sections only stories have (Story, Acceptance Criteria, Tasks, Dev Agent Record) is a
+ * document, not a story.
  */
 static bool report_document(const char *path, const struct jc_story *st)
 {
-    static const char *const words[] = {"report", "traceability", "trace-", "summary",
-                                        "validation", "analysis", "retrospective", "checklist",
-                                        "guide", "decision", "assessment", "notes"};
-    const char *name = strrchr(path, '/');
-    char lower[256];
+    static const char *const words[] = {"report",     "reports",   "traceability", "trace",
+                                        "summary",    "validation", "analysis",    "retrospective",
+                                        "retro",      "checklist",  "guide",       "decision",
+                                        "assessment", "notes",      "review"};
+    const char *name = strrchr(path, '/'), *w;
     size_t i;
 
-    if (st->title_key != NULL || starts_ci(st->title, strlen(st->title), "story"))
+    if (st->story_sections)
         return false;
     name = name != NULL ? name + 1 : path;
-    for (i = 0; name[i] != '\0' && i + 1 < sizeof(lower); i++)
-        lower[i] = (char)tolower((unsigned char)name[i]);
-    lower[i] = '\0';
-    for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-        if (strstr(lower, words[i]) != NULL)
-            return true;
+    for (w = name; *w != '\0';) {
+        size_t n = 0;
+        while (isalpha((unsigned char)w[n]))
+            n++;
+        for (i = 0; n > 0 && i < sizeof(words) / sizeof(words[0]); i++)
+            if (strlen(words[i]) == n && strncasecmp(w, words[i], n) == 0)
+                return true;
+        w += n;
+        while (*w != '\0' && !isalpha((unsigned char)*w))
+            w++;
+    }
     return false;
 }
 

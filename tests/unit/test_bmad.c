@@ -728,6 +728,10 @@ static void records(void **state)
                                 "## Tasks\n- [ ] one\n\n"
                                 "## File List\n- `src/r.ts` - new\n- ~/notes.txt\n";
     static const char report[] = "# Code Review Report: Story 2.1\n\n**Status:** FIXED\n";
+    static const char titled_report[] = "# Story 1.6: Test Suite Review Report\n\n"
+                                        "**Status:** ✅ EXCELLENT\n\n## Executive Summary\nok\n";
+    static const char summary_story[] = "# Story 4.2: Order summary review\n\nStatus: ready-for-dev\n\n"
+                                        "## Story\nAs a buyer...\n\n## Acceptance Criteria\n1. x\n";
     static const char gate[] = "gate: PASS with CONCERNS\nexpires: 2020-01-01\n  x: [\n";
     cJSON *row, *g = NULL, *meta;
 
@@ -747,11 +751,21 @@ static void records(void **state)
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(meta, "file_list")), 2);
     cJSON_Delete(row);
 
-    /* a report about a story, in the stories folder, is a document */
+    /* a report about a story, in the stories folder, is a document, whatever its title says */
     row = jc_bmad_record("_bmad-output/implementation-artifacts/2-1-code-review-report.md",
                          JC_KIND_STORY, report, sizeof(report) - 1, &g);
     assert_string_equal(cJSON_GetObjectItem(row, "kind")->valuestring, "other");
     assert_null(cJSON_GetObjectItem(row, "status"));
+    cJSON_Delete(row);
+    row = jc_bmad_record("_bmad-output/implementation-artifacts/1-6-test-review-report.md",
+                         JC_KIND_STORY, titled_report, sizeof(titled_report) - 1, &g);
+    assert_string_equal(cJSON_GetObjectItem(row, "kind")->valuestring, "other");
+    cJSON_Delete(row);
+    /* a story whose name has such a word but that has a story's sections stays a story */
+    row = jc_bmad_record("_bmad-output/implementation-artifacts/4-2-order-summary-review.md",
+                         JC_KIND_STORY, summary_story, sizeof(summary_story) - 1, &g);
+    assert_string_equal(cJSON_GetObjectItem(row, "kind")->valuestring, "story");
+    assert_string_equal(cJSON_GetObjectItem(row, "status")->valuestring, "Approved");
     cJSON_Delete(row);
 
     row = jc_bmad_record("docs/qa/gates/2.1-record.yml", JC_KIND_QA_GATE, gate, sizeof(gate) - 1,

@@ -96,6 +96,8 @@ struct jc_story {
     int checks_done;
     struct jc_story_file *files; /* File List entries in order, duplicates dropped */
     size_t nfiles;
+    bool story_sections; /* has a section only stories have: Story, Acceptance Criteria, Tasks,
+                            Dev Agent Record (a report about a story has none of them) */
 };
 
 /*
