@@ -14,6 +14,29 @@ static const char *s_of(const cJSON *o, const char *name)
     return v != NULL ? v : "";
 }
 
+/* An array's items by index: cJSON_GetArrayItem walks the list, so loops index this instead. */
+struct items {
+    const cJSON **v;
+    int n;
+};
+
+static bool items_of(const cJSON *arr, struct items *out)
+{
+    const cJSON *c;
+    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
+
+    out->n = 0;
+    out->v = calloc((size_t)n + 1, sizeof(*out->v));
+    if (out->v == NULL)
+        return false;
+    if (n > 0)
+        cJSON_ArrayForEach(c, arr)
+        {
+            out->v[out->n++] = c;
+        }
+    return true;
+}
+
 int jc_findings_severity_rank(const char *severity)
 {
     static const char *const order[] = {"low", "medium", "high", "critical"};
@@ -73,16 +96,16 @@ static int find(const struct entry *e, int m, const char *name)
 }
 
 /* Entries of every story's key (only file-name keys when names_only), sorted. */
-static struct entry *key_index(const cJSON *stories, bool names_only, int *m)
+static struct entry *key_index(const struct items *stories, bool names_only, int *m)
 {
-    int n = cJSON_GetArraySize(stories), i;
+    int n = stories->n, i;
     struct entry *e = calloc((size_t)n + 1, sizeof(*e));
 
     *m = 0;
     if (e == NULL)
         return NULL;
     for (i = 0; i < n; i++) {
-        const cJSON *st = cJSON_GetArrayItem(stories, i);
+        const cJSON *st = stories->v[i];
         const char *k = s_of(st, "key");
         if (*k == '\0' || (names_only && strcmp(s_of(st, "key_source"), "title") == 0))
             continue;
@@ -99,9 +122,9 @@ static bool active(const char *status)
 }
 
 /* What names a story in a fingerprint: its key when no other story has it, else its path. */
-static const char *ident(const cJSON *stories, const struct entry *keys, int nk, int i)
+static const char *ident(const struct items *stories, const struct entry *keys, int nk, int i)
 {
-    const cJSON *st = cJSON_GetArrayItem(stories, i);
+    const cJSON *st = stories->v[i];
     const char *k = s_of(st, "key");
     int at = *k != '\0' ? find(keys, nk, k) : -1;
 
@@ -127,9 +150,10 @@ static int by_pair(const void *x, const void *y)
     return strcmp(p->file, q->file);
 }
 
-static void file_overlaps(const cJSON *stories, const struct entry *all, int nall, cJSON *out)
+static void file_overlaps(const struct items *stories, const struct entry *all, int nall,
+                          cJSON *out)
 {
-    int n = cJSON_GetArraySize(stories), i, j, k, m = 0, cap = 0, nt = 0, tcap = 0;
+    int n = stories->n, i, j, k, m = 0, cap = 0, nt = 0, tcap = 0;
     struct entry *e = NULL;
     struct triple *t = NULL;
     char fp[700], summary[700];
@@ -137,7 +161,7 @@ static void file_overlaps(const cJSON *stories, const struct entry *all, int nal
 
     /* every (file, story) of the active stories, sorted by file */
     for (i = 0; i < n; i++) {
-        st = cJSON_GetArrayItem(stories, i);
+        st = stories->v[i];
         if (!active(s_of(st, "status")))
             continue;
         cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(st, "files"))
@@ -181,7 +205,7 @@ static void file_overlaps(const cJSON *stories, const struct entry *all, int nal
         qsort(t, (size_t)nt, sizeof(*t), by_pair);
     /* each group of one pair: one finding */
     for (i = 0; i < nt; i = j) {
-        const cJSON *sa = cJSON_GetArrayItem(stories, t[i].a), *sb = cJSON_GetArrayItem(stories, t[i].b);
+        const cJSON *sa = stories->v[t[i].a], *sb = stories->v[t[i].b];
         const char *ka = ident(stories, all, nall, t[i].a), *kb = ident(stories, all, nall, t[i].b);
         bool swap = strcmp(ka, kb) > 0;
         const cJSON *lo_s = swap ? sb : sa, *hi_s = swap ? sa : sb;
@@ -216,7 +240,7 @@ out:
     free(e);
 }
 
-static void duplicate_keys(const cJSON *stories, const struct entry *e, int m, cJSON *out)
+static void duplicate_keys(const struct items *stories, const struct entry *e, int m, cJSON *out)
 {
     int i, j;
     char fp[600], summary[700];
@@ -237,7 +261,7 @@ static void duplicate_keys(const cJSON *stories, const struct entry *e, int m, c
         paths = cJSON_AddArrayToObject(d, "paths");
         /* the paths in order, so details and summary are stable */
         for (k = i; k < j; k++) {
-            sorted[k - i].name = s_of(cJSON_GetArrayItem(stories, e[k].idx), "path");
+            sorted[k - i].name = s_of(stories->v[e[k].idx], "path");
             sorted[k - i].idx = e[k].idx;
         }
         qsort(sorted, (size_t)(j - i), sizeof(*sorted), by_name);
@@ -277,29 +301,29 @@ static void key_mismatches(const cJSON *stories, cJSON *out)
 }
 
 /* Done stories whose current gate (the latest by updated, then by path) says FAIL. */
-static void gate_violations(const cJSON *stories, const struct entry *keys, int nk,
-                            const cJSON *gates, cJSON *out)
+static void gate_violations(const struct items *stories, const struct entry *keys, int nk,
+                            const struct items *gates, cJSON *out)
 {
-    int ng = cJSON_GetArraySize(gates), i, j;
+    int ng = gates->n, i, j;
     struct entry *ge = calloc((size_t)ng + 1, sizeof(*ge));
     char fp[600], summary[700];
 
     if (ge == NULL)
         return;
     for (i = 0; i < ng; i++) {
-        ge[i].name = s_of(cJSON_GetArrayItem(gates, i), "key");
+        ge[i].name = s_of(gates->v[i], "key");
         ge[i].idx = i;
     }
     qsort(ge, (size_t)ng, sizeof(*ge), by_name);
     for (i = 0; i < nk; i++) {
-        const cJSON *st = cJSON_GetArrayItem(stories, keys[i].idx), *cur = NULL;
+        const cJSON *st = stories->v[keys[i].idx], *cur = NULL;
         cJSON *d;
         if ((i > 0 && strcmp(keys[i - 1].name, keys[i].name) == 0) ||
             strcmp(s_of(st, "status"), "Done") != 0)
             continue;
         for (j = find(ge, ng, keys[i].name); j >= 0 && j < ng && strcmp(ge[j].name, keys[i].name) == 0;
              j++) {
-            const cJSON *g = cJSON_GetArrayItem(gates, ge[j].idx);
+            const cJSON *g = gates->v[ge[j].idx];
             int c = cur == NULL ? 1 : strcmp(s_of(g, "updated"), s_of(cur, "updated"));
             if (c > 0 || (c == 0 && strcmp(s_of(g, "path"), s_of(cur, "path")) > 0))
                 cur = g;
@@ -371,21 +395,21 @@ out:
 }
 
 /* Two agents on one story (agents come ordered by id: a stable fingerprint). */
-static void agent_overlaps(const cJSON *agents, cJSON *out)
+static void agent_overlaps(const struct items *agents, cJSON *out)
 {
-    int n = cJSON_GetArraySize(agents), i, j;
+    int n = agents->n, i, j;
     char fp[600], summary[700];
 
     for (i = 0; i < n; i++) {
-        const cJSON *a = cJSON_GetArrayItem(agents, i), *b;
+        const cJSON *a = agents->v[i], *b;
         cJSON *names = NULL, *ids = NULL, *d;
         for (j = 0; j < i; j++)
-            if (strcmp(s_of(cJSON_GetArrayItem(agents, j), "story"), s_of(a, "story")) == 0)
+            if (strcmp(s_of(agents->v[j], "story"), s_of(a, "story")) == 0)
                 break;
         if (j < i)
             continue; /* this story was handled at its first agent */
         for (j = i; j < n; j++) {
-            b = cJSON_GetArrayItem(agents, j);
+            b = agents->v[j];
             if (strcmp(s_of(b, "story"), s_of(a, "story")) != 0)
                 continue;
             if (ids == NULL) {
@@ -444,26 +468,39 @@ out:
 
 cJSON *jc_findings_compute(const cJSON *state)
 {
-    const cJSON *stories = cJSON_GetObjectItemCaseSensitive(state, "stories");
+    const cJSON *raw = cJSON_GetObjectItemCaseSensitive(state, "stories");
     cJSON *out = cJSON_CreateArray();
-    struct entry *all, *names;
+    struct items stories = {NULL, 0}, gates = {NULL, 0}, agents = {NULL, 0};
+    struct entry *all = NULL, *names = NULL;
     int nall = 0, nnames = 0;
 
     if (out == NULL)
         return NULL;
-    all = key_index(stories, false, &nall);
-    names = key_index(stories, true, &nnames);
-    if (all != NULL && names != NULL) {
-        file_overlaps(stories, all, nall, out);
-        duplicate_keys(stories, names, nnames, out);
-        gate_violations(stories, all, nall, cJSON_GetObjectItemCaseSensitive(state, "gates"), out);
-    }
-    key_mismatches(stories, out);
-    status_mismatches(stories, cJSON_GetObjectItemCaseSensitive(state, "sprint"), out);
-    agent_overlaps(cJSON_GetObjectItemCaseSensitive(state, "agents"), out);
+    if (!items_of(raw, &stories) ||
+        !items_of(cJSON_GetObjectItemCaseSensitive(state, "gates"), &gates) ||
+        !items_of(cJSON_GetObjectItemCaseSensitive(state, "agents"), &agents))
+        goto fail;
+    all = key_index(&stories, false, &nall);
+    names = key_index(&stories, true, &nnames);
+    if (all == NULL || names == NULL)
+        goto fail;
+    file_overlaps(&stories, all, nall, out);
+    duplicate_keys(&stories, names, nnames, out);
+    gate_violations(&stories, all, nall, &gates, out);
+    key_mismatches(raw, out);
+    status_mismatches(raw, cJSON_GetObjectItemCaseSensitive(state, "sprint"), out);
+    agent_overlaps(&agents, out);
     unique_fingerprints(out);
+    goto done;
+fail:
+    cJSON_Delete(out);
+    out = NULL;
+done:
     free(all);
     free(names);
+    free(stories.v);
+    free(gates.v);
+    free(agents.v);
     return out;
 }
 
