@@ -106,10 +106,7 @@ static void polled(struct mcp_call *c, cJSON *json, enum jc_err err, const char 
     m = c->tool_state;
     if (err != JC_OK) {
         move_end(m);
-        mcp_tool_error(c,
-                       "the database is unavailable (%s); the move may still happen: check "
-                       "jobs_get later",
-                       msg);
+        mcp_db_error(c, "the move may still happen, check jobs_get later", msg);
         cJSON_Delete(json);
         return;
     }
@@ -182,7 +179,7 @@ static void created(struct mcp_call *c, cJSON *json, enum jc_err err, const char
         }
         move_end(m);
         if (err != JC_OK)
-            mcp_tool_error(c, "the database is unavailable (%s); nothing was moved", msg);
+            mcp_db_error(c, "nothing was moved", msg);
         else
             mcp_tool_error(c, "project %s not found, or not visible to this token", c->project_id);
         return;

@@ -95,6 +95,13 @@ void mcp_tool_result(struct mcp_call *c, cJSON *structured);
 void mcp_tool_error(struct mcp_call *c, const char *fmt, ...) JC_PRINTF(2, 3);
 
 /*
+ * Ends a tool call that the database failed: the client gets a generic "temporarily
+ * unavailable" with the request id and what happened to its request (outcome, e.g. "nothing
+ * was moved"); the database's own text goes to the log only, never to the client.
+ */
+void mcp_db_error(struct mcp_call *c, const char *outcome, const char *detail);
+
+/*
  * Runs sql (one statement returning one row with one JSON text column) as the runtime role
  * with the caller's org set (row-level security), in its own transaction. cb gets the JSON
  * (NULL on error, then msg says why).

@@ -737,15 +737,25 @@ static bool loopback_same_origin(const char *origin, const char *host)
 /* Takes c->body apart: method, id and params (an empty object when absent). False when it is
  * not a JSON-RPC 2.0 request object. */
 static const char not_a_request[] =
-    "invalid request: a JSON-RPC 2.0 object with a method is required";
+    "invalid request: a JSON-RPC 2.0 object with a method (and an id that is a string or an "
+    "integer) is required";
+
+/* MCP: a request id is a string or an integer, never null (absent: a notification). */
+static bool id_allowed(const cJSON *id)
+{
+    return id == NULL || cJSON_IsString(id) ||
+           (cJSON_IsNumber(id) && id->valuedouble == (double)(long long)id->valuedouble &&
+            id->valuedouble >= -9007199254740991.0 && id->valuedouble <= 9007199254740991.0);
+}
 
 static bool request_object(struct mcp_call *c)
 {
     const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(c->body, "jsonrpc"));
 
     if (!cJSON_IsObject(c->body) || v == NULL || strcmp(v, "2.0") != 0 ||
-        !cJSON_IsString(cJSON_GetObjectItem(c->body, "method")))
-        return false;
+        !cJSON_IsString(cJSON_GetObjectItem(c->body, "method")) ||
+        !id_allowed(cJSON_GetObjectItem(c->body, "id")))
+        return false; /* c->id stays NULL: an id of another type is not echoed */
     c->method = cJSON_GetObjectItem(c->body, "method")->valuestring;
     c->id = cJSON_GetObjectItem(c->body, "id");
     c->params = cJSON_GetObjectItem(c->body, "params");
@@ -801,11 +811,23 @@ static void post_batch(struct mcp_call *c)
     batch_done(b); /* NOLINT(clang-analyzer-unix.Malloc): the extra count keeps b alive */
 }
 
+/* DNS-rebinding defence, the same on /mcp and the REST routes: a browser page from a foreign
+ * origin is refused. Returns the refused Origin, NULL when the request may go on. */
+static const char *origin_refused(const struct mcp *m, struct jc_req *req)
+{
+    const char *origin = jc_req_header(req, "Origin");
+
+    if (origin != NULL && !jc_config_origin_allowed(&m->app->cfg, origin) &&
+        !loopback_same_origin(origin, jc_req_header(req, "Host")))
+        return origin;
+    return NULL;
+}
+
 static void post_mcp(struct jc_req *req, void *ud)
 {
     struct mcp *m = ud;
     struct mcp_call *c;
-    const char *origin = jc_req_header(req, "Origin");
+    const char *origin = origin_refused(m, req);
     const char *accept = jc_req_header(req, "Accept");
     const char *body;
     size_t len = 0;
@@ -813,9 +835,7 @@ static void post_mcp(struct jc_req *req, void *ud)
     c = new_call(m, req);
     if (c == NULL)
         return;
-    /* DNS-rebinding defence: a browser page from a foreign origin is refused */
-    if (origin != NULL && !jc_config_origin_allowed(&m->app->cfg, origin) &&
-        !loopback_same_origin(origin, jc_req_header(req, "Host"))) {
+    if (origin != NULL) {
         reply_error(c, 403, -32600, NULL, "origin %.100s is not allowed", origin);
         return;
     }
@@ -866,8 +886,15 @@ static void not_allowed(struct jc_req *req, void *ud)
 /* GET /mcp/tools: the tool list for REST clients (the token's scopes decide). */
 static void rest_tools(struct jc_req *req, void *ud)
 {
-    struct mcp_call *c = new_call(ud, req);
+    const char *origin = origin_refused(ud, req);
+    struct mcp_call *c;
 
+    if (origin != NULL) {
+        jc_http_reply_error(req, 403, "origin_not_allowed", "origin %.100s is not allowed",
+                            origin);
+        return;
+    }
+    c = new_call(ud, req);
     if (c == NULL)
         return;
     c->rest = true;
@@ -880,11 +907,18 @@ static void rest_tools(struct jc_req *req, void *ud)
 /* POST /mcp/invoke {"tool", "arguments"}: the same tools without JSON-RPC. */
 static void rest_invoke(struct jc_req *req, void *ud)
 {
-    struct mcp_call *c = new_call(ud, req);
+    const char *origin = origin_refused(ud, req);
+    struct mcp_call *c;
     const char *body;
     size_t len = 0;
     cJSON *tool;
 
+    if (origin != NULL) {
+        jc_http_reply_error(req, 403, "origin_not_allowed", "origin %.100s is not allowed",
+                            origin);
+        return;
+    }
+    c = new_call(ud, req);
     if (c == NULL)
         return;
     c->rest = true;

@@ -163,11 +163,20 @@ static const char *arg_bool(const struct mcp_call *c, const char *name)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->args, name)) ? "true" : "false";
 }
 
+void mcp_db_error(struct mcp_call *c, const char *outcome, const char *detail)
+{
+    JC_LOG(c->mcp->app->log, JC_LOG_WARN, c->req->request_id, NULL, "%s: database error: %s",
+           c->tool != NULL ? c->tool->name : c->method, detail);
+    mcp_tool_error(c, "the database is temporarily unavailable%s%s; try again shortly (request %s)",
+                   outcome != NULL ? ": " : "", outcome != NULL ? outcome : "",
+                   c->req->request_id);
+}
+
 /* The common ending of a read tool: JSON null means the project is not visible. */
 static void read_done(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
 {
     if (err != JC_OK) {
-        mcp_tool_error(c, "the database is unavailable (%s); try again shortly", msg);
+        mcp_db_error(c, NULL, msg);
         return;
     }
     if (cJSON_IsNull(json)) {
@@ -356,6 +365,21 @@ static void gates_list(struct mcp_call *c)
            2, p, read_done);
 }
 
+/* runs_list's cursor as it makes them: "<started_at as Postgres prints it>|<run uuid>". */
+static bool cursor_ok(const char *cur)
+{
+    const char *bar = strrchr(cur, '|');
+    size_t n = bar != NULL ? (size_t)(bar - cur) : 0;
+
+    int y, mo, d, h, mi, se;
+
+    if (bar == NULL || n < 19 || n > 40 || !jc_crypto_is_uuid(bar + 1) ||
+        strspn(cur, "0123456789-:. +") != n ||
+        sscanf(cur, "%4d-%2d-%2d %2d:%2d:%2d", &y, &mo, &d, &h, &mi, &se) != 6)
+        return false;
+    return y >= 1 && mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && se <= 60;
+}
+
 static void runs_list(struct mcp_call *c)
 {
     char lim[16];
@@ -366,6 +390,11 @@ static void runs_list(struct mcp_call *c)
     p[0] = c->project_id;
     p[1] = arg_num(c, "limit", "20", lim, sizeof(lim));
     p[2] = arg_str(c, "cursor");
+    if (p[2] != NULL && !cursor_ok(p[2])) {
+        mcp_tool_error(c, "invalid argument 'cursor': pass back a next_cursor that runs_list "
+                          "returned, unchanged");
+        return;
+    }
     /* keyset pagination: the cursor is "<started_at>|<id>" of the last row seen */
     mcp_db(c,
            "WITH page AS (SELECT * FROM runs WHERE project_id = $1::uuid AND ($3::text IS NULL"

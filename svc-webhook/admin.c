@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * admin.c: POST /api/jobs/enqueue {queue, project_id, payload} for operators. Only with a token
- * carrying the admin scope, or in JIVE_ENV=development; to anyone else the route does not exist
- * (404), so it reveals nothing.
+ * carrying the admin scope and an org, or in JIVE_ENV=development; to anyone else the route does
+ * not exist (404), so it reveals nothing. A token's admin reaches only its own org's projects:
+ * another org's project answers exactly like one that does not exist.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,18 +99,19 @@ static void enqueue_route(struct jc_req *req, void *ud)
     struct wh *wh = ud;
     const struct jc_config *cfg = &wh->app->cfg;
     struct enqueue *e = NULL;
+    struct jc_principal who;
     cJSON *body = NULL;
     const cJSON *q, *pid, *payload;
     const char *text;
     size_t len = 0;
 
+    memset(&who, 0, sizeof(who));
     if (!cfg->development) {
-        struct jc_principal who;
         char err[128];
         const char *tok = jc_auth_bearer(jc_req_header(req, "Authorization"));
         if (tok == NULL || cfg->jwt_secret == NULL ||
             jc_auth_verify(cfg, tok, (long)time(NULL), &who, err, sizeof(err)) != JC_OK ||
-            !jc_principal_has_scope(&who, "admin")) {
+            !jc_principal_has_scope(&who, "admin") || !jc_crypto_is_uuid(who.org_id)) {
             jc_http_reply_error(req, 404, "not_found", "no route for POST %s", req->path);
             return;
         }
@@ -152,13 +154,16 @@ static void enqueue_route(struct jc_req *req, void *ud)
         goto fail;
     }
     {
-        const char *p[6] = {e->id,      e->project_id,   jc_queue_name(e->queue),
-                            e->payload, req->request_id, req->traceparent};
+        /* the token's org bounds the project (no token only in development) */
+        const char *p[7] = {e->id,           e->project_id,    jc_queue_name(e->queue),
+                            e->payload,      req->request_id,  req->traceparent,
+                            who.org_id[0] != '\0' ? who.org_id : NULL};
         if (jc_pg_query(wh->app->pg, 0,
                         "INSERT INTO jobs (id, org_id, project_id, queue, payload, request_id, "
                         "traceparent) SELECT $1::uuid, org_id, id, $3, $4::jsonb, $5, $6 "
-                        "FROM projects WHERE id = $2::uuid RETURNING org_id",
-                        6, p, inserted, e) != JC_OK) {
+                        "FROM projects WHERE id = $2::uuid AND ($7::uuid IS NULL OR "
+                        "org_id = $7::uuid) RETURNING org_id",
+                        7, p, inserted, e) != JC_OK) {
             jc_http_reply_error(req, 503, "unavailable", "cannot submit the query");
             goto fail;
         }

@@ -58,8 +58,8 @@ static void count(struct delivery *d, const char *outcome)
     struct jc_metrics *m = d->wh->app->metrics;
     char labels[160];
 
-    snprintf(labels, sizeof(labels), "event=\"%s\",outcome=\"%s\"",
-             d->event[0] != '\0' ? d->event : "unknown", outcome);
+    snprintf(labels, sizeof(labels), "event=\"%s\",outcome=\"%s\"", wh_event_label(d->event),
+             outcome);
     jc_metric_inc(jc_metrics_counter(m, "jive_webhook_deliveries_total",
                                      "GitHub deliveries by event and outcome", labels),
                   1);

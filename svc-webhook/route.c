@@ -173,6 +173,29 @@ static void route_run(const char *event, const cJSON *payload, struct wh_route *
     r->payload = job;
 }
 
+const char *wh_event_label(const char *event)
+{
+    static const char *const known[] = {
+        "branch_protection_rule", "check_run", "check_suite", "code_scanning_alert",
+        "commit_comment", "create", "delete", "dependabot_alert", "deploy_key", "deployment",
+        "deployment_status", "discussion", "discussion_comment", "fork", "gollum",
+        "installation", "installation_repositories", "issue_comment", "issues", "label",
+        "member", "merge_group", "meta", "milestone", "package", "page_build", "ping",
+        "project", "public", "pull_request", "pull_request_review",
+        "pull_request_review_comment", "pull_request_review_thread", "push", "registry_package",
+        "release", "repository", "repository_dispatch", "secret_scanning_alert", "security_advisory",
+        "star", "status", "team_add", "watch", "workflow_dispatch", "workflow_job",
+        "workflow_run"};
+    size_t i;
+
+    if (event == NULL || event[0] == '\0')
+        return "unknown";
+    for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(event, known[i]) == 0)
+            return known[i];
+    return "other";
+}
+
 void wh_route_event(const char *event, const cJSON *payload, const char *tracked_branch,
                     struct wh_route *r)
 {

@@ -58,6 +58,13 @@ struct wh_route {
 };
 
 /*
+ * The metrics label for an X-GitHub-Event value: the name itself when it is one of the events
+ * GitHub documents for repository webhooks, else "other" (and "unknown" for none), so that what
+ * an unauthenticated sender writes cannot add series to /metrics. Returns a static string.
+ */
+const char *wh_event_label(const char *event);
+
+/*
  * Decides the job of a verified delivery: push to the tracked branch → artifact-scan (SHAs,
  * added/modified/removed paths across all commits, full flag); pull_request →
  * conflict-detection; workflow_run, check_run, check_suite → run-sync; anything else: no job.

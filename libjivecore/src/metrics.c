@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* metrics.c: a small Prometheus registry; families hold labelled series. */
+/* metrics.c: a small Prometheus registry; families hold labelled series, found by hash. */
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +31,63 @@ struct family {
     struct family *next;
 };
 
+/* One (family, labels) → series entry of the index. */
+struct slot {
+    uint64_t hash;
+    struct family *family;
+    struct jc_metric *series;
+};
+
 struct jc_metrics {
     struct family *families;
     struct family *last;
+    struct slot *index; /* open addressing, power-of-two size, at most half full */
+    size_t cap, used;
 };
+
+/* FNV-1a over name, a separator and labels: the index key of a series. */
+static uint64_t key_hash(const char *name, const char *labels)
+{
+    uint64_t h = 1469598103934665603ull;
+    const char *p;
+
+    for (p = name; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+    for (p = labels != NULL ? labels : ""; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h;
+}
+
+static bool index_put(struct jc_metrics *m, uint64_t h, struct family *f, struct jc_metric *s)
+{
+    size_t i;
+
+    if ((m->used + 1) * 2 > m->cap) {
+        size_t ncap = m->cap != 0 ? m->cap * 2 : 64, j;
+        struct slot *n = calloc(ncap, sizeof(*n));
+        if (n == NULL)
+            return false;
+        for (j = 0; j < m->cap; j++) {
+            if (m->index[j].series == NULL)
+                continue;
+            for (i = (size_t)m->index[j].hash & (ncap - 1); n[i].series != NULL;
+                 i = (i + 1) & (ncap - 1))
+                ;
+            n[i] = m->index[j];
+        }
+        free(m->index);
+        m->index = n;
+        m->cap = ncap;
+    }
+    for (i = (size_t)h & (m->cap - 1); m->index[i].series != NULL; i = (i + 1) & (m->cap - 1))
+        ;
+    m->index[i].hash = h;
+    m->index[i].family = f;
+    m->index[i].series = s;
+    m->used++;
+    return true;
+}
 
 struct jc_metrics *jc_metrics_new(void)
 {
@@ -58,6 +112,7 @@ void jc_metrics_free(struct jc_metrics *m)
         free(f->help);
         free(f);
     }
+    free(m->index);
     free(m);
 }
 
@@ -73,9 +128,18 @@ static struct jc_metric *lookup(struct jc_metrics *m, enum kind kind, const char
 {
     struct family *f;
     struct jc_metric *s;
+    uint64_t h;
+    size_t i;
 
     if (m == NULL || name == NULL)
         return NULL;
+    /* the common case, a series seen before: one probe sequence, whatever the series count */
+    h = key_hash(name, labels);
+    for (i = m->cap != 0 ? (size_t)h & (m->cap - 1) : 0; m->cap != 0 && m->index[i].series != NULL;
+         i = (i + 1) & (m->cap - 1))
+        if (m->index[i].hash == h && strcmp(m->index[i].family->name, name) == 0 &&
+            same_labels(m->index[i].series->labels, labels))
+            return m->index[i].family->kind == kind ? m->index[i].series : NULL;
     for (f = m->families; f != NULL; f = f->next)
         if (strcmp(f->name, name) == 0)
             break;
@@ -100,13 +164,11 @@ static struct jc_metric *lookup(struct jc_metrics *m, enum kind kind, const char
     } else if (f->kind != kind) {
         return NULL;
     }
-    for (s = f->series; s != NULL; s = s->next)
-        if (same_labels(s->labels, labels))
-            return s;
     s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
-    if (labels != NULL && (s->labels = strdup(labels)) == NULL) {
+    if ((labels != NULL && (s->labels = strdup(labels)) == NULL) || !index_put(m, h, f, s)) {
+        free(s->labels);
         free(s);
         return NULL;
     }

@@ -206,6 +206,14 @@ def test_writes_and_run_pagination(mcp, tenant, db):
     page2 = call(mcp, "runs_list", {"project_id": p, "limit": 3, "cursor": page1["next_cursor"]},
                  t).json()["result"]["structuredContent"]
     assert [x["name"] for x in page2["runs"]] == ["run 1", "run 0"] and page2["next_cursor"] is None
+    # a cursor runs_list never made is an invalid argument naming it, not a database error
+    for bad in ("x", "2026-01-01 00:00:00+00|not-a-uuid", "'; DROP TABLE runs; --|" + str(uuid.uuid4()),
+                "2026-13-45 99:99:99+00|" + str(uuid.uuid4())):
+        res = call(mcp, "runs_list", {"project_id": p, "cursor": bad}, t).json()["result"]
+        text = res["content"][0]["text"]
+        assert res["isError"] is True, text
+        assert "invalid argument 'cursor'" in text or "invalid argument" in text, text
+        assert "ERROR" not in text and "uuid" not in text.lower() and "syntax" not in text, text
 
 
 def test_other_org_project_is_invisible(mcp, tenant, db):
@@ -306,6 +314,16 @@ def test_protocol_faults(mcp, tenant, db):
         assert rpc(mcp, "tools/list", {}, t, headers={"Origin": f"http://{host}", "Host": host}).status_code == 200
     r = rpc(mcp, "tools/list", {}, t, headers={"Origin": "http://localhost:1", "Host": f"localhost:{port}"})
     assert r.status_code == 403  # another local port is another origin
+    # the REST routes apply the same Origin rule as /mcp
+    auth = {"Authorization": "Bearer " + t}
+    for origin, want in (("https://evil.example", 403), ("https://app.example", 200)):
+        r = requests.get(mcp.url("/mcp/tools"), headers=dict(auth, Origin=origin))
+        assert r.status_code == want, r.text
+        r = requests.post(mcp.url("/mcp/invoke"), headers=dict(auth, Origin=origin),
+                          json={"tool": "projects_list", "arguments": {}})
+        assert r.status_code == want, r.text
+        if want == 403:
+            assert r.json()["error"]["code"] == "origin_not_allowed"
     r = requests.post(mcp.url("/mcp"), json={"jsonrpc": "2.0", "method": "notifications/initialized"},
                       headers=h)
     assert r.status_code == 202 and r.text == ""
@@ -431,7 +449,12 @@ def test_postgres_down_clear_error_and_audit_later(mcp, tenant, stack, pg_up):
     rid = str(uuid.uuid4())
     r = call(mcp, "status_get", {"project_id": tenant["project"]}, token(tenant), rid=rid)
     res = r.json()["result"]
-    assert res["isError"] is True and "database is unavailable" in res["content"][0]["text"]
+    text = res["content"][0]["text"]
+    assert res["isError"] is True and "database is temporarily unavailable" in text
+    assert rid in text  # the request id, to find the detail in the log
+    # the database's own words stay in the log
+    assert "connect" not in text.lower() and "server" not in text.lower()
+    assert "database error" in mcp.log()
     stack.pg.start()
     with psycopg.connect(stack.pg.dsn(), autocommit=True) as c:
         assert wait_for(lambda: len(audit_rows(c, rid)) == 1, 15), "audit row not written after restart"
@@ -843,3 +866,19 @@ def test_public_key_tokens_and_algorithm_confusion(spawn, tenant, db, tmp_path, 
         r = call(svc, "status_get", {"project_id": tenant["project"]}, bad, rid=rid)
         assert r.status_code == 401 and r.json()["error"]["data"]["code"] == "TOKEN_INVALID"
         assert one_audit(db, rid)[4] == "denied"
+
+
+@pytest.mark.parametrize("bad_id", [{"a": 1}, [1], True, None, 1.5])
+def test_request_ids_other_than_string_or_integer_are_refused(mcp, tenant, bad_id):
+    h = {"Authorization": "Bearer " + token(tenant), "Content-Type": "application/json",
+         "Accept": "application/json", "MCP-Protocol-Version": "2025-11-25"}
+    r = requests.post(mcp.url("/mcp"), headers=h,
+                      json={"jsonrpc": "2.0", "id": bad_id, "method": "ping"})
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["error"]["code"] == -32600 and body["id"] is None  # never echoed
+    # strings and integers are answered with the same id
+    for good in ("abc", 7, -3, 0):
+        r = requests.post(mcp.url("/mcp"), headers=h,
+                          json={"jsonrpc": "2.0", "id": good, "method": "ping"})
+        assert r.status_code == 200 and r.json()["id"] == good

@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import datetime
 
+import psycopg
 import pytest
 import requests
 
@@ -32,9 +33,17 @@ def job_of(db, delivery):
     return row[0] if row else None
 
 
+def org_of(svc, project_id):
+    with psycopg.connect(svc.env["DATABASE_URL"], autocommit=True) as c:
+        row = c.execute("SELECT org_id::text FROM projects WHERE id = %s", (project_id,)).fetchone()
+    return row[0] if row else None
+
+
 def enqueue(svc, body):
+    """The operator route with an admin token of the project's org."""
+    tok = admin_token("admin", org_of(svc, body["project_id"]))
     r = requests.post(svc.url("/api/jobs/enqueue"), json=body,
-                      headers={"Authorization": "Bearer " + admin_token("admin")})
+                      headers={"Authorization": "Bearer " + tok})
     assert r.status_code == 202, r.text
     return r.json()["job"]
 

@@ -538,27 +538,47 @@ def test_concurrent_deliveries_with_redeliveries(webhook, project, db, examples)
 
 # ---- operator enqueue ----
 
-def admin_token(scopes):
+def admin_token(scopes, org_id=None):
     now = int(time.time())
-    return jwt.encode({"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "ops", "iat": now,
-                       "exp": now + 600, "scope": scopes}, JWT_SECRET, algorithm="HS256")
+    claims = {"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "ops", "iat": now, "exp": now + 600,
+              "scope": scopes}
+    if org_id:
+        claims["org_id"] = org_id
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
 
 def test_enqueue_needs_admin_token_in_production(webhook, project, stack):
     url = webhook.url("/api/jobs/enqueue")
     req = {"queue": "artifact-scan", "project_id": project["id"], "payload": {"full": True}}
+    org = project["org_id"]
     assert requests.post(url, json=req).status_code == 404
-    r = requests.post(url, json=req, headers={"Authorization": "Bearer " + admin_token("status:read")})
+    r = requests.post(url, json=req, headers={"Authorization": "Bearer " + admin_token("status:read", org)})
     assert r.status_code == 404
     r = requests.post(url, json=req, headers={"Authorization": "Bearer garbage"})
     assert r.status_code == 404
+    # an admin token names its org: one without any has nowhere to act
     r = requests.post(url, json=req, headers={"Authorization": "Bearer " + admin_token("admin")})
+    assert r.status_code == 404
+    r = requests.post(url, json=req, headers={"Authorization": "Bearer " + admin_token("admin", org)})
     assert r.status_code == 202, r.text
     msg = queued(stack, "artifact-scan", r.json()["job"])
     assert msg["payload"] == {"full": True} and msg["project_id"] == project["id"]
     bad = requests.post(url, json={"queue": "nope", "project_id": project["id"]},
-                        headers={"Authorization": "Bearer " + admin_token("admin")})
+                        headers={"Authorization": "Bearer " + admin_token("admin", org)})
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_queue"
+
+
+def test_an_admin_reaches_only_its_own_orgs_projects(webhook, project, db):
+    other = new_project(db)  # another org
+    before = db.execute("SELECT count(*) FROM jobs WHERE project_id = %s", (other["id"],)).fetchone()[0]
+    r = requests.post(webhook.url("/api/jobs/enqueue"),
+                      json={"queue": "story-move", "project_id": other["id"],
+                            "payload": {"key": "1.1", "status": "Done"}},
+                      headers={"Authorization": "Bearer " + admin_token("admin", project["org_id"])})
+    # exactly the answer for a project that does not exist
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_project", r.text
+    assert db.execute("SELECT count(*) FROM jobs WHERE project_id = %s",
+                      (other["id"],)).fetchone()[0] == before
 
 
 def test_enqueue_open_in_development(spawn, project, stack):
@@ -580,3 +600,21 @@ def test_metrics_count_deliveries_by_event_and_outcome(webhook, project, example
     assert 'jive_webhook_deliveries_total{event="ping",outcome="pong"} 1' in text
     assert 'jive_webhook_deliveries_total{event="ping",outcome="invalid_signature"} 1' in text
     assert "jive_webhook_delivery_duration_seconds_count" in text
+
+
+def test_unauthenticated_event_names_do_not_grow_the_metrics(webhook, project, examples):
+    body = json.dumps(example(examples, "ping")).encode()
+    series = set()
+    for i in range(300):
+        r = deliver(webhook, project["id"], None, None, "wrong-secret", body=body,
+                    headers={"X-GitHub-Event": f"made_up_{i}"})
+        assert r.status_code == 401
+        if i == 9:  # every series these requests touch exists by now
+            requests.get(webhook.url("/metrics"))
+            series = {line.rsplit(" ", 1)[0] for line in
+                      requests.get(webhook.url("/metrics")).text.splitlines()}
+    text = requests.get(webhook.url("/metrics")).text
+    assert "made_up_" not in text
+    assert 'jive_webhook_deliveries_total{event="other",outcome="invalid_signature"} 300' in text
+    # no new series: every line names a series that was already there
+    assert {line.rsplit(" ", 1)[0] for line in text.splitlines()} <= series
