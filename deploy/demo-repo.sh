@@ -7,6 +7,8 @@ dir=$1
 mkdir -p "$dir/docs/stories" "$dir/docs/qa/gates"
 cd "$dir"
 git init -q -b main .
+# the orchestrator pushes story moves here: a checked-out branch takes them into its work tree
+git config receive.denyCurrentBranch updateInstead
 cat > docs/prd.md <<'MD'
 # Taskboard Product Requirements Document (PRD)
 

@@ -117,6 +117,8 @@ if [ ! -d "$demo/.git" ]; then
     bash "$top/deploy/demo-repo.sh" "$demo" >/dev/null
     say "created the demo BMAD repository in $demo"
 fi
+# story moves are pushed to this non-bare origin (also for a demo made by an older version)
+git -C "$demo" config receive.denyCurrentBranch updateInstead
 repo_url="file://$demo"
 project_id=$(psql_q jive "SELECT id FROM projects WHERE repo_url = '$repo_url'")
 if [ -z "$project_id" ]; then

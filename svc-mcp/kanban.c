@@ -4,7 +4,9 @@
  * one-line commit pushed to the tracked branch); this tool creates the job under row-level
  * security, queues it, and waits for its outcome up to waitMs. With an idempotencyKey the first
  * call claims jive:idem:<org>:<actor>:<key> (SET NX, 24 h) before creating anything, so a retry
- * (even a concurrent one) returns the same job and never makes a second commit.
+ * (even a concurrent one) returns the same job and never makes a second commit. The key is bound
+ * to the move it was first used for (a hash of project, story, status and expectedHash): the same
+ * key with another move is refused, never answered with the first move's result.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@ struct move {
     struct mcp_call *c;
     char job_id[JC_UUID_LEN];
     char idem_key[400];
+    char args_fp[JC_SHA256_HEX_LEN]; /* what the move is: the key's binding */
     long wait_ms;
     long waited_ms;
     struct event *timer;
@@ -40,9 +43,15 @@ static void remember(struct move *m, const cJSON *outcome)
     char *text;
     const char *argv[5];
 
+    cJSON *rec;
+
     if (m->idem_key[0] == '\0')
         return;
-    text = cJSON_PrintUnformatted(outcome);
+    rec = cJSON_Duplicate(outcome, 1);
+    if (rec != NULL)
+        cJSON_AddStringToObject(rec, "idempotency_args", m->args_fp);
+    text = cJSON_PrintUnformatted(rec);
+    cJSON_Delete(rec);
     if (text == NULL)
         return;
     argv[0] = "SET";
@@ -234,6 +243,19 @@ static void create_job(struct move *m)
     cJSON_free(text);
 }
 
+/* The key names another move: an error that says so; nothing is moved or replayed. */
+static void reused(struct move *m)
+{
+    struct mcp_call *c = m->c;
+    const char *idem = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "idempotencyKey"));
+
+    move_end(m);
+    mcp_tool_error(c,
+                   "idempotencyKey '%.100s' was already used for another move (other project, "
+                   "story, status or expectedHash); use a new key for a new move",
+                   idem != NULL ? idem : "");
+}
+
 static void previous(const redisReply *r, enum jc_err err, const char *msg, void *ud)
 {
     struct move *m = ud;
@@ -247,13 +269,28 @@ static void previous(const redisReply *r, enum jc_err err, const char *msg, void
         return;
     }
     if (strncmp(r->str, "job:", 4) == 0) {
-        /* the first call is still waiting on its job: wait on the same job */
+        /* the first call is still waiting on its job: wait on the same job, if it is this move */
+        const char *fp = strlen(r->str) > 41 && r->str[40] == ':' ? r->str + 41 : NULL;
+        if (fp != NULL && strcmp(fp, m->args_fp) != 0) {
+            reused(m);
+            return;
+        }
         snprintf(m->job_id, sizeof(m->job_id), "%.36s", r->str + 4);
         m->idem_key[0] = '\0';
         poll(-1, 0, m);
         return;
     }
     rec = cJSON_Parse(r->str);
+    {
+        const char *fp =
+            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "idempotency_args"));
+        if (fp != NULL && strcmp(fp, m->args_fp) != 0) {
+            cJSON_Delete(rec);
+            reused(m);
+            return;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(rec, "idempotency_args");
+    }
     move_end(m);
     if (cJSON_GetObjectItem(rec, "error") != NULL) {
         mcp_tool_error(c, "the move was refused: %s",
@@ -324,9 +361,26 @@ void mcp_kanban_move_story(struct mcp_call *c)
     }
     snprintf(m->idem_key, sizeof(m->idem_key), "jive:idem:%s:%s:%s", c->org_id, c->who.sub, idem);
     {
-        char val[48];
+        /* the move the key stands for; waitMs and the key itself are not part of it */
+        static const char *const what[] = {"project_id", "key", "path", "status",
+                                           "expectedHash"};
+        char buf[1500];
+        size_t n = 0, i;
+        for (i = 0; i < sizeof(what) / sizeof(what[0]) && n < sizeof(buf); i++) {
+            const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, what[i]));
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s=%s%c", what[i],
+                                  v != NULL ? v : "", 0x1f);
+        }
+        if (n >= sizeof(buf) || jc_crypto_sha256_hex(buf, n, m->args_fp) != JC_OK) {
+            move_end(m);
+            mcp_tool_error(c, "the move's arguments are too long");
+            return;
+        }
+    }
+    {
+        char val[48 + JC_SHA256_HEX_LEN];
         const char *argv[6] = {"SET", m->idem_key, val, "NX", "EX", IDEM_TTL};
-        snprintf(val, sizeof(val), "job:%s", m->job_id);
+        snprintf(val, sizeof(val), "job:%s:%s", m->job_id, m->args_fp);
         if (jc_redis_command(c->mcp->app->redis, 0, claim_replied, m, 6, argv, NULL) != JC_OK)
             claim_replied(NULL, JC_EREDIS, "cannot submit", m);
     }

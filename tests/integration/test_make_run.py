@@ -128,6 +128,19 @@ def demo_status(ports, token, project):
     return r.json()["result"]["structuredContent"]
 
 
+def demo_move(ports, token, project, key, status):
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "kanban_move_story",
+                       "arguments": {"project_id": project, "key": key, "status": status,
+                                     "waitMs": 20000}}}
+    r = requests.post(f"http://127.0.0.1:{ports['mcp']}/mcp", json=body, timeout=30, headers={
+        "Authorization": "Bearer " + token, "MCP-Protocol-Version": "2025-06-18",
+        "Accept": "application/json, text/event-stream"})
+    res = r.json()["result"]
+    assert res["isError"] is False, res
+    return res["structuredContent"]
+
+
 def test_claude_code_connects_to_make_run_and_calls_status_get(home, tmp_path):
     """docs/MCP.md's path for a newcomer, with the real Claude Code CLI (npm, pinned in
     tests/package.json): `make run`, the `claude mcp add` line it prints, `claude mcp list`,
@@ -157,6 +170,12 @@ def test_claude_code_connects_to_make_run_and_calls_status_get(home, tmp_path):
             assert wait_for(lambda: demo_status(ports, token, project)["last_scan"], 60, 0.3)
             expected = demo_status(ports, token, project)
             assert sum(expected["stories"].values()) >= 3, expected
+            # the first write a newcomer tries: the demo origin takes the orchestrator's push
+            moved = demo_move(ports, token, project, "1.2", "Review")
+            assert moved["to"] == "Review" and len(moved["commit"]) == 40, moved
+            story = open(os.path.join(home, "demo-repo", "docs/stories/1.2.move-task.md")).read()
+            assert "Review" in story.split("## Status", 1)[1].split("##", 1)[0], story
+            expected = demo_status(ports, token, project)
 
             add = re.search(r"^  (claude mcp add .*)$", text, re.M).group(1)
             subprocess.run(add, shell=True, cwd=claude_home, env=env, check=True,

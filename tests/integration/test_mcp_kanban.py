@@ -45,6 +45,18 @@ def test_move_through_mcp_with_idempotency(mcp, project, origin, db):
     tp = db.execute("SELECT traceparent FROM jobs WHERE id = %s", (out["job_id"],)).fetchone()[0]
     assert tp.startswith(f"00-{trace}-") and tp.endswith("-01") and "00f067aa0ba902b7" not in tp
     assert git(origin, "rev-list", "--count", f"{head}..HEAD") == "1"  # one commit, not two
+    # the same key for another move is refused, never answered with the first move's result
+    jobs = db.execute("SELECT count(*) FROM jobs WHERE project_id = %s", (project["id"],)).fetchone()[0]
+    for change in ({"status": "Done"}, {"key": "1.1"}):
+        other = call(mcp, "kanban_move_story", dict(args, **change), t).json()["result"]
+        assert other["isError"] is True, other
+        assert "already used for another move" in other["content"][0]["text"]
+    assert db.execute("SELECT count(*) FROM jobs WHERE project_id = %s",
+                      (project["id"],)).fetchone()[0] == jobs
+    assert git(origin, "rev-list", "--count", f"{head}..HEAD") == "1"
+    # waitMs is not part of the move: a retry with another wait is the same move
+    same = call(mcp, "kanban_move_story", dict(args, waitMs=0), t).json()["result"]
+    assert same["structuredContent"]["job_id"] == out["job_id"]
     job = call(mcp, "jobs_get", {"job_id": out["job_id"]}, t).json()["result"]["structuredContent"]["job"]
     assert job["status"] == "succeeded" and job["queue"] == "story-move"
     unknown = call(mcp, "jobs_get", {"job_id": str(uuid.uuid4())}, t).json()["result"]
