@@ -224,18 +224,22 @@ void mcp_reply(struct mcp_call *c, cJSON *result, int code, cJSON *data, const c
 /* ---- tool results ---- */
 
 /* After a successful write to a project: drop its cached reads here at once (read your own
- * writes), and tell the other replicas and dashboards through project:<id>. */
-static void wrote(struct mcp_call *c)
+ * writes), and tell the other replicas and dashboards through project:<id> what was stored (the
+ * result's agent or run record: the agent is the token's, whatever the arguments said). */
+static void wrote(struct mcp_call *c, const cJSON *structured)
 {
     const char *type = strcmp(c->tool->name, "agent_report") == 0 ? "agent.updated"
                        : strcmp(c->tool->name, "run_report") == 0 ? "run.updated"
                                                                   : NULL;
+    const cJSON *data = cJSON_GetObjectItem(structured, strcmp(c->tool->name, "agent_report") == 0
+                                                            ? "agent"
+                                                            : "run");
 
     if (c->project_id[0] == '\0')
         return;
     mcp_cache_invalidate(c->mcp->cache, c->project_id);
-    if (type != NULL && jc_events_publish(c->mcp->app->redis, c->project_id, type, NULL, c->args,
-                                          NULL, NULL) != JC_OK)
+    if (type != NULL && jc_events_publish(c->mcp->app->redis, c->project_id, type, NULL,
+                                          data != NULL ? data : c->args, NULL, NULL) != JC_OK)
         JC_LOG(c->mcp->app->log, JC_LOG_WARN, c->req->request_id, NULL,
                "could not publish %s for project %s", type, c->project_id);
 }
@@ -250,7 +254,7 @@ static void tool_result(struct mcp_call *c, cJSON *structured, const char *s)
     if (c->cache_key[0] != '\0' && s != NULL)
         mcp_cache_put(c->mcp->cache, c->cache_key, c->cache_project, s, c->cache_gen);
     if (!c->tool->read_only)
-        wrote(c);
+        wrote(c, structured);
     if (c->rest) {
         jc_http_reply_json(c->req, 200, structured);
         call_free(c);

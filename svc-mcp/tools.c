@@ -433,6 +433,13 @@ static void jobs_get(struct mcp_call *c)
            1, p, read_done);
 }
 
+/* An agent's records are its token's: another subject's agent_id or run needs the admin scope. */
+static bool may_act_as(const struct mcp_call *c, const char *agent_id)
+{
+    return agent_id == NULL || strcmp(agent_id, c->who.sub) == 0 ||
+           jc_principal_has_scope(&c->who, "admin");
+}
+
 static void agent_report(struct mcp_call *c)
 {
     const char *p[6];
@@ -440,6 +447,13 @@ static void agent_report(struct mcp_call *c)
 
     if (!need_project(c))
         return;
+    if (!may_act_as(c, arg_str(c, "agent_id"))) {
+        mcp_tool_error(c,
+                       "invalid argument 'agent_id': an agent reports only for itself (the "
+                       "token's subject, '%.100s'); leave agent_id out",
+                       c->who.sub);
+        return;
+    }
     details = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(c->args, "details"));
     p[0] = c->project_id;
     p[1] = arg_str(c, "agent_id") != NULL ? arg_str(c, "agent_id") : c->who.sub;
@@ -460,9 +474,22 @@ static void agent_report(struct mcp_call *c)
     cJSON_free(details);
 }
 
+/* run_report's ending: a run that exists under another subject is refused, not changed. */
+static void run_done(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
+{
+    if (err == JC_OK && cJSON_IsObject(json) && cJSON_GetObjectItem(json, "owner") != NULL) {
+        mcp_tool_error(c, "run '%.100s' was reported by another agent; only it (or an admin) "
+                          "can change it: use a new run_id",
+                       cJSON_GetStringValue(cJSON_GetObjectItem(json, "run_id")));
+        cJSON_Delete(json);
+        return;
+    }
+    read_done(c, json, err, msg);
+}
+
 static void run_report(struct mcp_call *c)
 {
-    const char *p[8];
+    const char *p[9];
     char rid[JC_UUID_LEN];
 
     if (!need_project(c))
@@ -479,6 +506,9 @@ static void run_report(struct mcp_call *c)
     p[5] = arg_str(c, "story_key");
     p[6] = c->who.sub;
     p[7] = arg_str(c, "url");
+    p[8] = jc_principal_has_scope(&c->who, "admin") ? "t" : "f";
+    /* a run belongs to the subject that reported it first: the update applies only for that
+     * subject (or an admin); for anyone else nothing changes and the owner check says why */
     mcp_db(c,
            "WITH p AS (SELECT id, org_id FROM projects WHERE id = $1::uuid),"
            " up AS (INSERT INTO runs (org_id, project_id, source, external_id, kind, name,"
@@ -490,10 +520,14 @@ static void run_report(struct mcp_call *c)
            "  conclusion = coalesce(EXCLUDED.conclusion, runs.conclusion),"
            "  story_key = coalesce(EXCLUDED.story_key, runs.story_key),"
            "  finished_at = coalesce(runs.finished_at, EXCLUDED.finished_at), updated_at = now()"
+           "  WHERE runs.agent_id IS NOT DISTINCT FROM EXCLUDED.agent_id OR $9::boolean"
            "  RETURNING external_id AS run_id, name, status, conclusion, story_key, started_at,"
            "  finished_at)"
-           " SELECT (SELECT json_build_object('run', row_to_json(up)) FROM up)::text",
-           8, p, read_done);
+           " SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM p) THEN NULL"
+           "  WHEN EXISTS (SELECT 1 FROM up) THEN (SELECT json_build_object('run',"
+           "  row_to_json(up)) FROM up) ELSE json_build_object('owner', 'other', 'run_id', $2)"
+           "  END::text",
+           9, p, run_done);
 }
 
 /* ---- the table ---- */
@@ -573,7 +607,9 @@ const struct mcp_tool mcp_tools[] = {
      OBJ("\"job_id\":{\"type\":\"string\",\"description\":\"the job's UUID\"}", "\"job_id\""),
      OUT("\"job\":{\"type\":[\"object\",\"null\"]}"), jobs_get, false},
     {"agent_report", NULL, "Report agent state",
-     "Say which story this agent works on and its state; feeds conflict detection.", "agents:write",
+     "Say which story this agent works on and its state; feeds conflict detection. The agent "
+     "is the token's subject (agent_id, if given, must be it).",
+     "agents:write",
      false, false, true,
      OBJ(PROJECT_ID ",\"agent_id\":{\"type\":\"string\",\"maxLength\":200},\"story_key\":"
                     "{\"type\":\"string\",\"maxLength\":32},\"state\":{\"type\":\"string\","
@@ -583,7 +619,7 @@ const struct mcp_tool mcp_tools[] = {
      OUT("\"agent\":{\"type\":\"object\"}"), agent_report, false},
     {"run_report", NULL, "Report a run",
      "Record an agent run (start, progress, finish and outcome); repeat with the same run_id to "
-     "update it.",
+     "update it (only the agent that reported a run can change it).",
      "runs:write", false, false, true,
      OBJ(PROJECT_ID ",\"run_id\":{\"type\":\"string\",\"maxLength\":200},\"name\":{\"type\":"
                     "\"string\",\"maxLength\":200},\"status\":{\"type\":\"string\",\"enum\":"

@@ -64,8 +64,7 @@ class Load:
             rid = str(uuid.uuid4())
             if i % 3 == 0:
                 tool, args = "agent_report", {"project_id": self.tenant["project"],
-                                              "agent_id": f"agent-{i % 5}", "story_key": "1.1",
-                                              "state": "working"}
+                                              "story_key": "1.1", "state": "working"}
             else:
                 tool, args = "status_get", {"project_id": self.tenant["project"]}
             body = {"jsonrpc": "2.0", "id": i, "method": "tools/call",

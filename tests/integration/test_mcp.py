@@ -346,7 +346,7 @@ def test_batches_on_2025_03_26(mcp, tenant, db):
               "params": {"name": "status_get", "arguments": {"project_id": tenant["project"]}}},
              {"jsonrpc": "2.0", "id": 3, "method": "tools/call",
               "params": {"name": "agent_report", "arguments": {"project_id": tenant["project"],
-                                                               "agent_id": "batcher", "story_key": "1.2",
+                                                               "story_key": "1.2",
                                                                "state": "working"}}},
              5,
              {"jsonrpc": "2.0", "id": 4, "method": "initialize", "params": {}},
@@ -811,8 +811,8 @@ def test_own_writes_are_seen_at_once_and_announced(mcp, tenant, db, stack):
     sub = stack.redis.client().pubsub()
     sub.subscribe(f"project:{p}")
     sub.get_message(timeout=1)
-    r = call(mcp, "agent_report", {"project_id": p, "agent_id": "cursor-9", "story_key": "1.2",
-                                   "state": "working"}, t)
+    r = call(mcp, "agent_report", {"project_id": p, "story_key": "1.2", "state": "working"},
+             token(tenant, sub="cursor-9"))
     assert r.json()["result"]["isError"] is False
     st = call(mcp, "status_get", {"project_id": p}, t).json()["result"]["structuredContent"]
     assert [a["agent_id"] for a in st["active_agents"]] == ["cursor-9"]
@@ -882,3 +882,36 @@ def test_request_ids_other_than_string_or_integer_are_refused(mcp, tenant, bad_i
         r = requests.post(mcp.url("/mcp"), headers=h,
                           json={"jsonrpc": "2.0", "id": good, "method": "ping"})
         assert r.status_code == 200 and r.json()["id"] == good
+
+
+def test_agents_own_their_records(mcp, tenant, db):
+    p = tenant["project"]
+    a, b = token(tenant, sub="claude-1"), token(tenant, sub="codex-2")
+    admin = token(tenant, ALL_SCOPES + " admin", sub="ops")
+    assert call(mcp, "agent_report", {"project_id": p, "story_key": "1.2", "state": "working"},
+                a).json()["result"]["isError"] is False
+    # b cannot set a idle by naming it
+    res = call(mcp, "agent_report", {"project_id": p, "agent_id": "claude-1", "state": "idle"},
+               b).json()["result"]
+    assert res["isError"] is True and "invalid argument 'agent_id'" in res["content"][0]["text"]
+    state = lambda: db.execute("SELECT state FROM agent_status WHERE project_id = %s AND "  # noqa: E731
+                               "agent_id = 'claude-1'", (p,)).fetchone()[0]
+    assert state() == "working"
+    # naming itself is fine; an admin may act for another
+    assert call(mcp, "agent_report", {"project_id": p, "agent_id": "codex-2", "state": "planning"},
+                b).json()["result"]["isError"] is False
+    assert call(mcp, "agent_report", {"project_id": p, "agent_id": "claude-1", "state": "blocked"},
+                admin).json()["result"]["isError"] is False
+    assert state() == "blocked"
+    # a run belongs to whoever reported it first
+    run = {"project_id": p, "run_id": "build-42", "status": "failed", "conclusion": "failure"}
+    assert call(mcp, "run_report", run, a).json()["result"]["isError"] is False
+    res = call(mcp, "run_report", dict(run, status="completed", conclusion="success"), b).json()["result"]
+    assert res["isError"] is True and "reported by another agent" in res["content"][0]["text"]
+    row = lambda: db.execute("SELECT status, conclusion, agent_id FROM runs WHERE project_id = %s "  # noqa: E731
+                             "AND external_id = 'build-42'", (p,)).fetchone()
+    assert row() == ("failed", "failure", "claude-1")
+    assert call(mcp, "run_report", dict(run, status="completed"), a).json()["result"]["isError"] is False
+    assert row()[0] == "completed"
+    assert call(mcp, "run_report", dict(run, status="cancelled"), admin).json()["result"]["isError"] is False
+    assert row()[0] == "cancelled"

@@ -55,8 +55,8 @@ def test_a_write_on_one_replica_is_read_at_once_on_the_other(replicas, db):
     for svc in (b, a, b):  # both replicas now hold the project's status in their cache
         st = call(svc, "status_get", {"project_id": pid}, t).json()["result"]["structuredContent"]
         assert st["active_agents"] == []
-    r = call(a, "agent_report", {"project_id": pid, "agent_id": "codex-7", "story_key": "1.2",
-                                 "state": "working"}, t)
+    r = call(a, "agent_report", {"project_id": pid, "story_key": "1.2", "state": "working"},
+             token(tenant, sub="codex-7"))
     assert r.json()["result"]["isError"] is False
 
     def seen_on_b():
