@@ -48,6 +48,7 @@ struct mcp_call {
     const struct mcp_tool *tool;
     const cJSON *args;
     char args_hash[65];
+    char op[300]; /* a read other than tools/call, as audited: "resources/read jive://..." */
     char project_id[40];
     void *tool_state;      /* a tool's own state across its asynchronous steps */
     char projects_tag[65]; /* SHA-256 hex of the token's projects claim, "" without one */

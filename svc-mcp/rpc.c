@@ -53,8 +53,9 @@ static void audit(struct mcp_call *c, const char *result, const char *error)
     e.actor_type = c->authed ? "agent" : "anonymous";
     e.actor_id = c->authed ? c->who.sub : NULL;
     e.actor_name = c->authed && c->who.name[0] != '\0' ? c->who.name : NULL;
-    e.tool = c->tool != NULL ? c->tool->name
-                             : cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "name"));
+    e.tool = c->tool != NULL   ? c->tool->name
+             : c->op[0] != '\0' ? c->op
+                               : cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "name"));
     e.scope = c->tool != NULL ? c->tool->scope : NULL;
     e.args_hash = c->args_hash[0] != '\0' ? c->args_hash : NULL;
     e.result = result;
@@ -76,6 +77,54 @@ static void audit(struct mcp_call *c, const char *result, const char *error)
         e.duration_ms = (long)((jc_clock_mono() - c->t0) * 1000.0);
         jc_audit_add(c->mcp->audit, &e);
     }
+}
+
+/*
+ * Reads other than tools/call that reach tenant data (resources, prompts, completion) are
+ * rate-limited and audited like tools: c->op names the operation and its target for the audit
+ * row's tool column ("resources/read jive://projects/<id>/docs/prd.md"), and the project it
+ * names, when it names one, is the row's project. True when c->method is such a read.
+ */
+static bool operation(struct mcp_call *c)
+{
+    static const char *const reads[] = {"resources/list", "resources/read", "prompts/get",
+                                        "completion/complete"};
+    const char *target = NULL, *pid = NULL;
+    size_t i;
+
+    if (c->op[0] != '\0')
+        return true;
+    for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+        if (c->method != NULL && strcmp(c->method, reads[i]) == 0)
+            break;
+    if (i == sizeof(reads) / sizeof(reads[0]))
+        return false;
+    if (strcmp(c->method, "resources/read") == 0) {
+        target = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "uri"));
+        if (target != NULL && strncmp(target, "jive://projects/", 16) == 0)
+            pid = target + 16;
+    } else if (strcmp(c->method, "prompts/get") == 0) {
+        target = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "name"));
+        pid = cJSON_GetStringValue(cJSON_GetObjectItem(
+            cJSON_GetObjectItem(c->params, "arguments"), "project_id"));
+    } else if (strcmp(c->method, "completion/complete") == 0) {
+        const cJSON *ref = cJSON_GetObjectItem(c->params, "ref");
+        target = cJSON_GetStringValue(cJSON_GetObjectItem(ref, "name"));
+        if (target == NULL)
+            target = cJSON_GetStringValue(cJSON_GetObjectItem(ref, "uri"));
+        pid = cJSON_GetStringValue(cJSON_GetObjectItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(c->params, "context"), "arguments"),
+            "project_id"));
+    }
+    snprintf(c->op, sizeof(c->op), "%s%s%.250s", c->method, target != NULL ? " " : "",
+             target != NULL ? target : "");
+    if (pid != NULL && strlen(pid) >= 36) {
+        char id[40];
+        snprintf(id, sizeof(id), "%.36s", pid);
+        if (jc_crypto_is_uuid(id) && c->project_id[0] == '\0')
+            snprintf(c->project_id, sizeof(c->project_id), "%s", id);
+    }
+    return true;
 }
 
 /* ---- replies ---- */
@@ -197,7 +246,7 @@ static void unauthorized(struct mcp_call *c, const char *code, const char *why)
              why, meta);
     if (c->batch == NULL)
         jc_req_add_header(c->req, "WWW-Authenticate", www);
-    if (c->method != NULL && strcmp(c->method, "tools/call") == 0)
+    if (c->method != NULL && (strcmp(c->method, "tools/call") == 0 || operation(c)))
         audit(c, "denied", why);
     if (c->rest) {
         jc_http_reply_error(c->req, 401, code, "%s", why);
@@ -213,6 +262,24 @@ static void unauthorized(struct mcp_call *c, const char *code, const char *why)
 
 void mcp_reply(struct mcp_call *c, cJSON *result, int code, cJSON *data, const char *msg)
 {
+    char generic[200];
+
+    if (code == -32603) {
+        /* an internal fault (the database): its text goes to the log, the client gets the
+         * request id to quote */
+        JC_LOG(c->mcp->app->log, JC_LOG_WARN, c->req->request_id, NULL, "%s: %s",
+               c->op[0] != '\0' ? c->op : c->method, msg);
+        snprintf(generic, sizeof(generic),
+                 "temporarily unavailable; try again shortly (request %s)", c->req->request_id);
+        msg = generic;
+    }
+    if (c->op[0] != '\0')
+        audit(c,
+              code == 0          ? "success"
+              : code == -32003   ? "denied"
+              : code == -32602   ? "invalid"
+                                 : "error",
+              code == 0 ? NULL : msg);
     if (code == 0) {
         reply_result(c, result);
         return;
@@ -349,6 +416,9 @@ static bool cache_hit(struct mcp_call *c)
     return true;
 }
 
+typedef void handler_fn(struct mcp_call *c);
+static handler_fn *read_handler(const struct mcp_call *c);
+
 static void rated(const struct jc_rate *rate, void *ud)
 {
     struct mcp_call *c = ud;
@@ -368,8 +438,8 @@ static void rated(const struct jc_rate *rate, void *ud)
                                          NULL),
                       1);
         JC_LOG(c->mcp->app->log, JC_LOG_WARN, c->req->request_id, NULL,
-               "rate limit unchecked (Redis unavailable): %s by %s allowed", c->tool->name,
-               c->who.sub);
+               "rate limit unchecked (Redis unavailable): %s by %s allowed",
+               c->tool != NULL ? c->tool->name : c->op, c->who.sub);
     } else if (!rate->allowed) {
         snprintf(v, sizeof(v), "%ld", (rate->retry_after_ms + 999) / 1000);
         if (c->batch == NULL)
@@ -384,16 +454,29 @@ static void rated(const struct jc_rate *rate, void *ud)
         reply_error(c, 429, -32029, NULL, "rate limit exceeded; retry in %s s", v);
         return;
     }
+    if (c->tool == NULL) {
+        read_handler(c)(c); /* a metered read other than a tool */
+        return;
+    }
     if (c->tool->cached && cache_hit(c))
         return;
     c->tool->fn(c);
+}
+
+/* The token bucket of the caller (org and subject), for tools and metered reads alike. */
+static void take_rate(struct mcp_call *c)
+{
+    char key[300];
+
+    snprintf(key, sizeof(key), "jive:rl:%s:%s", c->org_id, c->who.sub);
+    jc_ratelimit_take(&c->mcp->rl, key, c->mcp->app->cfg.rate_limit_per_minute, rated, c);
 }
 
 static void tools_call(struct mcp_call *c)
 {
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "name"));
     const cJSON *args = cJSON_GetObjectItem(c->params, "arguments");
-    char buf[200], key[300], *canon;
+    char buf[200], *canon;
     const char *bad;
 
     c->tool = mcp_tool_find(name);
@@ -438,8 +521,7 @@ static void tools_call(struct mcp_call *c)
         tool_failed(c, "invalid", 400, msg);
         return;
     }
-    snprintf(key, sizeof(key), "jive:rl:%s:%s", c->org_id, c->who.sub);
-    jc_ratelimit_take(&c->mcp->rl, key, c->mcp->app->cfg.rate_limit_per_minute, rated, c);
+    take_rate(c);
 }
 
 /* ---- the other methods ---- */
@@ -498,6 +580,17 @@ static const struct handler handlers[] = {
     {NULL, NULL},
 };
 
+static handler_fn *read_handler(const struct mcp_call *c)
+{
+    const struct handler *h;
+
+    for (h = handlers; h->method != NULL; h++)
+        if (strcmp(c->method, h->method) == 0)
+            return h->fn;
+    return NULL;
+}
+
+
 static void dispatch(struct mcp_call *c)
 {
     const char *m = c->method;
@@ -555,6 +648,10 @@ static void dispatch(struct mcp_call *c)
         reply_result(c, result);
         return;
     }
+    if (operation(c)) {
+        take_rate(c); /* then rated() runs the read */
+        return;
+    }
     for (h = handlers; h->method != NULL; h++)
         if (strcmp(m, h->method) == 0) {
             h->fn(c);
@@ -565,22 +662,34 @@ static void dispatch(struct mcp_call *c)
 
 /* ---- authentication ---- */
 
-/* Verifies the bearer token into c->who; false after answering 401 (c is then freed). */
-static bool token_verified(struct mcp_call *c)
+/* Verifies the bearer token into c->who; false with the 401 code and reason. */
+static bool token_check(struct mcp_call *c, const char **code, char *err, size_t errlen)
 {
     const char *tok = jc_auth_bearer(jc_req_header(c->req, "Authorization"));
-    char err[160];
 
     if (tok == NULL) {
-        unauthorized(c, "TOKEN_REQUIRED", "a bearer token is required");
+        *code = "TOKEN_REQUIRED";
+        snprintf(err, errlen, "a bearer token is required");
         return false;
     }
     if (jc_auth_verify_cached(c->mcp->tokens, &c->mcp->app->cfg, tok, (long)time(NULL), &c->who,
-                              err, sizeof(err)) != JC_OK) {
-        unauthorized(c, strcmp(err, "token expired") == 0 ? "TOKEN_EXPIRED" : "TOKEN_INVALID", err);
+                              err, errlen) != JC_OK) {
+        *code = strcmp(err, "token expired") == 0 ? "TOKEN_EXPIRED" : "TOKEN_INVALID";
         return false;
     }
     return true;
+}
+
+/* Verifies the bearer token into c->who; false after answering 401 (c is then freed). */
+static bool token_verified(struct mcp_call *c)
+{
+    const char *code = NULL;
+    char err[160];
+
+    if (token_check(c, &code, err, sizeof(err)))
+        return true;
+    unauthorized(c, code, err);
+    return false;
 }
 
 static void authenticate(struct mcp_call *c)
@@ -782,8 +891,24 @@ static void post_batch(struct mcp_call *c)
         reply_error(c, 400, -32600, NULL, "invalid request: the batch is empty");
         return;
     }
-    if (!token_verified(c))
-        return;
+    {
+        const char *code = NULL;
+        char err[160];
+        if (!token_check(c, &code, err, sizeof(err))) {
+            /* refused whole, but each operation it asked for leaves its audit row */
+            for (el = c->body->child; el != NULL; el = el->next) {
+                struct mcp_call *m = new_call(c->mcp, c->req);
+                if (m == NULL)
+                    continue;
+                m->body = cJSON_Duplicate(el, 1);
+                if (request_object(m) && (strcmp(m->method, "tools/call") == 0 || operation(m)))
+                    audit(m, "denied", err);
+                call_free(m);
+            }
+            unauthorized(c, code, err);
+            return;
+        }
+    }
     b = calloc(1, sizeof(*b));
     if (b == NULL || (b->responses = cJSON_CreateArray()) == NULL) {
         free(b);

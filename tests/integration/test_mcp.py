@@ -915,3 +915,58 @@ def test_agents_own_their_records(mcp, tenant, db):
     assert row()[0] == "completed"
     assert call(mcp, "run_report", dict(run, status="cancelled"), admin).json()["result"]["isError"] is False
     assert row()[0] == "cancelled"
+
+
+def test_reads_beyond_tools_are_rate_limited_and_audited(spawn, tenant, db, tmp_path):
+    mcp = spawn("jive-mcp", JIVE_AUDIT_SPOOL=str(tmp_path / "spool.jsonl"),
+                JIVE_RATE_LIMIT_PER_MINUTE="4")
+    sub = "reader-" + uuid.uuid4().hex[:6]
+    t = token(tenant, sub=sub)
+    p = tenant["project"]
+    uri = f"jive://projects/{p}/docs/stories/1.1.s0.md"
+    db.execute("UPDATE artifacts SET content = '# Story 1.1: Done' WHERE project_id = %s AND "
+               "path = 'docs/stories/1.1.s0.md'", (p,))
+    reads = [("resources/read", {"uri": uri}, f"resources/read {uri}"),
+             ("resources/list", {}, "resources/list"),
+             ("prompts/get", {"name": "standup_summary", "arguments": {"project_id": p}},
+              "prompts/get standup_summary"),
+             ("completion/complete", {"ref": {"type": "ref/prompt", "name": "story_kickoff"},
+                                      "argument": {"name": "story_key", "value": "1."},
+                                      "context": {"arguments": {"project_id": p}}},
+              "completion/complete story_kickoff")]
+    for method, params, op in reads:
+        rid = str(uuid.uuid4())
+        r = rpc(mcp, method, params, t, rid=rid)
+        assert r.status_code == 200 and "result" in r.json(), r.text
+        row = one_audit(db, rid)
+        assert (row[0], row[1], row[2], row[4]) == ("agent", sub, op, "success")
+        if method in ("resources/read", "prompts/get", "completion/complete"):
+            assert row[8] == p  # the project it read
+    # the bucket (4 a minute) is spent: every kind of read is refused and audited as such
+    for method, params, op in reads:
+        rid = str(uuid.uuid4())
+        r = rpc(mcp, method, params, t, rid=rid)
+        assert r.status_code == 429 and r.json()["error"]["code"] == -32029, r.text
+        assert one_audit(db, rid)[2:5] == (op, None, "rate_limited")
+    # a bad token: refused and audited too
+    rid = str(uuid.uuid4())
+    r = rpc(mcp, "resources/read", {"uri": uri}, "x.y.z", rid=rid)
+    assert r.status_code == 401
+    assert one_audit(db, rid)[2:5] == (f"resources/read {uri}", None, "denied")
+
+
+def test_a_batch_refused_for_its_token_leaves_a_row_per_operation(mcp, tenant, db):
+    h = {"Authorization": "Bearer not.a.token", "Content-Type": "application/json",
+         "Accept": "application/json"}
+    rid = str(uuid.uuid4())
+    batch = [{"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+              "params": {"name": "status_get", "arguments": {"project_id": tenant["project"]}}},
+             {"jsonrpc": "2.0", "id": 2, "method": "resources/list", "params": {}},
+             {"jsonrpc": "2.0", "id": 3, "method": "ping"}]
+    r = requests.post(mcp.url("/mcp"), json=batch, headers=dict(h, **{"X-Request-Id": rid}))
+    assert r.status_code == 401
+    assert wait_for(lambda: len(audit_rows(db, rid)) == 2, 5), audit_rows(db, rid)
+    time.sleep(0.3)
+    rows = audit_rows(db, rid)
+    assert sorted((x[0], x[2], x[4]) for x in rows) == [("anonymous", "resources/list", "denied"),
+                                                      ("anonymous", "status_get", "denied")]
