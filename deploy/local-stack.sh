@@ -51,6 +51,8 @@ fi
 export DATABASE_URL="postgresql://jive@127.0.0.1:$pg_port/jive"
 export REDIS_URL="redis://127.0.0.1:$redis_port"
 export JIVE_BIND=127.0.0.1 JIVE_ENV=development JIVE_JWT_SECRET
+# the demo project's origin is a local repository: allowed here, never in the deploy configs
+export JIVE_ALLOW_LOCAL_REPOS=1
 export JIVE_JWT_ISSUER="http://127.0.0.1:$mcp_port"
 export JIVE_JWT_AUDIENCE="http://127.0.0.1:$mcp_port/mcp"
 export JIVE_WORKSPACE_DIR="$home/workspaces"

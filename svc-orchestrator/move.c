@@ -192,7 +192,8 @@ static void committed(const struct jc_proc_result *r, void *ud)
 {
     struct move *m = ud;
     char ref[400];
-    const char *a[] = {"git", "-C", m->dir, "push", "--quiet", "origin", ref, NULL};
+    /* to the project's URL as it is now (checked before the fetch of this job) */
+    const char *a[] = {"git", "-C", m->dir, "push", "--quiet", "--", m->repo_url, ref, NULL};
 
     if (git_failed(m, r, "committing") || !first_word(r, m->commit, sizeof(m->commit))) {
         if (r->exit_code == 0)
@@ -414,6 +415,7 @@ static bool safe_story_path(const char *p)
 
 static void project_loaded(const PGresult *res, enum jc_err err, const char *msg, void *ud)
 {
+    char why[400] = "";
     struct move *m = ud;
     bool cloned;
 
@@ -452,8 +454,9 @@ static void project_loaded(const PGresult *res, enum jc_err err, const char *msg
         fail(m, "workspace path too long");
         return;
     }
-    if (orch_workspace_sync(m->app, m->dir, m->repo_url, &cloned, synced, m) != JC_OK)
-        fail(m, "cannot run git");
+    if (orch_workspace_sync(m->app, m->dir, m->repo_url, &cloned, synced, m, why, sizeof(why)) !=
+        JC_OK)
+        fail(m, "%s", why[0] != '\0' ? why : "cannot run git");
 }
 
 static void locked(const redisReply *r, enum jc_err err, const char *msg, void *ud)

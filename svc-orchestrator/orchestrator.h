@@ -40,9 +40,10 @@ enum jc_err orch_git(struct jc_app *app, const char *const *argv, const char *co
 /* The first line of git's stderr (or "git timed out") in buf. */
 const char *orch_git_error(const struct jc_proc_result *r, char *buf, size_t len);
 
-/* Clones url into dir when dir has no clone yet (*cloned = true), else fetches origin. */
+/* Clones url into dir when dir has no clone yet (*cloned = true), else fetches origin. url is
+ * checked first (jc_repo_url_check): JC_EINVAL with the reason in err, and nothing runs. */
 enum jc_err orch_workspace_sync(struct jc_app *app, const char *dir, const char *url, bool *cloned,
-                                jc_proc_cb *cb, void *ud) JC_MUSTCHECK;
+                                jc_proc_cb *cb, void *ud, char *err, size_t errlen) JC_MUSTCHECK;
 
 /* conflict-detection: recomputes the project's conflicts. */
 void orch_conflict_detection(struct jc_job_run *run, void *ud);

@@ -869,9 +869,11 @@ static void fetched(const struct jc_proc_result *r, void *ud)
 static void workspace(struct scan *s)
 {
     bool cloned = false;
+    char why[400] = "";
 
-    if (orch_workspace_sync(s->app, s->dir, s->repo_url, &cloned, fetched, s) != JC_OK) {
-        fail(s, "%s", "cannot run git");
+    if (orch_workspace_sync(s->app, s->dir, s->repo_url, &cloned, fetched, s, why, sizeof(why)) !=
+        JC_OK) {
+        fail(s, "%s", why[0] != '\0' ? why : "cannot run git");
         return;
     }
     if (cloned)

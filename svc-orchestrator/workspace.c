@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jc/repo.h"
 #include "orchestrator.h"
 
 enum jc_err orch_git(struct jc_app *app, const char *const *argv, const char *const *extra_env,
@@ -39,16 +40,22 @@ const char *orch_git_error(const struct jc_proc_result *r, char *buf, size_t len
 }
 
 enum jc_err orch_workspace_sync(struct jc_app *app, const char *dir, const char *url, bool *cloned,
-                                jc_proc_cb *cb, void *ud)
+                                jc_proc_cb *cb, void *ud, char *err, size_t errlen)
 {
     char probe[PATH_MAX + 8];
 
+    /* the origin is checked on every use: a project whose URL is no longer allowed (or was
+     * written past jivectl) is neither cloned nor fetched */
+    if (jc_repo_url_check(&app->cfg, url, err, errlen) != JC_OK)
+        return JC_EINVAL;
     snprintf(probe, sizeof(probe), "%s/.git", dir);
     /* one stat: a fast syscall on local disk, not file work worth a thread */
     *cloned = access(probe, F_OK) != 0;
     if (!*cloned) {
-        const char *a[] = {"git",     "-C",        dir,      "fetch", "--quiet",
-                           "--prune", "--no-tags", "origin", NULL};
+        /* from the project's URL as it is now, not the remote the clone was made from */
+        const char *a[] = {"git",       "-C", dir, "fetch", "--quiet", "--prune",
+                           "--no-tags", "--", url, "+refs/heads/*:refs/remotes/origin/*",
+                           NULL};
         return orch_git(app, a, NULL, NULL, 0, ORCH_GIT_TIMEOUT_MS, 1u << 20, cb, ud);
     }
     {

@@ -15,6 +15,7 @@
 #include "jc/crypto.h"
 #include "jc/migrate.h"
 #include "jc/parse.h"
+#include "jc/repo.h"
 #include "inspect.h"
 
 #define MAX_OPTS 8
@@ -158,6 +159,11 @@ static int cmd_project_add(const struct jc_config *cfg, struct opt *opts, int n)
         return fail("%s", "project add: --secret must be at least 16 characters");
     if (scan != NULL && jc_parse_bool(scan, &scan_first) != JC_OK)
         return fail("%s", "project add: --scan must be yes or no");
+    {
+        char why[400];
+        if (jc_repo_url_check(cfg, repo, why, sizeof(why)) != JC_OK)
+            return fail("project add: --repo: %s", why);
+    }
     if (secret == NULL) {
         if (jc_crypto_random_hex(generated, 32) != JC_OK)
             return fail("%s", "project add: no randomness available");
@@ -188,8 +194,8 @@ static int cmd_project_add(const struct jc_config *cfg, struct opt *opts, int n)
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (state != NULL && strcmp(state, "23505") == 0)
-            fprintf(stderr, "jivectl: project add: a project with that repository URL or name "
-                            "already exists\n");
+            fprintf(stderr, "jivectl: project add: a project with that repository (under any "
+                            "spelling of its URL) or that name already exists\n");
         else if (state != NULL && strcmp(state, "23514") == 0)
             fprintf(stderr, "jivectl: project add: invalid value: %s", PQresultErrorMessage(r));
         else

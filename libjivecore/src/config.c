@@ -313,6 +313,15 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
         rc = JC_EINVAL;
         goto fail;
     }
+    v = get(&l, "JIVE_ALLOW_LOCAL_REPOS");
+    if (v != NULL && jc_parse_bool(v, &cfg->allow_local_repos) != JC_OK) {
+        jc_errbuf_set(err, errlen, "JIVE_ALLOW_LOCAL_REPOS: must be true or false, got '%.20s'",
+                      v);
+        rc = JC_EINVAL;
+        goto fail;
+    }
+    if ((rc = dup_str(&l, "JIVE_REPO_HOSTS", "github.com", false, &cfg->repo_hosts)) != JC_OK)
+        goto fail;
     if (cfg->worker_id != NULL) {
         size_t i, idlen = strlen(cfg->worker_id);
         for (i = 0; i < idlen; i++) {
@@ -356,6 +365,7 @@ void jc_config_clear(struct jc_config *cfg)
     free(cfg->workspace_dir);
     free(cfg->worker_id);
     free(cfg->audit_spool);
+    free(cfg->repo_hosts);
     for (i = 0; cfg->cors_origins != NULL && cfg->cors_origins[i] != NULL; i++)
         free(cfg->cors_origins[i]);
     free(cfg->cors_origins);

@@ -21,7 +21,8 @@ def start_stack(pg, redis, **env):
              f"{pg.dir}/log", "-w", "start"])
     redis.start()
     dsn = pg.create_db("jive")
-    out = {"PATH": os.environ["PATH"], "DATABASE_URL": dsn, "REDIS_URL": redis.url(), **env}
+    out = {"PATH": os.environ["PATH"], "DATABASE_URL": dsn, "REDIS_URL": redis.url(),
+           "JIVE_ALLOW_LOCAL_REPOS": "1", **env}  # the benchmarks' repositories are local
     subprocess.run([str(ROOT / "build/bin/jivectl"), "migrate"], env=out, check=True,
                    capture_output=True)
     return out

@@ -162,6 +162,8 @@ class Stack:
             "JIVE_JWT_SECRET": JWT_SECRET,
             "JIVE_JWT_ISSUER": JWT_ISSUER,
             "JIVE_JWT_AUDIENCE": JWT_AUDIENCE,
+            # the fixtures' repositories are local git directories (docs/SECURITY.md)
+            "JIVE_ALLOW_LOCAL_REPOS": "1",
             "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=86",
             "UBSAN_OPTIONS": "print_stacktrace=1",
         }

@@ -62,8 +62,11 @@ def test_project_add_generates_secret_once_and_lists(stack):
 def test_project_add_validates(stack):
     p = ctl(stack, "project", "add", "--org", "x", "--name", "y")
     assert p.returncode == 1 and "--repo" in p.stderr
-    p = ctl(stack, "project", "add", "--org", "Bad Slug!", "--name", "y", "--repo", "r1")
+    p = ctl(stack, "project", "add", "--org", "Bad Slug!", "--name", "y", "--repo",
+            "https://github.com/bad/slug")
     assert p.returncode == 1 and "invalid value" in p.stderr
+    p = ctl(stack, "project", "add", "--org", "ok", "--name", "y", "--repo", "r1")
+    assert p.returncode == 1 and "--repo" in p.stderr and "is refused" in p.stderr
     p = ctl(stack, "project", "add", "--org", "ok", "--name", "y", "--repo", "r", "--scan", "maybe")
     assert p.returncode == 1 and "--scan must be yes or no" in p.stderr, p.stderr
     p = ctl(stack, "project", "add", "--org", "ok", "--name", "y", "--repo", "r", "--secret", "short")

@@ -245,8 +245,11 @@ def test_push_delivery_scans_incrementally_and_matches_full_scan(orch, webhook, 
     assert resolved == {"file_overlap:1.3|1.4", "duplicate_key:1.8"}
     assert set(open_conflicts(db, p["id"])) == {"gate_violation:1.7"}
 
-    # a full scan of the same commit by another project (same repository) gives the same rows
-    q = project_for(db, repo)
+    # a full scan of the same commit by another project (a clone: one repository belongs to
+    # one project) gives the same rows
+    mirror = tempfile.mkdtemp(prefix="jive-mirror-")
+    subprocess.run(["git", "clone", "-q", repo, mirror], check=True)
+    q = project_for(db, mirror)
     run_scan(webhook, db, q["id"])
     strip = lambda arts: {k: v[:4] for k, v in arts.items()}  # noqa: E731 (path -> kind, key, status, hash)
     assert strip(live(db, p["id"])) == strip(live(db, q["id"]))

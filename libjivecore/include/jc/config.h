@@ -51,6 +51,10 @@ struct jc_config {
     long worker_concurrency;  /* JIVE_WORKER_CONCURRENCY */
     char *worker_id;          /* JIVE_WORKER_ID: default <hostname>-<pid>-<random> */
     bool trust_proxy;         /* JIVE_TRUST_PROXY: take the client address from X-Forwarded-For */
+    char *repo_hosts;         /* JIVE_REPO_HOSTS: hosts a project's repository may be on,
+                                 comma-separated (default "github.com") */
+    bool allow_local_repos;   /* JIVE_ALLOW_LOCAL_REPOS: local paths and file:// allowed (unsafe
+                                 when tenants share the deployment) */
     char *audit_spool;        /* JIVE_AUDIT_SPOOL: where jive-mcp keeps audit rows the database
                                  could not take at shutdown */
     long worker_ttl_ms;       /* JIVE_WORKER_TTL_MS: heartbeat lifetime */
