@@ -362,14 +362,13 @@ void mcp_kanban_move_story(struct mcp_call *c)
     snprintf(m->idem_key, sizeof(m->idem_key), "jive:idem:%s:%s:%s", c->org_id, c->who.sub, idem);
     {
         /* the move the key stands for; waitMs and the key itself are not part of it */
-        static const char *const what[] = {"project_id", "key", "path", "status",
-                                           "expectedHash"};
+        static const char *const what[] = {"project_id", "key", "path", "status", "expectedHash"};
         char buf[1500];
         size_t n = 0, i;
         for (i = 0; i < sizeof(what) / sizeof(what[0]) && n < sizeof(buf); i++) {
             const char *v = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, what[i]));
-            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s=%s%c", what[i],
-                                  v != NULL ? v : "", 0x1f);
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s=%s%c", what[i], v != NULL ? v : "",
+                                  0x1f);
         }
         if (n >= sizeof(buf) || jc_crypto_sha256_hex(buf, n, m->args_fp) != JC_OK) {
             move_end(m);

@@ -53,9 +53,9 @@ static void audit(struct mcp_call *c, const char *result, const char *error)
     e.actor_type = c->authed ? "agent" : "anonymous";
     e.actor_id = c->authed ? c->who.sub : NULL;
     e.actor_name = c->authed && c->who.name[0] != '\0' ? c->who.name : NULL;
-    e.tool = c->tool != NULL   ? c->tool->name
+    e.tool = c->tool != NULL    ? c->tool->name
              : c->op[0] != '\0' ? c->op
-                               : cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "name"));
+                                : cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "name"));
     e.scope = c->tool != NULL ? c->tool->scope : NULL;
     e.args_hash = c->args_hash[0] != '\0' ? c->args_hash : NULL;
     e.result = result;
@@ -105,8 +105,8 @@ static bool operation(struct mcp_call *c)
             pid = target + 16;
     } else if (strcmp(c->method, "prompts/get") == 0) {
         target = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "name"));
-        pid = cJSON_GetStringValue(cJSON_GetObjectItem(
-            cJSON_GetObjectItem(c->params, "arguments"), "project_id"));
+        pid = cJSON_GetStringValue(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(c->params, "arguments"), "project_id"));
     } else if (strcmp(c->method, "completion/complete") == 0) {
         const cJSON *ref = cJSON_GetObjectItem(c->params, "ref");
         target = cJSON_GetStringValue(cJSON_GetObjectItem(ref, "name"));
@@ -275,10 +275,10 @@ void mcp_reply(struct mcp_call *c, cJSON *result, int code, cJSON *data, const c
     }
     if (c->op[0] != '\0')
         audit(c,
-              code == 0          ? "success"
-              : code == -32003   ? "denied"
-              : code == -32602   ? "invalid"
-                                 : "error",
+              code == 0        ? "success"
+              : code == -32003 ? "denied"
+              : code == -32602 ? "invalid"
+                               : "error",
               code == 0 ? NULL : msg);
     if (code == 0) {
         reply_result(c, result);
@@ -298,9 +298,8 @@ static void wrote(struct mcp_call *c, const cJSON *structured)
     const char *type = strcmp(c->tool->name, "agent_report") == 0 ? "agent.updated"
                        : strcmp(c->tool->name, "run_report") == 0 ? "run.updated"
                                                                   : NULL;
-    const cJSON *data = cJSON_GetObjectItem(structured, strcmp(c->tool->name, "agent_report") == 0
-                                                            ? "agent"
-                                                            : "run");
+    const cJSON *data = cJSON_GetObjectItem(
+        structured, strcmp(c->tool->name, "agent_report") == 0 ? "agent" : "run");
 
     if (c->project_id[0] == '\0')
         return;
@@ -589,7 +588,6 @@ static handler_fn *read_handler(const struct mcp_call *c)
             return h->fn;
     return NULL;
 }
-
 
 static void dispatch(struct mcp_call *c)
 {
@@ -1019,8 +1017,7 @@ static void rest_tools(struct jc_req *req, void *ud)
     struct mcp_call *c;
 
     if (origin != NULL) {
-        jc_http_reply_error(req, 403, "origin_not_allowed", "origin %.100s is not allowed",
-                            origin);
+        jc_http_reply_error(req, 403, "origin_not_allowed", "origin %.100s is not allowed", origin);
         return;
     }
     c = new_call(ud, req);
@@ -1043,8 +1040,7 @@ static void rest_invoke(struct jc_req *req, void *ud)
     cJSON *tool;
 
     if (origin != NULL) {
-        jc_http_reply_error(req, 403, "origin_not_allowed", "origin %.100s is not allowed",
-                            origin);
+        jc_http_reply_error(req, 403, "origin_not_allowed", "origin %.100s is not allowed", origin);
         return;
     }
     c = new_call(ud, req);

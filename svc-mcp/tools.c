@@ -168,8 +168,7 @@ void mcp_db_error(struct mcp_call *c, const char *outcome, const char *detail)
     JC_LOG(c->mcp->app->log, JC_LOG_WARN, c->req->request_id, NULL, "%s: database error: %s",
            c->tool != NULL ? c->tool->name : c->method, detail);
     mcp_tool_error(c, "the database is temporarily unavailable%s%s; try again shortly (request %s)",
-                   outcome != NULL ? ": " : "", outcome != NULL ? outcome : "",
-                   c->req->request_id);
+                   outcome != NULL ? ": " : "", outcome != NULL ? outcome : "", c->req->request_id);
 }
 
 /* The common ending of a read tool: JSON null means the project is not visible. */
@@ -478,8 +477,9 @@ static void agent_report(struct mcp_call *c)
 static void run_done(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
 {
     if (err == JC_OK && cJSON_IsObject(json) && cJSON_GetObjectItem(json, "owner") != NULL) {
-        mcp_tool_error(c, "run '%.100s' was reported by another agent; only it (or an admin) "
-                          "can change it: use a new run_id",
+        mcp_tool_error(c,
+                       "run '%.100s' was reported by another agent; only it (or an admin) "
+                       "can change it: use a new run_id",
                        cJSON_GetStringValue(cJSON_GetObjectItem(json, "run_id")));
         cJSON_Delete(json);
         return;
@@ -609,8 +609,7 @@ const struct mcp_tool mcp_tools[] = {
     {"agent_report", NULL, "Report agent state",
      "Say which story this agent works on and its state; feeds conflict detection. The agent "
      "is the token's subject (agent_id, if given, must be it).",
-     "agents:write",
-     false, false, true,
+     "agents:write", false, false, true,
      OBJ(PROJECT_ID ",\"agent_id\":{\"type\":\"string\",\"maxLength\":200},\"story_key\":"
                     "{\"type\":\"string\",\"maxLength\":32},\"state\":{\"type\":\"string\","
                     "\"enum\":[\"idle\",\"planning\",\"working\",\"blocked\",\"reviewing\","

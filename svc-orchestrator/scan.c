@@ -65,7 +65,7 @@ struct scan {
     int opened, resolved;
     int skipped_names; /* BMAD files whose names are not UTF-8: not read */
     char *failure;     /* why the scan failed; NULL while it goes well */
-    cJSON *result; /* the job's result, once the scan is done */
+    cJSON *result;     /* the job's result, once the scan is done */
 };
 
 static void scan_free(struct scan *s)
@@ -118,16 +118,17 @@ static void scan_recorded(const PGresult *res, enum jc_err err, const char *msg,
         cJSON_AddBoolToObject(last, "recorded", false);
     }
     cJSON_AddStringToObject(last, "mode",
-                            s->gates_only ? "gates" : s->full ? "full" : "incremental");
-    if (jc_events_publish(s->app->redis, s->project_id, "scan.finished", s->run->job.id, last,
-                          NULL, NULL) != JC_OK)
+                            s->gates_only ? "gates"
+                            : s->full     ? "full"
+                                          : "incremental");
+    if (jc_events_publish(s->app->redis, s->project_id, "scan.finished", s->run->job.id, last, NULL,
+                          NULL) != JC_OK)
         jc_debug(s->app->log, "scan.finished not published");
     cJSON_Delete(last);
     release(s);
     if (s->failure != NULL) {
         if (err != JC_OK)
-            jc_warn(s->app->log, "the failed scan of %s was not recorded: %s", s->project_id,
-                    msg);
+            jc_warn(s->app->log, "the failed scan of %s was not recorded: %s", s->project_id, msg);
         jc_job_fail(s->run, "%s", s->failure);
     } else if (err != JC_OK) {
         jc_job_fail(s->run, "recording the scan: %s", msg);
@@ -559,9 +560,10 @@ static void parse_one(struct scan *s, const struct file *f)
         row = cJSON_CreateObject();
         meta = cJSON_AddObjectToObject(row, "meta");
         cJSON_AddStringToObject(row, "path", f->path);
-        cJSON_AddStringToObject(row, "kind", f->kind == JC_KIND_STORY     ? "story"
-                                             : f->kind == JC_KIND_QA_GATE ? "qa_gate"
-                                                                          : "other");
+        cJSON_AddStringToObject(row, "kind",
+                                f->kind == JC_KIND_STORY     ? "story"
+                                : f->kind == JC_KIND_QA_GATE ? "qa_gate"
+                                                             : "other");
         cJSON_AddStringToObject(row, "content_hash", hash);
         if (f->kind == JC_KIND_STORY)
             cJSON_AddStringToObject(row, "status", jc_story_status_name(JC_STATUS_MISSING));

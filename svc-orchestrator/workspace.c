@@ -53,9 +53,10 @@ enum jc_err orch_workspace_sync(struct jc_app *app, const char *dir, const char 
     *cloned = access(probe, F_OK) != 0;
     if (!*cloned) {
         /* from the project's URL as it is now, not the remote the clone was made from */
-        const char *a[] = {"git",       "-C", dir, "fetch", "--quiet", "--prune",
-                           "--no-tags", "--", url, "+refs/heads/*:refs/remotes/origin/*",
-                           NULL};
+        const char *a[] = {
+            "git",     "-C",        dir,  "fetch", "--quiet",
+            "--prune", "--no-tags", "--", url,     "+refs/heads/*:refs/remotes/origin/*",
+            NULL};
         return orch_git(app, a, NULL, NULL, 0, ORCH_GIT_TIMEOUT_MS, 1u << 20, cb, ud);
     }
     {

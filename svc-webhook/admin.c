@@ -155,8 +155,12 @@ static void enqueue_route(struct jc_req *req, void *ud)
     }
     {
         /* the token's org bounds the project (no token only in development) */
-        const char *p[7] = {e->id,           e->project_id,    jc_queue_name(e->queue),
-                            e->payload,      req->request_id,  req->traceparent,
+        const char *p[7] = {e->id,
+                            e->project_id,
+                            jc_queue_name(e->queue),
+                            e->payload,
+                            req->request_id,
+                            req->traceparent,
                             who.org_id[0] != '\0' ? who.org_id : NULL};
         if (jc_pg_query(wh->app->pg, 0,
                         "INSERT INTO jobs (id, org_id, project_id, queue, payload, request_id, "

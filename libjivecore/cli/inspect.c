@@ -181,8 +181,7 @@ static bool expired(const char *expires, const char *now)
     return expires[0] != '\0' && strcmp(expires, now) < 0;
 }
 
-static cJSON *summary(const cJSON *rows, const cJSON *gates, const cJSON *findings,
-                      const char *now)
+static cJSON *summary(const cJSON *rows, const cJSON *gates, const cJSON *findings, const char *now)
 {
     cJSON *s = cJSON_CreateObject();
     cJSON *by_status = cJSON_AddObjectToObject(s, "stories");
@@ -238,8 +237,8 @@ static void print_text(const char *dir, size_t files, const cJSON *rows, const c
         else if (strcmp(s_of(r, "kind"), "qa_gate") != 0)
             nother++;
     }
-    printf("%s: %zu BMAD files: %d stories, %d gates, %d planning and status files\n\n", dir,
-           files, nstories, cJSON_GetArraySize(gates), nother);
+    printf("%s: %zu BMAD files: %d stories, %d gates, %d planning and status files\n\n", dir, files,
+           nstories, cJSON_GetArraySize(gates), nother);
     printf("Stories (%d)\n", nstories);
     cJSON_ArrayForEach(r, rows)
     {
@@ -265,8 +264,7 @@ static void print_text(const char *dir, size_t files, const cJSON *rows, const c
             printf("           %s %s%s%s%s%s\n",
                    cJSON_IsTrue(cJSON_GetObjectItem(e, "external")) ? "external" : "file    ",
                    s_of(e, "path"), s_of(e, "label")[0] != '\0' ? "  [" : "", s_of(e, "label"),
-                   s_of(e, "label")[0] != '\0' ? "]" : "",
-                   s_of(e, "note")[0] != '\0' ? "  …" : "");
+                   s_of(e, "label")[0] != '\0' ? "]" : "", s_of(e, "note")[0] != '\0' ? "  …" : "");
         }
     }
     printf("\nGates (%d)\n", cJSON_GetArraySize(gates));

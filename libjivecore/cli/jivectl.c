@@ -520,8 +520,8 @@ static int cmd_inspect(const struct jc_config *cfg, struct opt *opts, int n)
     (void)cfg;
     if (dir == NULL)
         return fail("inspect needs a directory (jivectl inspect <dir>)");
-    if (jc_parse_bool(opt_get(opts, n, "json") != NULL ? opt_get(opts, n, "json") : "no",
-                      &json) != JC_OK)
+    if (jc_parse_bool(opt_get(opts, n, "json") != NULL ? opt_get(opts, n, "json") : "no", &json) !=
+        JC_OK)
         return fail("--json takes yes or no");
     return jivectl_inspect(dir, json);
 }

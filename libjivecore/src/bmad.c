@@ -431,9 +431,9 @@ static int heading(const struct line *l, struct line *text)
 static bool bare_file_name(const char *p)
 {
     static const char *const names[] = {
-        "Dockerfile", "Containerfile", "Makefile",  "GNUmakefile", "Justfile",    "Procfile",
-        "Gemfile",    "Rakefile",      "Brewfile",  "Vagrantfile", "Jenkinsfile", "Caddyfile",
-        "LICENSE",    "LICENCE",       "NOTICE",    "README",      "CHANGELOG",   "AUTHORS",
+        "Dockerfile", "Containerfile", "Makefile",    "GNUmakefile", "Justfile",    "Procfile",
+        "Gemfile",    "Rakefile",      "Brewfile",    "Vagrantfile", "Jenkinsfile", "Caddyfile",
+        "LICENSE",    "LICENCE",       "NOTICE",      "README",      "CHANGELOG",   "AUTHORS",
         "CODEOWNERS", "VERSION",       "CONTRIBUTING"};
     const char *base = strrchr(p, '/');
     size_t i;
@@ -548,9 +548,9 @@ static void strip_decoration(const char **s, size_t *n)
 static bool is_label_word(const char *s, size_t n, size_t *used)
 {
     static const char *const labels[] = {
-        "new file", "modified file", "new",    "modified", "created", "updated", "deleted",
-        "added",    "changed",       "removed", "edited",  "renamed", "moved",   "create",
-        "modify",   "update",        "delete",  "add",     "mod",     "new/modified"};
+        "new file", "modified file", "new",     "modified", "created", "updated",     "deleted",
+        "added",    "changed",       "removed", "edited",   "renamed", "moved",       "create",
+        "modify",   "update",        "delete",  "add",      "mod",     "new/modified"};
     size_t i;
 
     for (i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
@@ -571,8 +571,8 @@ static char *dup_trimmed(const char *s, size_t n)
         if (n > 0 && (s[0] == '-' || s[0] == ':' || s[0] == '(')) {
             s++;
             n--;
-        } else if (n >= 3 && (memcmp(s, "\xE2\x80\x93", 3) == 0 ||
-                              memcmp(s, "\xE2\x80\x94", 3) == 0)) {
+        } else if (n >= 3 &&
+                   (memcmp(s, "\xE2\x80\x93", 3) == 0 || memcmp(s, "\xE2\x80\x94", 3) == 0)) {
             s += 3;
             n -= 3;
         } else {
@@ -849,8 +849,8 @@ static void parse_title(struct line h, struct jc_story *st)
             if (tn > 0 && (*t == ':' || *t == ' ' || *t == '-')) {
                 t++;
                 tn--;
-            } else if (tn >= 3 && (memcmp(t, "\xE2\x80\x93", 3) == 0 ||
-                                   memcmp(t, "\xE2\x80\x94", 3) == 0)) {
+            } else if (tn >= 3 &&
+                       (memcmp(t, "\xE2\x80\x93", 3) == 0 || memcmp(t, "\xE2\x80\x94", 3) == 0)) {
                 t += 3;
                 tn -= 3;
             } else {
@@ -911,13 +911,22 @@ static bool is_qa_heading(struct line h)
 /* Headings (or bold lines) that open a File List. */
 static bool is_file_list(const char *p)
 {
-    static const char *const names[] = {
-        "files",         "file changes",          "files changed",
-        "files modified", "files created",        "files created modified",
-        "files created and modified", "files modified created", "modified files",
-        "changed files", "new files",             "created files",
-        "new modified files", "files touched",    "files affected",
-        "affected files"};
+    static const char *const names[] = {"files",
+                                        "file changes",
+                                        "files changed",
+                                        "files modified",
+                                        "files created",
+                                        "files created modified",
+                                        "files created and modified",
+                                        "files modified created",
+                                        "modified files",
+                                        "changed files",
+                                        "new files",
+                                        "created files",
+                                        "new modified files",
+                                        "files touched",
+                                        "files affected",
+                                        "affected files"};
     size_t i;
 
     /* "File List", "File List (implementation)"; the other names exactly, so that a note such
@@ -978,8 +987,7 @@ static size_t front_matter(const char *text, size_t len)
     if (!next_line(text, len, &pos, &l) || l.n != 3 || strncmp(l.s, "---", 3) != 0)
         return 0;
     while (next_line(text, len, &pos, &l))
-        if ((l.n == 3 && strncmp(l.s, "---", 3) == 0) ||
-            (l.n == 3 && strncmp(l.s, "...", 3) == 0))
+        if ((l.n == 3 && strncmp(l.s, "---", 3) == 0) || (l.n == 3 && strncmp(l.s, "...", 3) == 0))
             return pos;
     return 0;
 }
@@ -1535,9 +1543,9 @@ enum jc_err jc_gate_parse(const char *path, const char *text, size_t len, struct
     v = NULL;
     for (i = 0; i < sizeof(decision_keys) / sizeof(decision_keys[0]) && !cJSON_IsString(v); i++)
         v = cJSON_GetObjectItemCaseSensitive(root, decision_keys[i]);
-    if (cJSON_IsString(v)) {
-        out->decision = jc_gate_decision_parse(v->valuestring);
-        out->raw_decision = strdup(v->valuestring);
+    if (cJSON_GetStringValue(v) != NULL) {
+        out->decision = jc_gate_decision_parse(cJSON_GetStringValue(v));
+        out->raw_decision = strdup(cJSON_GetStringValue(v));
     }
     for (i = 0; out->story_key == NULL && i < sizeof(story_keys) / sizeof(story_keys[0]); i++)
         out->story_key = scalar_text(cJSON_GetObjectItemCaseSensitive(root, story_keys[i]));
@@ -1584,8 +1592,7 @@ static void status_entry(cJSON *out, const char *key, const char *value)
     enum jc_story_status st = jc_story_status_parse(value);
 
     cJSON_DeleteItemFromObjectCaseSensitive(out, key);
-    cJSON_AddStringToObject(out, key,
-                            st != JC_STATUS_OTHER ? jc_story_status_name(st) : value);
+    cJSON_AddStringToObject(out, key, st != JC_STATUS_OTHER ? jc_story_status_name(st) : value);
 }
 
 enum jc_err jc_sprint_status_parse(const char *path, const char *text, size_t len, cJSON **out,
@@ -1679,9 +1686,9 @@ static void add_str(cJSON *o, const char *name, const char *v)
  */
 static bool report_document(const char *path, const struct jc_story *st)
 {
-    static const char *const words[] = {"report",     "reports",   "traceability", "trace",
-                                        "summary",    "validation", "analysis",    "retrospective",
-                                        "retro",      "checklist",  "guide",       "decision",
+    static const char *const words[] = {"report",     "reports",    "traceability", "trace",
+                                        "summary",    "validation", "analysis",     "retrospective",
+                                        "retro",      "checklist",  "guide",        "decision",
                                         "assessment", "notes",      "review"};
     const char *name = strrchr(path, '/'), *w;
     size_t i;
@@ -1704,8 +1711,8 @@ static bool report_document(const char *path, const struct jc_story *st)
 }
 
 /* Fills a story's row; false (row untouched) when the file is a report, not a story. */
-static bool record_story(cJSON *row, cJSON *meta, const char *path, const char *text,
-                         size_t len, const char *key)
+static bool record_story(cJSON *row, cJSON *meta, const char *path, const char *text, size_t len,
+                         const char *key)
 {
     struct jc_story st;
     char err[300];
@@ -1814,8 +1821,8 @@ cJSON *jc_bmad_record(const char *path, enum jc_artifact_kind kind, const char *
         *gate = record_gate(row, meta, path, utf8 ? text : NULL, utf8 ? len : 0);
     } else if (!jc_utf8_valid(text, len) || memchr(text, '\0', len) != NULL) {
         /* Postgres stores text only as UTF-8: report the file, keep its place */
-        cJSON_AddStringToObject(
-            row, "kind", kind == JC_KIND_SPRINT_STATUS ? "other" : jc_bmad_kind_name(kind));
+        cJSON_AddStringToObject(row, "kind",
+                                kind == JC_KIND_SPRINT_STATUS ? "other" : jc_bmad_kind_name(kind));
         add_str(row, "key", key[0] != '\0' ? key : NULL);
         if (kind == JC_KIND_STORY)
             cJSON_AddStringToObject(row, "status", jc_story_status_name(JC_STATUS_MISSING));
@@ -1835,7 +1842,8 @@ cJSON *jc_bmad_record(const char *path, enum jc_artifact_kind kind, const char *
         char *title = first_heading(text, len);
         struct jc_story fm;
         size_t n = front_matter(text, len);
-        cJSON_AddStringToObject(row, "kind", kind == JC_KIND_STORY ? "other" : jc_bmad_kind_name(kind));
+        cJSON_AddStringToObject(row, "kind",
+                                kind == JC_KIND_STORY ? "other" : jc_bmad_kind_name(kind));
         memset(&fm, 0, sizeof(fm));
         if (n > 0)
             read_front_matter(text, n, &fm); /* a spec's status: draft, in-review, done */

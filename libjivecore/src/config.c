@@ -315,8 +315,7 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
     }
     v = get(&l, "JIVE_ALLOW_LOCAL_REPOS");
     if (v != NULL && jc_parse_bool(v, &cfg->allow_local_repos) != JC_OK) {
-        jc_errbuf_set(err, errlen, "JIVE_ALLOW_LOCAL_REPOS: must be true or false, got '%.20s'",
-                      v);
+        jc_errbuf_set(err, errlen, "JIVE_ALLOW_LOCAL_REPOS: must be true or false, got '%.20s'", v);
         rc = JC_EINVAL;
         goto fail;
     }

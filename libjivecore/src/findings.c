@@ -26,14 +26,11 @@ static bool items_of(const cJSON *arr, struct items *out)
     int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
 
     out->n = 0;
-    out->v = calloc((size_t)n + 1, sizeof(*out->v));
+    out->v = calloc((size_t)n + 1, sizeof(const cJSON *));
     if (out->v == NULL)
         return false;
-    if (n > 0)
-        cJSON_ArrayForEach(c, arr)
-        {
-            out->v[out->n++] = c;
-        }
+    for (c = n > 0 ? arr->child : NULL; c != NULL && out->n < n; c = c->next)
+        out->v[out->n++] = c;
     return true;
 }
 
@@ -321,8 +318,8 @@ static void gate_violations(const struct items *stories, const struct entry *key
         if ((i > 0 && strcmp(keys[i - 1].name, keys[i].name) == 0) ||
             strcmp(s_of(st, "status"), "Done") != 0)
             continue;
-        for (j = find(ge, ng, keys[i].name); j >= 0 && j < ng && strcmp(ge[j].name, keys[i].name) == 0;
-             j++) {
+        for (j = find(ge, ng, keys[i].name);
+             j >= 0 && j < ng && strcmp(ge[j].name, keys[i].name) == 0; j++) {
             const cJSON *g = gates->v[ge[j].idx];
             int c = cur == NULL ? 1 : strcmp(s_of(g, "updated"), s_of(cur, "updated"));
             if (c > 0 || (c == 0 && strcmp(s_of(g, "path"), s_of(cur, "path")) > 0))
@@ -385,8 +382,8 @@ static void status_mismatches(const cJSON *stories, const cJSON *sprints, cJSON 
         cJSON_AddStringToObject(d, "file_status", status);
         cJSON_AddStringToObject(d, "sprint_status", want);
         snprintf(fp, sizeof(fp), "status_mismatch:%s", k);
-        snprintf(summary, sizeof(summary), "Story %s says %s but sprint-status.yaml says %.200s",
-                 k, status, want);
+        snprintf(summary, sizeof(summary), "Story %s says %s but sprint-status.yaml says %.200s", k,
+                 status, want);
         add(out, "status_mismatch", fp, "low", summary, d);
     }
 out:
@@ -527,10 +524,11 @@ cJSON *jc_findings_state(const cJSON *rows, const cJSON *gates, const cJSON *age
         cJSON_AddStringToObject(s, "key_source", s_of(meta, "key_source"));
         cJSON_AddStringToObject(s, "title_key", s_of(meta, "title_key"));
         cJSON_AddStringToObject(s, "status", s_of(r, "status"));
-        cJSON_AddItemToObject(s, "files",
-                              cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(meta, "files"))
-                                  ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(meta, "files"), 1)
-                                  : cJSON_CreateArray());
+        cJSON_AddItemToObject(
+            s, "files",
+            cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(meta, "files"))
+                ? cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(meta, "files"), 1)
+                : cJSON_CreateArray());
         cJSON_AddItemToArray(stories, s);
     }
     cJSON_ArrayForEach(g, gates)

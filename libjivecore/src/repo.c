@@ -83,9 +83,9 @@ enum jc_err jc_repo_url_check(const struct jc_config *cfg, const char *url, char
         host = at + 1;
         hn = (size_t)(colon - host);
         if (hn == 0 || !host_allowed(cfg, host, hn)) {
-            jc_errbuf_set(err, errlen,
-                          "host '%.*s' is not in JIVE_REPO_HOSTS (%.200s)", (int)(hn < 200 ? hn : 200),
-                          host, cfg->repo_hosts != NULL ? cfg->repo_hosts : "");
+            jc_errbuf_set(err, errlen, "host '%.*s' is not in JIVE_REPO_HOSTS (%.200s)",
+                          (int)(hn < 200 ? hn : 200), host,
+                          cfg->repo_hosts != NULL ? cfg->repo_hosts : "");
             return JC_EINVAL;
         }
         if (!path_ok(colon + 1)) {

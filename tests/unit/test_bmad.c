@@ -415,17 +415,17 @@ static void sprint_status(void **state)
     char err[128];
 
     (void)state;
-    assert_int_equal(jc_sprint_status_parse("_bmad-output/implementation-artifacts/sprint-status.yaml",
-                                            yml, sizeof(yml) - 1, &st, err, sizeof(err)),
-                     JC_OK);
+    assert_int_equal(
+        jc_sprint_status_parse("_bmad-output/implementation-artifacts/sprint-status.yaml", yml,
+                               sizeof(yml) - 1, &st, err, sizeof(err)),
+        JC_OK);
     assert_int_equal(cJSON_GetArraySize(st), 4);
     assert_string_equal(cJSON_GetObjectItem(st, "1.1")->valuestring, "Done");
     assert_string_equal(cJSON_GetObjectItem(st, "1.2")->valuestring, "InProgress");
     assert_string_equal(cJSON_GetObjectItem(st, "1.3")->valuestring, "Approved");
     assert_string_equal(cJSON_GetObjectItem(st, "1.4")->valuestring, "Draft");
     cJSON_Delete(st);
-    assert_int_equal(jc_sprint_status_parse("sprint-status.yaml", "a: [", 4, &st, err,
-                                            sizeof(err)),
+    assert_int_equal(jc_sprint_status_parse("sprint-status.yaml", "a: [", 4, &st, err, sizeof(err)),
                      JC_EINVAL);
     assert_null(st);
 }
@@ -585,9 +585,9 @@ static void file_list_sections(void **state)
     char err[128];
 
     (void)state;
-    assert_int_equal(jc_story_parse("docs/stories/4.2.bold.md", bold, sizeof(bold) - 1, &s, err,
-                                    sizeof(err)),
-                     JC_OK);
+    assert_int_equal(
+        jc_story_parse("docs/stories/4.2.bold.md", bold, sizeof(bold) - 1, &s, err, sizeof(err)),
+        JC_OK);
     assert_int_equal(s.status, JC_STATUS_REVIEW);
     assert_int_equal(s.nfiles, 2);
     assert_string_equal(s.files[0].path, "src/one.ts");
@@ -626,9 +626,9 @@ static void tasks_section_only(void **state)
     char err[128];
 
     (void)state;
-    assert_int_equal(jc_story_parse("docs/stories/5.5.tasks.md", text, sizeof(text) - 1, &s, err,
-                                    sizeof(err)),
-                     JC_OK);
+    assert_int_equal(
+        jc_story_parse("docs/stories/5.5.tasks.md", text, sizeof(text) - 1, &s, err, sizeof(err)),
+        JC_OK);
     assert_int_equal(s.tasks_total, 6);
     assert_int_equal(s.tasks_done, 3);
     assert_int_equal(s.checks_total, 10);
@@ -645,17 +645,17 @@ static void keys_from_file_names(void **state)
     char err[128];
 
     (void)state;
-    assert_int_equal(jc_story_parse("docs/stories/3.8.story.md", clash, sizeof(clash) - 1, &s,
-                                    err, sizeof(err)),
-                     JC_OK);
+    assert_int_equal(
+        jc_story_parse("docs/stories/3.8.story.md", clash, sizeof(clash) - 1, &s, err, sizeof(err)),
+        JC_OK);
     assert_string_equal(s.key, "3.8");
     assert_true(s.key_from_name);
     assert_string_equal(s.title_key, "3.3");
     assert_string_equal(s.title, "Another title's key");
     jc_story_clear(&s);
-    assert_int_equal(jc_story_parse("docs/stories/checkout.md", nokey, sizeof(nokey) - 1, &s, err,
-                                    sizeof(err)),
-                     JC_OK);
+    assert_int_equal(
+        jc_story_parse("docs/stories/checkout.md", nokey, sizeof(nokey) - 1, &s, err, sizeof(err)),
+        JC_OK);
     assert_string_equal(s.key, "7.2");
     assert_false(s.key_from_name);
     jc_story_clear(&s);
@@ -707,8 +707,7 @@ static void cuts_keep_utf8(void **state)
     for (i = 0; i < 150; i++) /* 300 bytes of two-byte characters: the cut falls inside one */
         n += (size_t)snprintf(text + n, sizeof(text) - n, "é");
     n += (size_t)snprintf(text + n, sizeof(text) - n, "\n");
-    assert_int_equal(jc_story_parse("docs/stories/9.1.x.md", text, n, &s, err, sizeof(err)),
-                     JC_OK);
+    assert_int_equal(jc_story_parse("docs/stories/9.1.x.md", text, n, &s, err, sizeof(err)), JC_OK);
     assert_string_equal(s.title, "Émile's café");
     assert_true(jc_utf8_valid(s.raw_status, strlen(s.raw_status)));
     assert_true(strlen(s.raw_status) <= 200);
@@ -730,14 +729,14 @@ static void records(void **state)
     static const char report[] = "# Code Review Report: Story 2.1\n\n**Status:** FIXED\n";
     static const char titled_report[] = "# Story 1.6: Test Suite Review Report\n\n"
                                         "**Status:** ✅ EXCELLENT\n\n## Executive Summary\nok\n";
-    static const char summary_story[] = "# Story 4.2: Order summary review\n\nStatus: ready-for-dev\n\n"
-                                        "## Story\nAs a buyer...\n\n## Acceptance Criteria\n1. x\n";
+    static const char summary_story[] =
+        "# Story 4.2: Order summary review\n\nStatus: ready-for-dev\n\n"
+        "## Story\nAs a buyer...\n\n## Acceptance Criteria\n1. x\n";
     static const char gate[] = "gate: PASS with CONCERNS\nexpires: 2020-01-01\n  x: [\n";
     cJSON *row, *g = NULL, *meta;
 
     (void)state;
-    row = jc_bmad_record("docs/stories/2.1.record.md", JC_KIND_STORY, story, sizeof(story) - 1,
-                         &g);
+    row = jc_bmad_record("docs/stories/2.1.record.md", JC_KIND_STORY, story, sizeof(story) - 1, &g);
     assert_null(g);
     meta = cJSON_GetObjectItem(row, "meta");
     assert_string_equal(cJSON_GetObjectItem(row, "kind")->valuestring, "story");
@@ -745,9 +744,9 @@ static void records(void **state)
     assert_string_equal(cJSON_GetObjectItem(meta, "raw_status")->valuestring, "BLOCKED");
     assert_string_equal(cJSON_GetObjectItem(meta, "key_source")->valuestring, "name");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(meta, "files")), 1);
-    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(meta, "external_files"), 0)
-                            ->valuestring,
-                        "~/notes.txt");
+    assert_string_equal(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(meta, "external_files"), 0)->valuestring,
+        "~/notes.txt");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(meta, "file_list")), 2);
     cJSON_Delete(row);
 
@@ -768,8 +767,8 @@ static void records(void **state)
     assert_string_equal(cJSON_GetObjectItem(row, "status")->valuestring, "Approved");
     cJSON_Delete(row);
 
-    row = jc_bmad_record("docs/qa/gates/2.1-record.yml", JC_KIND_QA_GATE, gate, sizeof(gate) - 1,
-                         &g);
+    row =
+        jc_bmad_record("docs/qa/gates/2.1-record.yml", JC_KIND_QA_GATE, gate, sizeof(gate) - 1, &g);
     assert_non_null(g);
     assert_string_equal(cJSON_GetObjectItem(g, "decision")->valuestring, "Other");
     assert_string_equal(cJSON_GetObjectItem(g, "raw_decision")->valuestring, "PASS with CONCERNS");

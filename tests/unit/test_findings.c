@@ -48,18 +48,18 @@ static void overlap_between_all_active_stories(void **state)
 {
     static const char *const want[] = {"file_overlap:1.1|1.2", "file_overlap:1.1|1.3",
                                        "file_overlap:1.2|1.3"};
-    cJSON *found = compute(
-        "{\"stories\":["
-        "{\"path\":\"a\",\"key\":\"1.1\",\"key_source\":\"name\",\"status\":\"Review\","
-        " \"files\":[\"src/x.ts\",\"src/y.ts\",\"src/z.ts\"]},"
-        "{\"path\":\"b\",\"key\":\"1.2\",\"key_source\":\"name\",\"status\":\"Review\","
-        " \"files\":[\"src/y.ts\",\"src/x.ts\"]},"
-        "{\"path\":\"c\",\"key\":\"1.3\",\"key_source\":\"name\",\"status\":\"InProgress\","
-        " \"files\":[\"src/x.ts\"]},"
-        "{\"path\":\"d\",\"key\":\"1.4\",\"key_source\":\"name\",\"status\":\"Done\","
-        " \"files\":[\"src/x.ts\"]},"
-        "{\"path\":\"e\",\"key\":\"1.5\",\"key_source\":\"name\",\"status\":\"Blocked\","
-        " \"files\":[\"src/x.ts\"]}]}");
+    cJSON *found =
+        compute("{\"stories\":["
+                "{\"path\":\"a\",\"key\":\"1.1\",\"key_source\":\"name\",\"status\":\"Review\","
+                " \"files\":[\"src/x.ts\",\"src/y.ts\",\"src/z.ts\"]},"
+                "{\"path\":\"b\",\"key\":\"1.2\",\"key_source\":\"name\",\"status\":\"Review\","
+                " \"files\":[\"src/y.ts\",\"src/x.ts\"]},"
+                "{\"path\":\"c\",\"key\":\"1.3\",\"key_source\":\"name\",\"status\":\"InProgress\","
+                " \"files\":[\"src/x.ts\"]},"
+                "{\"path\":\"d\",\"key\":\"1.4\",\"key_source\":\"name\",\"status\":\"Done\","
+                " \"files\":[\"src/x.ts\"]},"
+                "{\"path\":\"e\",\"key\":\"1.5\",\"key_source\":\"name\",\"status\":\"Blocked\","
+                " \"files\":[\"src/x.ts\"]}]}");
     const cJSON *f, *files;
 
     (void)state;
@@ -128,9 +128,8 @@ static void one_fingerprint_per_finding_whatever_the_input(void **state)
     /* duplicates by name only (x.md's key came from its title) */
     f = by_fp(found, "duplicate_key:4.1");
     assert_non_null(f);
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(f, "details"),
-                                                            "paths")),
-                     3);
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(f, "details"), "paths")), 3);
     /* stories sharing a key are named by path in an overlap fingerprint */
     assert_non_null(by_fp(found, "file_overlap:docs/stories/4.1.b.md|docs/stories/4.1.c.md"));
     assert_non_null(by_fp(found, "file_overlap:4.2|docs/stories/4.1.b.md"));
@@ -141,23 +140,23 @@ static void one_fingerprint_per_finding_whatever_the_input(void **state)
 static void gate_violations_follow_the_current_gate(void **state)
 {
     static const char *const want[] = {"gate_violation:2.2"};
-    cJSON *found = compute(
-        "{\"stories\":["
-        "{\"path\":\"a\",\"key\":\"2.1\",\"key_source\":\"name\",\"status\":\"Done\"},"
-        "{\"path\":\"b\",\"key\":\"2.2\",\"key_source\":\"name\",\"status\":\"Done\"},"
-        "{\"path\":\"c\",\"key\":\"2.3\",\"key_source\":\"name\",\"status\":\"Done\"},"
-        "{\"path\":\"d\",\"key\":\"2.4\",\"key_source\":\"name\",\"status\":\"Review\"}],"
-        "\"gates\":["
-        "{\"key\":\"2.1\",\"decision\":\"FAIL\",\"path\":\"g/2.1-old.yml\","
-        " \"updated\":\"2026-01-01T00:00:00Z\"},"
-        "{\"key\":\"2.1\",\"decision\":\"PASS\",\"path\":\"g/2.1-new.yml\","
-        " \"updated\":\"2026-02-01T00:00:00Z\"},"
-        "{\"key\":\"2.2\",\"decision\":\"PASS\",\"path\":\"g/2.2-a.yml\","
-        " \"updated\":\"2026-01-01T00:00:00Z\"},"
-        "{\"key\":\"2.2\",\"decision\":\"FAIL\",\"path\":\"g/2.2-b.yml\","
-        " \"updated\":\"2026-03-01T00:00:00Z\"},"
-        "{\"key\":\"2.3\",\"decision\":\"Other\",\"path\":\"g/2.3.yml\"},"
-        "{\"key\":\"2.4\",\"decision\":\"FAIL\",\"path\":\"g/2.4.yml\"}]}");
+    cJSON *found =
+        compute("{\"stories\":["
+                "{\"path\":\"a\",\"key\":\"2.1\",\"key_source\":\"name\",\"status\":\"Done\"},"
+                "{\"path\":\"b\",\"key\":\"2.2\",\"key_source\":\"name\",\"status\":\"Done\"},"
+                "{\"path\":\"c\",\"key\":\"2.3\",\"key_source\":\"name\",\"status\":\"Done\"},"
+                "{\"path\":\"d\",\"key\":\"2.4\",\"key_source\":\"name\",\"status\":\"Review\"}],"
+                "\"gates\":["
+                "{\"key\":\"2.1\",\"decision\":\"FAIL\",\"path\":\"g/2.1-old.yml\","
+                " \"updated\":\"2026-01-01T00:00:00Z\"},"
+                "{\"key\":\"2.1\",\"decision\":\"PASS\",\"path\":\"g/2.1-new.yml\","
+                " \"updated\":\"2026-02-01T00:00:00Z\"},"
+                "{\"key\":\"2.2\",\"decision\":\"PASS\",\"path\":\"g/2.2-a.yml\","
+                " \"updated\":\"2026-01-01T00:00:00Z\"},"
+                "{\"key\":\"2.2\",\"decision\":\"FAIL\",\"path\":\"g/2.2-b.yml\","
+                " \"updated\":\"2026-03-01T00:00:00Z\"},"
+                "{\"key\":\"2.3\",\"decision\":\"Other\",\"path\":\"g/2.3.yml\"},"
+                "{\"key\":\"2.4\",\"decision\":\"FAIL\",\"path\":\"g/2.4.yml\"}]}");
 
     (void)state;
     assert_fingerprints(found, want, 1);
@@ -172,15 +171,15 @@ static void gate_violations_follow_the_current_gate(void **state)
 static void sprint_and_agents(void **state)
 {
     static const char *const want[] = {"status_mismatch:1.2", "agent_overlap:1.1"};
-    cJSON *found = compute(
-        "{\"stories\":["
-        "{\"path\":\"a\",\"key\":\"1.1\",\"key_source\":\"name\",\"status\":\"Done\"},"
-        "{\"path\":\"b\",\"key\":\"1.2\",\"key_source\":\"name\",\"status\":\"Review\"},"
-        "{\"path\":\"c\",\"key\":\"1.3\",\"key_source\":\"name\",\"status\":\"Missing\"}],"
-        "\"sprint\":[{\"1.1\":\"Done\",\"1.2\":\"InProgress\",\"1.3\":\"Done\"}],"
-        "\"agents\":[{\"agent\":\"claude\",\"name\":\"Claude\",\"story\":\"1.1\"},"
-        "{\"agent\":\"codex\",\"name\":\"Codex\",\"story\":\"1.1\"},"
-        "{\"agent\":\"gemini\",\"name\":\"Gemini\",\"story\":\"1.2\"}]}");
+    cJSON *found =
+        compute("{\"stories\":["
+                "{\"path\":\"a\",\"key\":\"1.1\",\"key_source\":\"name\",\"status\":\"Done\"},"
+                "{\"path\":\"b\",\"key\":\"1.2\",\"key_source\":\"name\",\"status\":\"Review\"},"
+                "{\"path\":\"c\",\"key\":\"1.3\",\"key_source\":\"name\",\"status\":\"Missing\"}],"
+                "\"sprint\":[{\"1.1\":\"Done\",\"1.2\":\"InProgress\",\"1.3\":\"Done\"}],"
+                "\"agents\":[{\"agent\":\"claude\",\"name\":\"Claude\",\"story\":\"1.1\"},"
+                "{\"agent\":\"codex\",\"name\":\"Codex\",\"story\":\"1.1\"},"
+                "{\"agent\":\"gemini\",\"name\":\"Gemini\",\"story\":\"1.2\"}]}");
 
     (void)state;
     assert_fingerprints(found, want, 2);
@@ -202,15 +201,16 @@ static void state_from_records(void **state)
                                               JC_KIND_STORY, a, sizeof(a) - 1, &gate));
     cJSON_AddItemToArray(rows, jc_bmad_record("_bmad-output/implementation-artifacts/1-2-b.md",
                                               JC_KIND_STORY, b, sizeof(b) - 1, &gate));
-    cJSON_AddItemToArray(rows, jc_bmad_record("docs/qa/gates/1.1-a.yml", JC_KIND_QA_GATE, g,
-                                              sizeof(g) - 1, &gate));
+    cJSON_AddItemToArray(
+        rows, jc_bmad_record("docs/qa/gates/1.1-a.yml", JC_KIND_QA_GATE, g, sizeof(g) - 1, &gate));
     cJSON_AddItemToArray(gates, gate);
     st = jc_findings_state(rows, gates, NULL);
     found = jc_findings_compute(st);
     /* the shared in-repo path overlaps; the shared external one never does */
     assert_int_equal(cJSON_GetArraySize(found), 1);
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(found, 0), "fingerprint")->valuestring,
-                        "file_overlap:1.1|1.2");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(found, 0), "fingerprint")->valuestring,
+        "file_overlap:1.1|1.2");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(
                          cJSON_GetObjectItem(cJSON_GetArrayItem(found, 0), "details"), "files")),
                      1);
@@ -225,7 +225,11 @@ static void state_from_records(void **state)
 static void odd_states_are_no_findings(void **state)
 {
     static const char *const inputs[] = {
-        "null", "[]", "{}", "{\"stories\":{}}", "{\"stories\":[1,null,\"x\",{}]}",
+        "null",
+        "[]",
+        "{}",
+        "{\"stories\":{}}",
+        "{\"stories\":[1,null,\"x\",{}]}",
         "{\"stories\":[{\"status\":\"Review\",\"files\":[1,\"\",null]},"
         "{\"status\":\"Review\",\"files\":[\"\"]}],\"gates\":[{}],\"sprint\":[1,{}]}"};
     size_t i;

@@ -9,8 +9,9 @@
 
 static void load(struct jc_config *cfg, const char *hosts, const char *local)
 {
-    const char *env[] = {"DATABASE_URL", "postgresql://u@h/db", "REDIS_URL", "redis://h:1",
-                         "JIVE_REPO_HOSTS", hosts, "JIVE_ALLOW_LOCAL_REPOS", local, NULL};
+    const char *env[] = {
+        "DATABASE_URL", "postgresql://u@h/db",    "REDIS_URL", "redis://h:1", "JIVE_REPO_HOSTS",
+        hosts,          "JIVE_ALLOW_LOCAL_REPOS", local,       NULL};
     char err[256] = "";
 
     if (hosts == NULL)
