@@ -289,3 +289,62 @@ def test_a_file_name_that_is_not_utf8_is_skipped_not_fatal(orch, webhook, repo, 
     assert job(db, jid)[:3] == ("succeeded", 1, None), job(db, jid)
     assert job(db, jid)[3]["skipped_names"] == 1
     assert set(live(db, p["id"])) == {"docs/stories/1.1.fine.md"}
+
+
+# The current v6 layouts, written afresh: implementation artifacts with sprint-status.yaml, a
+# _bmad-output/stories/ folder, a spec folder (SPEC.md, stories.yaml, stories/<id>-<slug>.md
+# with front matter), and test-architect gate decisions as JSON next to a v4-style YAML gate.
+V6_NOW = {
+    "_bmad-output/planning-artifacts/prd.md": "# PRD\n",
+    "_bmad-output/implementation-artifacts/sprint-status.yaml":
+        "development_status:\n  epic-1: in-progress\n  1-1-login: done\n  1-2-logout: review\n"
+        "  epic-1-retrospective: optional\n",
+    "_bmad-output/implementation-artifacts/1-1-login.md":
+        story("1.1", "Login", "Status: done", ["- `src/auth/login.ts` - new"]),
+    "_bmad-output/implementation-artifacts/1-2-logout.md":
+        story("1.2", "Logout", "Status: in-progress", ["- `src/auth/session.ts`"]),
+    "_bmad-output/implementation-artifacts/1-2-code-review-report.md":
+        "# Story 1.2: Code Review Report\n\n**Status:** ✅ FIXED\n\n## Executive Summary\nok\n",
+    "_bmad-output/stories/2-1-profile.md":
+        "\ufeff" + story("2.1", "Profile", "Status: in-review", ["- `src/auth/session.ts`"]),
+    "_bmad-output/specs/billing/SPEC.md": "---\nstatus: in-review\n---\n# Billing spec\n",
+    "_bmad-output/specs/billing/stories.yaml":
+        "stories:\n  - id: '01'\n    status: done\n  - id: '02'\n    status: in-progress\n",
+    "_bmad-output/specs/billing/stories/01-invoices.md":
+        "---\ntitle: Invoices\nstatus: done\n---\n\n## Tasks\n- [x] one\n",
+    "_bmad-output/specs/billing/stories/02-refunds.md":
+        "---\ntitle: Refunds\nstatus: in-review\n---\n\n## File List\n- `src/billing/refund.ts`\n",
+    "_bmad-output/test-artifacts/gate-decision-1.1.json":
+        '{"story_id": "1.1", "gate_status": "FAIL", "rationale": "P0 coverage 60%"}',
+    "_bmad-output/test-artifacts/gates/1.2-logout.yml": "gate: CONCERNS\n",
+}
+
+
+def test_current_v6_layouts(orch, webhook, repo, db):
+    commit(repo, V6_NOW, "v6 layouts")
+    p = new_project(db, repo_url=repo, branch="main")
+    jid = scan_job(webhook, db, p["id"])
+    assert job(db, jid)[:3] == ("succeeded", 1, None), job(db, jid)
+    stories = {r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT path, key, status FROM artifacts WHERE project_id = %s AND kind = 'story' "
+        "AND deleted_at IS NULL", (p["id"],)).fetchall()}
+    assert stories == {
+        "_bmad-output/implementation-artifacts/1-1-login.md": ("1.1", "Done"),
+        "_bmad-output/implementation-artifacts/1-2-logout.md": ("1.2", "InProgress"),
+        "_bmad-output/stories/2-1-profile.md": ("2.1", "Review"),
+        "_bmad-output/specs/billing/stories/01-invoices.md": ("billing/01", "Done"),
+        "_bmad-output/specs/billing/stories/02-refunds.md": ("billing/02", "Review"),
+    }
+    spec = db.execute("SELECT kind, status FROM artifacts WHERE project_id = %s AND path = "
+                      "'_bmad-output/specs/billing/SPEC.md'", (p["id"],)).fetchone()
+    assert spec == ("other", "Review")
+    gates = {r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT path, story_key, decision FROM gates WHERE project_id = %s", (p["id"],)).fetchall()}
+    assert gates == {"_bmad-output/test-artifacts/gate-decision-1.1.json": ("1.1", "FAIL"),
+                     "_bmad-output/test-artifacts/gates/1.2-logout.yml": ("1.2", "CONCERNS")}
+    assert set(open_conflicts(db, p["id"])) == {
+        "gate_violation:1.1",            # Done, and the test architect says FAIL
+        "file_overlap:1.2|2.1",          # in-progress and in-review on one file
+        "status_mismatch:1.2",           # the file says in-progress, sprint-status review
+        "status_mismatch:billing/02",    # the story says in-review, stories.yaml in-progress
+    }
