@@ -22,7 +22,7 @@ rc=0
 
 echo "== banned functions"
 if git grep -nE '\b(strcpy|strcat|sprintf|vsprintf|atoi|atol|strtok|gets)\s*\(' -- '*.c' '*.h'; then
-    echo "banned function used (see STYLE.md rule 10)"; rc=1
+    echo "banned function used: use snprintf, jc_parse_long and the like instead"; rc=1
 fi
 
 echo "== clang-format"

@@ -6,8 +6,10 @@
  *     client capabilities; server/discover; MCP-Protocol-Version / Mcp-Method / Mcp-Name headers
  *     checked against the body; results carry resultType (and caching hints on lists).
  *   2025-11-25, 2025-06-18, 2025-03-26: initialize negotiates; MCP-Protocol-Version checked;
- *     JSON-RPC batches are refused (2025-03-26 allowed them; not supported yet).
- * Every tools/call ends in exactly one audit row, whatever the outcome.
+ *     JSON-RPC batches are served on 2025-03-26 (the one version that has them) and refused on
+ *     the later ones.
+ * Every tools/call, resources/list, resources/read, prompts/get and completion/complete takes
+ * from the caller's token bucket and ends in exactly one audit row, whatever the outcome.
  */
 #include <stdarg.h>
 #include <stdio.h>

@@ -149,8 +149,6 @@ static bool row_to_project(const PGresult *res, struct wh_project *p)
     return true;
 }
 
-/* ---- the steps after verification ---- */
-
 /* ---- marking pushed jobs enqueued: coalesced into one UPDATE at a time ---- */
 
 struct mark_flush {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * jc/bmad.h: what JIVE understands of a BMAD repository (DESIGN.md "BMAD artifacts"): which
+ * jc/bmad.h: what JIVE understands of a BMAD repository (docs/BMAD.md): which
  * files are planning artifacts (v4 and v6 layouts), story files (title, key, status in the
  * variants agents really write, task checkboxes, File List), QA gate YAML (libyaml), and v6
  * sprint-status.yaml. Pure functions over text: no I/O, safe on any thread. Unreadable input is
@@ -49,7 +49,7 @@ const char *jc_bmad_kind_name(enum jc_artifact_kind kind);
  */
 enum jc_artifact_kind jc_bmad_classify(const char *path, char *key, size_t keylen);
 
-/* The one status vocabulary of tables, tools and events (DESIGN.md "Findings"). */
+/* The one status vocabulary of tables, tools and events (docs/BMAD.md, "Status"). */
 enum jc_story_status {
     JC_STATUS_MISSING = 0, /* the story names no status at all */
     JC_STATUS_DRAFT,

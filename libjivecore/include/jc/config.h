@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* jc/config.h: the environment read once at start, typed and validated (DESIGN.md table). */
+/* jc/config.h: the environment read once at start, typed and validated (README.md, "Configuration"). */
 #ifndef JC_CONFIG_H
 #define JC_CONFIG_H
 

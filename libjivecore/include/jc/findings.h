@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * jc/findings.h: what JIVE reports about a project's state (DESIGN.md "Findings"), computed
+ * jc/findings.h: what JIVE reports about a project's state (docs/BMAD.md, "Findings"), computed
  * from the scanner's records. Pure functions over cJSON: no I/O, safe on any thread; the
  * orchestrator applies the result to the conflicts table, `jivectl inspect` prints it.
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * jc/worker.h: the reliable consumer of the job queue (DESIGN.md "Queue").
+ * jc/worker.h: the reliable consumer of the job queue (docs/QUEUE.md).
  *
  * - Reserve: BLMOVE jive:q:<queue> jive:active:<worker> RIGHT LEFT, one blocking Redis
  *   connection per queue that has a handler, never the shared command connection.
