@@ -385,6 +385,48 @@ void mcp_tool_error(struct mcp_call *c, const char *fmt, ...)
 
 /* A cached read of one project answers without Postgres (cache.h). On a miss the call notes
  * the key and generation, and mcp_tool_result stores what the database said. */
+/*
+ * A cached answer as it is sent: the envelope written around the cached text, which is both the
+ * structuredContent and (escaped) the text content, so a hit neither parses nor prints the
+ * answer's tree. False (nothing sent) when out of memory; c is freed when true.
+ */
+static bool cached_reply(struct mcp_call *c, const char *s)
+{
+    cJSON *str = cJSON_CreateString(s);
+    char *esc = str != NULL ? cJSON_PrintUnformatted(str) : NULL;
+    char *id = c->id != NULL ? cJSON_PrintUnformatted(c->id) : NULL;
+    char *body = NULL;
+    size_t cap;
+    int n;
+
+    cJSON_Delete(str);
+    if (esc == NULL || (c->id != NULL && id == NULL))
+        goto fail;
+    cap = strlen(esc) + strlen(s) + (id != NULL ? strlen(id) : 4) + 160;
+    body = malloc(cap);
+    if (body == NULL)
+        goto fail;
+    n = snprintf(body, cap,
+                 "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"content\":[{\"type\":\"text\","
+                 "\"text\":%s}],\"structuredContent\":%s,\"isError\":false%s}}",
+                 id != NULL ? id : "null", esc, s, c->modern ? ",\"resultType\":\"complete\"" : "");
+    if (n < 0 || (size_t)n >= cap)
+        goto fail;
+    audit(c, "success", NULL);
+    jc_req_add_header(c->req, "MCP-Protocol-Version", c->version);
+    jc_http_reply_raw(c->req, 200, "application/json", body, (size_t)n);
+    free(body);
+    cJSON_free(esc);
+    cJSON_free(id);
+    call_free(c);
+    return true;
+fail:
+    free(body);
+    cJSON_free(esc);
+    cJSON_free(id);
+    return false;
+}
+
 static bool cache_hit(struct mcp_call *c)
 {
     const char *project = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "project_id"));
@@ -398,6 +440,16 @@ static bool cache_hit(struct mcp_call *c)
     snprintf(c->cache_key, sizeof(c->cache_key), "%s|%.16s|%s|%s", c->org_id, c->projects_tag,
              c->tool->name, c->args_hash);
     text = mcp_cache_get(c->mcp->cache, c->cache_key);
+    if (text != NULL && c->batch == NULL && !c->rest) {
+        c->cache_key[0] = '\0'; /* nothing to store */
+        jc_metric_inc(jc_metrics_counter(metrics, "jive_mcp_cache_total",
+                                         "Cacheable reads by outcome", "outcome=\"hit\""),
+                      1);
+        if (cached_reply(c, text)) {
+            free(text);
+            return true;
+        }
+    }
     json = text != NULL ? cJSON_Parse(text) : NULL;
     if (json == NULL) {
         free(text);

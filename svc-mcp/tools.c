@@ -224,7 +224,7 @@ static void status_get(struct mcp_call *c)
         return;
     p[0] = c->project_id;
     mcp_db(c,
-           "WITH f AS (SELECT id, kind, severity, summary, details, opened_at, CASE severity"
+           "WITH f AS (SELECT id, kind, severity, summary, opened_at, CASE severity"
            "  WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END AS rank"
            "  FROM conflicts WHERE project_id = $1::uuid AND resolved_at IS NULL)"
            " SELECT CASE WHEN p.id IS NULL THEN NULL ELSE json_build_object("
@@ -239,11 +239,9 @@ static void status_get(struct mcp_call *c)
            "   'total', (SELECT count(*) FROM f),"
            "   'by_kind', (SELECT coalesce(json_object_agg(kind, n), '{}')"
            "     FROM (SELECT kind, count(*) n FROM f GROUP BY kind) k),"
-           "   'by_severity', (SELECT coalesce(json_object_agg(severity, n), '{}')"
-           "     FROM (SELECT severity, count(*) n FROM f GROUP BY severity) v),"
            "   'top', (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind,"
-           "     'severity', severity, 'summary', summary, 'details', details, 'opened_at',"
-           "     opened_at) ORDER BY rank DESC, opened_at DESC, id), '[]') FROM (SELECT * FROM f"
+           "     'severity', severity, 'summary', summary) ORDER BY rank DESC, opened_at DESC,"
+           "     id), '[]') FROM (SELECT * FROM f"
            "     ORDER BY rank DESC, opened_at DESC, id LIMIT " STATUS_TOP_FINDINGS ") t),"
            "   'limit', " STATUS_TOP_FINDINGS ","
            "   'truncated', (SELECT count(*) FROM f) > " STATUS_TOP_FINDINGS "),"
