@@ -179,7 +179,10 @@ verification was 17 % of it (libjwt parsing the claims with jansson, the HMAC), 
 (four `RAND_bytes` per call, now a per-thread pool). The p99 tail came from audit batches
 written every 200 ms: Postgres took a core in bursts. Writing them every 50 ms brought p99 from
 about 10.8 ms to 8.7 ms in the same conditions, and keeping audit rows as their journal lines
-(printed once, not printed again for each batch) to about 7.5 ms.
+(printed once, not printed again for each batch) to about 7.5 ms. A cache hit used to parse the
+cached answer and print it again (twice: the tree and the escaped text); with a larger
+status_get answer that cost 12 % of the calls/s (18.1k → 15.9k in one comparison), and writing
+the JSON-RPC envelope around the cached text instead brought it to 20.9k.
 
 | request | calls/s | p50 / p99 | calls/s : ceiling | answered / audit rows | non-2xx |
 |---|---|---|---|---|---|
