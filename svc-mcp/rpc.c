@@ -427,6 +427,13 @@ fail:
     return false;
 }
 
+static void count_cache(struct jc_metrics *metrics, const char *labels)
+{
+    jc_metric_inc(
+        jc_metrics_counter(metrics, "jive_mcp_cache_total", "Cacheable reads by outcome", labels),
+        1);
+}
+
 static bool cache_hit(struct mcp_call *c)
 {
     const char *project = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "project_id"));
@@ -440,30 +447,22 @@ static bool cache_hit(struct mcp_call *c)
     snprintf(c->cache_key, sizeof(c->cache_key), "%s|%.16s|%s|%s", c->org_id, c->projects_tag,
              c->tool->name, c->args_hash);
     text = mcp_cache_get(c->mcp->cache, c->cache_key);
-    if (text != NULL && c->batch == NULL && !c->rest) {
-        c->cache_key[0] = '\0'; /* nothing to store */
-        jc_metric_inc(jc_metrics_counter(metrics, "jive_mcp_cache_total",
-                                         "Cacheable reads by outcome", "outcome=\"hit\""),
-                      1);
-        if (cached_reply(c, text)) {
-            free(text);
-            return true;
-        }
+    /* a single answer goes out as the cached text; a batch member or REST needs the tree */
+    if (text != NULL && c->batch == NULL && !c->rest && cached_reply(c, text)) {
+        count_cache(metrics, "outcome=\"hit\"");
+        free(text);
+        return true;
     }
     json = text != NULL ? cJSON_Parse(text) : NULL;
     if (json == NULL) {
         free(text);
         snprintf(c->cache_project, sizeof(c->cache_project), "%s", project);
         c->cache_gen = mcp_cache_gen(c->mcp->cache);
-        jc_metric_inc(jc_metrics_counter(metrics, "jive_mcp_cache_total",
-                                         "Cacheable reads by outcome", "outcome=\"miss\""),
-                      1);
+        count_cache(metrics, "outcome=\"miss\"");
         return false;
     }
     c->cache_key[0] = '\0'; /* nothing to store */
-    jc_metric_inc(jc_metrics_counter(metrics, "jive_mcp_cache_total", "Cacheable reads by outcome",
-                                     "outcome=\"hit\""),
-                  1);
+    count_cache(metrics, "outcome=\"hit\"");
     tool_result(c, json, text); /* the cached text is the result's text as it is */
     free(text);
     return true;

@@ -88,6 +88,11 @@ static void scan_free(struct scan *s)
     free(s);
 }
 
+static const char *scan_mode(const struct scan *s)
+{
+    return s->gates_only ? "gates" : s->full ? "full" : "incremental";
+}
+
 static void release(struct scan *s)
 {
     orch_unlock(s->app, s->ctx, s->lock_key, s->run->job.id);
@@ -117,10 +122,7 @@ static void scan_recorded(const PGresult *res, enum jc_err err, const char *msg,
             cJSON_AddStringToObject(last, "error", s->failure);
         cJSON_AddBoolToObject(last, "recorded", false);
     }
-    cJSON_AddStringToObject(last, "mode",
-                            s->gates_only ? "gates"
-                            : s->full     ? "full"
-                                          : "incremental");
+    cJSON_AddStringToObject(last, "mode", scan_mode(s));
     if (jc_events_publish(s->app->redis, s->project_id, "scan.finished", s->run->job.id, last, NULL,
                           NULL) != JC_OK)
         jc_debug(s->app->log, "scan.finished not published");
@@ -188,7 +190,7 @@ static void succeed(struct scan *s)
     cJSON *r = cJSON_CreateObject();
 
     cJSON_AddStringToObject(r, "commit", s->commit);
-    cJSON_AddStringToObject(r, "mode", s->gates_only ? "gates" : s->full ? "full" : "incremental");
+    cJSON_AddStringToObject(r, "mode", scan_mode(s));
     cJSON_AddNumberToObject(r, "files", (double)s->nfiles);
     cJSON_AddNumberToObject(r, "changed", s->changed);
     cJSON_AddNumberToObject(r, "deleted", s->deleted);

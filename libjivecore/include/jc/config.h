@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* jc/config.h: the environment read once at start, typed and validated (README.md, "Configuration"). */
+/* jc/config.h: the environment read once at start, typed and validated (README.md,
+ * "Configuration"). */
 #ifndef JC_CONFIG_H
 #define JC_CONFIG_H
 
