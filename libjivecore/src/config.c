@@ -313,6 +313,15 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
         rc = JC_EINVAL;
         goto fail;
     }
+    if ((rc = get_long(&l, "JIVE_HTTP_HEADER_TIMEOUT_MS", 10000, 100, 600000,
+                       &cfg->http_header_timeout_ms)) != JC_OK ||
+        (rc = get_long(&l, "JIVE_HTTP_IDLE_TIMEOUT_MS", 60000, 100, 3600000,
+                       &cfg->http_idle_timeout_ms)) != JC_OK ||
+        (rc = get_long(&l, "JIVE_HTTP_MIN_RATE", 1000, 1, 1L << 30, &cfg->http_min_rate)) !=
+            JC_OK ||
+        (rc = get_long(&l, "JIVE_HTTP_MAX_CONNS_PER_ADDR", cfg->trust_proxy ? 0 : 256, 0, 1000000,
+                       &cfg->http_max_conns_per_addr)) != JC_OK)
+        goto fail;
     v = get(&l, "JIVE_ALLOW_LOCAL_REPOS");
     if (v != NULL && jc_parse_bool(v, &cfg->allow_local_repos) != JC_OK) {
         jc_errbuf_set(err, errlen, "JIVE_ALLOW_LOCAL_REPOS: must be true or false, got '%.20s'", v);

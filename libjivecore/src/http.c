@@ -30,6 +30,7 @@ struct jc_http {
     struct jc_metrics *metrics;
     struct evhttp *ev;
     struct evhttp_bound_socket *sock;
+    struct jc_conns *conns;
     struct route *routes;
     size_t nroutes;
     struct jc_req *active;
@@ -213,6 +214,8 @@ void jc_http_reply_raw(struct jc_req *req, int status, const char *content_type,
     if (out != NULL && body != NULL && len > 0)
         evbuffer_add(out, body, len);
     record(req, status);
+    if (req->conn != NULL && evhttp_request_get_connection(req->ev) != NULL)
+        jc_conns_replying(req->conn, req->ev, len);
     evhttp_send_reply(req->ev, status, NULL, out);
     if (out != NULL)
         evbuffer_free(out);
@@ -414,6 +417,7 @@ static void gencb(struct evhttp_request *ev, void *arg)
         http->active->prev = req;
     http->active = req;
     http->in_flight++;
+    req->conn = jc_conns_request(http->conns, ev);
 
     p = jc_req_header(req, "X-Request-Id");
     if (sane_request_id(p)) {
@@ -484,6 +488,13 @@ struct jc_http *jc_http_new(struct event_base *base, const struct jc_config *cfg
                                              EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
                                              EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(http->ev, gencb, http);
+    {
+        struct jc_conns_limits lim = {cfg->http_header_timeout_ms, cfg->http_idle_timeout_ms,
+                                      cfg->http_min_rate, cfg->http_max_conns_per_addr};
+        http->conns = jc_conns_new(base, http->ev, &lim, log, metrics);
+        if (http->conns == NULL)
+            goto fail;
+    }
     if (jc_http_route(http, "GET", "/livez", livez, NULL) != JC_OK ||
         jc_http_route(http, "GET", "/metrics", metrics_route, NULL) != JC_OK)
         goto fail;
@@ -498,7 +509,8 @@ void jc_http_free(struct jc_http *http)
     if (http == NULL)
         return;
     if (http->ev != NULL)
-        evhttp_free(http->ev);
+        evhttp_free(http->ev); /* closes the connections, which unlinks them from conns */
+    jc_conns_free(http->conns);
     while (http->active != NULL) {
         struct jc_req *req = http->active;
         http->active = req->next;

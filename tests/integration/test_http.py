@@ -2,9 +2,12 @@
 """The shared HTTP front: request ids, the error envelope, security headers, CORS, metrics,
 the body-size limit."""
 import socket
+import time
 
 import pytest
 import requests
+
+from conftest import wait_for
 
 
 @pytest.fixture
@@ -104,3 +107,146 @@ def test_client_that_disconnects_mid_request_does_not_hurt_the_server(svc):
         with socket.create_connection(("127.0.0.1", svc.port), timeout=5) as s:
             s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
     assert requests.get(svc.url("/livez")).status_code == 200
+
+
+# ---- slow connections: per-connection deadlines and the per-address cap (jc/conn.h) ----
+
+def slow_svc(spawn, **env):
+    base = {"JIVE_HTTP_HEADER_TIMEOUT_MS": 800, "JIVE_HTTP_IDLE_TIMEOUT_MS": 1000,
+            "JIVE_HTTP_MIN_RATE": 100}
+    base.update(env)
+    return spawn("jive-webhook", **base)
+
+
+def dropped(svc, reason):
+    return metric(requests.get(svc.url("/metrics")).text,
+                  f'jive_http_connections_dropped_total{{reason="{reason}"}}')
+
+
+def closed_within(sock, seconds):
+    """Reads until the server closes the connection; returns everything read, or None when it is
+    still open after seconds."""
+    sock.settimeout(seconds)
+    got = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return got
+            got += chunk
+    except ConnectionResetError:
+        return got
+    except socket.timeout:
+        return None
+
+
+def test_a_connection_that_sends_nothing_is_closed_at_the_header_deadline(spawn):
+    svc = slow_svc(spawn)
+    s = socket.create_connection(("127.0.0.1", svc.port))
+    assert closed_within(s, 10) == b""  # closed without a reply, long before evhttp's 60 s
+    s.close()
+    assert dropped(svc, "read_deadline") == 1
+
+
+def test_headers_trickled_a_byte_at_a_time_are_cut_off(spawn):
+    svc = slow_svc(spawn)
+    s = socket.create_connection(("127.0.0.1", svc.port))
+    line = b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
+    sent = 0
+    s.settimeout(0.25)
+    closed = False
+    for i in range(len(line)):  # a byte every 0.1 s resets no timer: the deadline stands
+        try:
+            s.sendall(line[i:i + 1])
+            sent += 1
+            if s.recv(1) == b"":
+                closed = True
+                break
+        except socket.timeout:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+            break
+    s.close()
+    assert closed and sent < len(line)
+    assert dropped(svc, "read_deadline") == 1
+
+
+def test_a_body_at_a_fair_rate_gets_more_time_than_the_header_deadline(spawn):
+    svc = slow_svc(spawn)
+    body = b"{" + b" " * 1998 + b"}"
+    s = socket.create_connection(("127.0.0.1", svc.port))
+    s.sendall(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"X-GitHub-Event: push\r\nX-GitHub-Delivery: 0b4f1c2e-5d6a-4e8b-9c0d-1e2f3a4b5c6d\r\n"
+              b"Content-Length: 2000\r\n\r\n")
+    for i in range(0, 2000, 200):  # 1000 bytes/s for 2 s: over 800 ms, above the 100 B/s floor
+        time.sleep(0.2)
+        s.sendall(body[i:i + 200])
+    s.settimeout(10)
+    reply = s.recv(65536)
+    s.close()
+    # the whole body arrived and was judged: unsigned, so 401 (a cut connection reads b"")
+    assert reply.startswith(b"HTTP/1.1 401 "), reply[:200]
+    assert dropped(svc, "read_deadline") == 0
+
+
+def test_a_body_slower_than_the_minimum_rate_is_cut_off(spawn):
+    svc = slow_svc(spawn)
+    s = socket.create_connection(("127.0.0.1", svc.port))
+    s.sendall(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: 2000\r\n\r\n{")
+    s.settimeout(0.25)
+    closed = False
+    for _ in range(60):  # 4 bytes/s, under the 100 B/s floor: cut after about a second
+        try:
+            s.sendall(b" ")
+            if s.recv(1) == b"":
+                closed = True
+                break
+        except socket.timeout:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            closed = True
+            break
+    s.close()
+    assert closed
+    assert dropped(svc, "read_deadline") == 1
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout(spawn):
+    svc = slow_svc(spawn)
+    s = socket.create_connection(("127.0.0.1", svc.port))
+    for _ in range(3):  # keep-alive works while requests keep coming
+        s.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        head = s.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200")
+        time.sleep(0.3)
+    assert closed_within(s, 10) == b""
+    s.close()
+    assert dropped(svc, "idle") == 1
+
+
+def test_connections_per_client_address_are_capped(spawn):
+    svc = spawn("jive-webhook", JIVE_HTTP_MAX_CONNS_PER_ADDR=4)
+    held = [socket.create_connection(("127.0.0.1", svc.port)) for _ in range(4)]
+    extra = socket.create_connection(("127.0.0.1", svc.port))
+    assert closed_within(extra, 10) == b""  # the fifth is closed at once, without a reply
+    extra.close()
+    for s in held:  # the four are served
+        s.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    held.pop().close()
+
+    def served():
+        s = socket.create_connection(("127.0.0.1", svc.port))
+        try:
+            s.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return closed_within(s, 5) or b""
+        finally:
+            s.close()
+    assert wait_for(lambda: served().startswith(b"HTTP/1.1 200"), 10)  # a freed slot is reused
+    for s in held:
+        s.close()
+    assert dropped(svc, "address_cap") >= 1

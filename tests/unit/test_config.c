@@ -29,6 +29,10 @@ static void defaults_per_service(void **state)
     assert_string_equal(cfg.cors_origins[0], "http://localhost:3000");
     assert_false(cfg.development);
     assert_int_equal(cfg.log_level, JC_LOG_INFO);
+    assert_int_equal(cfg.http_header_timeout_ms, 10000);
+    assert_int_equal(cfg.http_idle_timeout_ms, 60000);
+    assert_int_equal(cfg.http_min_rate, 1000);
+    assert_int_equal(cfg.http_max_conns_per_addr, 256);
     jc_config_clear(&cfg);
     assert_int_equal(jc_config_load(&cfg, JC_SVC_ORCHESTRATOR, unit_lookup, env, err, sizeof(err)),
                      JC_OK);
@@ -78,6 +82,33 @@ static void railway_port_and_overrides(void **state)
     jc_config_clear(&cfg);
 }
 
+static void behind_a_proxy_the_address_cap_is_off_unless_set(void **state)
+{
+    const char *env[] = {"DATABASE_URL",
+                         "postgresql://u@h/db",
+                         "REDIS_URL",
+                         "redis://r",
+                         "JIVE_TRUST_PROXY",
+                         "true",
+                         NULL,
+                         NULL,
+                         NULL};
+    struct jc_config cfg;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(jc_config_load(&cfg, JC_SVC_WEBHOOK, unit_lookup, env, err, sizeof(err)),
+                     JC_OK);
+    assert_int_equal(cfg.http_max_conns_per_addr, 0);
+    jc_config_clear(&cfg);
+    env[6] = "JIVE_HTTP_MAX_CONNS_PER_ADDR";
+    env[7] = "1000";
+    assert_int_equal(jc_config_load(&cfg, JC_SVC_WEBHOOK, unit_lookup, env, err, sizeof(err)),
+                     JC_OK);
+    assert_int_equal(cfg.http_max_conns_per_addr, 1000);
+    jc_config_clear(&cfg);
+}
+
 struct bad {
     const char *var, *value, *message;
 };
@@ -100,6 +131,12 @@ static void errors_name_the_variable(void **state)
         {"JIVE_CORS_ORIGINS", "localhost",
          "JIVE_CORS_ORIGINS: 'localhost' is not an http(s) origin or *"},
         {"JIVE_ENV", "prod", "JIVE_ENV: must be production or development, got 'prod'"},
+        {"JIVE_HTTP_HEADER_TIMEOUT_MS", "10",
+         "JIVE_HTTP_HEADER_TIMEOUT_MS: must be an integer 100..600000, got '10'"},
+        {"JIVE_HTTP_MIN_RATE", "0",
+         "JIVE_HTTP_MIN_RATE: must be an integer 1..1073741824, got '0'"},
+        {"JIVE_HTTP_MAX_CONNS_PER_ADDR", "-1",
+         "JIVE_HTTP_MAX_CONNS_PER_ADDR: must be an integer 0..1000000, got '-1'"},
     };
     size_t i;
 
@@ -166,6 +203,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_per_service), cmocka_unit_test(railway_port_and_overrides),
+        cmocka_unit_test(behind_a_proxy_the_address_cap_is_off_unless_set),
         cmocka_unit_test(errors_name_the_variable), cmocka_unit_test(mcp_needs_jwt)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -62,6 +62,13 @@ struct jc_config {
     long retry_base_ms;       /* JIVE_RETRY_BASE_MS: first retry delay (doubles each time) */
     int max_attempts[5];      /* per queue (enum jc_queue order): JIVE_MAX_ATTEMPTS, overridden by
                                  JIVE_MAX_ATTEMPTS_<QUEUE> such as JIVE_MAX_ATTEMPTS_RUN_SYNC */
+
+    /* the connection guard (jc/conn.h) */
+    long http_header_timeout_ms;  /* JIVE_HTTP_HEADER_TIMEOUT_MS: a request's headers */
+    long http_idle_timeout_ms;    /* JIVE_HTTP_IDLE_TIMEOUT_MS: an idle keep-alive connection */
+    long http_min_rate;           /* JIVE_HTTP_MIN_RATE: bytes/s a body or a reply must keep */
+    long http_max_conns_per_addr; /* JIVE_HTTP_MAX_CONNS_PER_ADDR: 0 is no cap; default 256, or
+                                     0 with JIVE_TRUST_PROXY (the peer is then the proxy) */
 };
 
 /*

@@ -3,8 +3,9 @@
  * jc/http.h: the evhttp front shared by the three services: routing, request ids (a sane
  * X-Request-Id is kept, else one is generated; always echoed), JSON replies and the one error
  * envelope {"error":{"code","message","request_id"}}, body-size limit (413), security headers,
- * CORS allowlist with preflight, GET /livez and GET /metrics, per-route metrics, and graceful
- * drain (stop accepting, let in-flight requests finish, bounded by a timeout).
+ * CORS allowlist with preflight, GET /livez and GET /metrics, per-route metrics, per-connection
+ * deadlines and a per-address connection cap (jc/conn.h), and graceful drain (stop accepting,
+ * let in-flight requests finish, bounded by a timeout).
  * Everything runs on the loop thread of the base given to jc_http_new.
  */
 #ifndef JC_HTTP_H
@@ -18,6 +19,7 @@
 #include <event2/http.h>
 
 #include "jc/config.h"
+#include "jc/conn.h"
 #include "jc/err.h"
 #include "jc/log.h"
 #include "jc/metrics.h"
@@ -37,6 +39,7 @@ struct jc_req {
     bool client_gone;     /* the client disconnected; replying is still required and harmless */
     bool body_terminated; /* jc_req_body appended its NUL */
     double start;         /* monotonic seconds */
+    struct jc_conn *conn; /* the connection's guard entry (jc/conn.h); NULL when unguarded */
     struct jc_req *prev, *next;
 };
 
