@@ -129,8 +129,7 @@ static void drop(struct jc_conn *c, const char *reason)
 
     snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
     jc_metric_inc(jc_metrics_counter(cs->metrics, "jive_http_connections_dropped_total",
-                                     "connections closed by the server's guard, by reason",
-                                     labels),
+                                     "connections closed by the server's guard, by reason", labels),
                   1);
     jc_debug(cs->log, "closing a connection from %s: %s", c->addr != NULL ? c->addr->addr : "?",
              reason);
@@ -254,7 +253,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         arm(c);
         return;
     }
-    drop(c, c->phase == PH_READ ? "read_deadline"
+    drop(c, c->phase == PH_READ   ? "read_deadline"
             : c->phase == PH_IDLE ? "idle"
                                   : "write_deadline");
 }
@@ -311,10 +310,15 @@ struct jc_conns *jc_conns_new(struct event_base *base, struct evhttp *ev,
 
 void jc_conns_free(struct jc_conns *cs)
 {
+    struct jc_conn *c, *next;
+
     if (cs == NULL)
         return;
-    while (cs->all != NULL) /* only those evhttp never finished setting up, after evhttp_free */
-        conn_free(cs->all);
+    /* after evhttp_free, only those evhttp never finished setting up are left */
+    for (c = cs->all; c != NULL; c = next) {
+        next = c->next;
+        conn_free(c);
+    }
     free(cs);
 }
 
@@ -338,8 +342,8 @@ void jc_conns_replying(struct jc_conn *c, struct evhttp_request *req, size_t len
     const struct jc_conns_limits *lim = &c->owner->lim;
 
     c->phase = PH_WRITE;
-    c->deadline = jc_clock_mono() + (double)lim->header_ms / 1000.0 +
-                  (double)len / (double)lim->min_rate;
+    c->deadline =
+        jc_clock_mono() + (double)lim->header_ms / 1000.0 + (double)len / (double)lim->min_rate;
     arm(c);
     evhttp_request_set_on_complete_cb(req, on_complete, c);
 }
