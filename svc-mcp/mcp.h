@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* mcp.h: jive-mcp's internal interfaces: the JSON-RPC endpoint, the tools, their database access.
- */
+/* mcp.h: jive-mcp's internal interfaces: the protocol front (rpc.c), how a call ends (call.c),
+ * what it passes before it runs (policy.c), the tools (tools.c, kanban.c), resources and prompts
+ * (docs.c). */
 #ifndef MCP_MCP_H
 #define MCP_MCP_H
 
@@ -27,25 +28,53 @@ struct mcp {
 };
 
 struct mcp_tool;
+struct mcp_call;
 
-/* One JSON-RPC request on POST /mcp (or one POST /mcp/invoke). */
+/* One JSON-RPC batch of 2025-03-26 (call.c). */
 struct mcp_batch;
+
+/* What a call ends with; a sender (chosen when the call is made) puts it on the wire. */
+enum mcp_answer_kind {
+    MCP_RESULT,     /* a method's result */
+    MCP_TOOL,       /* a tool's structured content, as JSON text */
+    MCP_TOOL_ERROR, /* a tool result with isError (REST: an error with rest_status) */
+    MCP_ERROR       /* a JSON-RPC error (REST: an error envelope) */
+};
+
+struct mcp_answer {
+    enum mcp_answer_kind kind;
+    int status;            /* HTTP status of an error on /mcp */
+    int rest_status;       /* HTTP status of an error on the REST routes */
+    int code;              /* JSON-RPC error code */
+    const char *rest_code; /* the REST error envelope's code; NULL: from code */
+    const char *msg;       /* error or tool-error text */
+    const char *rest_msg;  /* REST's text when it differs, else NULL */
+    cJSON *result;         /* MCP_RESULT (taken) */
+    cJSON *data;           /* MCP_ERROR: error.data (taken, may be NULL) */
+    const char *text;      /* MCP_TOOL (borrowed) */
+};
+
+/* Sends a (taking what it owns) and frees c. */
+typedef void mcp_send_fn(struct mcp_call *c, struct mcp_answer *a);
+
+typedef void mcp_tool_fn(struct mcp_call *c);
 
 struct mcp_call {
     struct mcp *mcp;
     struct jc_req *req;
-    struct mcp_batch *batch; /* a member of a 2025-03-26 JSON-RPC batch, or NULL */
+    mcp_send_fn *send;       /* how the answer goes out: JSON-RPC, a batch member, or REST */
+    struct mcp_batch *batch; /* the batch of a member, else NULL */
     cJSON *body;             /* the request object (owned) */
     const cJSON *id;         /* borrowed; NULL for a notification */
     const char *method;      /* borrowed */
     const cJSON *params;
     bool modern; /* 2026-07-28: per-request _meta */
-    bool rest;   /* POST /mcp/invoke: plain JSON in and out */
     char version[16];
     struct jc_principal who;
     bool authed;
     char org_id[40];
     const struct mcp_tool *tool;
+    mcp_tool_fn *then; /* a metered read other than a tool: what runs once the bucket allows */
     const cJSON *args;
     char args_hash[65];
     char op[300]; /* a read other than tools/call, as audited: "resources/read jive://..." */
@@ -58,8 +87,6 @@ struct mcp_call {
     double t0;
 };
 
-typedef void mcp_tool_fn(struct mcp_call *c);
-
 struct mcp_tool {
     const char *name;
     const char *alias; /* the dotted name of the original plan, or NULL */
@@ -70,7 +97,9 @@ struct mcp_tool {
     const char *input_schema;  /* JSON */
     const char *output_schema; /* JSON */
     mcp_tool_fn *fn;
-    bool cached; /* a read of one project (project_id argument): served from the cache */
+    bool cached;            /* a read of one project (project_id argument): served from the cache */
+    const char *event;      /* a write: the event published on project:<id> after it, or NULL */
+    const char *event_data; /* the result's member the event carries (else the arguments) */
 };
 
 /* The tool table; NULL-name terminated. */
@@ -89,11 +118,56 @@ cJSON *mcp_tool_describe(const struct mcp_tool *t);
  */
 const char *mcp_validate(const struct mcp_tool *t, const cJSON *args, char *buf, size_t len);
 
-/* Ends a tools/call with a result: structured (taken) as structuredContent and as text. */
+/* ---- call.c: how a call ends ---- */
+
+/* The three senders: a single JSON-RPC response on /mcp, a member of a batch, and the REST
+ * routes (plain JSON in and out). A call's sender is set when the call is made. */
+mcp_send_fn mcp_send_jsonrpc;
+mcp_send_fn mcp_send_rest;
+
+/* A new call on req answered by send; NULL after answering 503 itself (out of memory). */
+struct mcp_call *mcp_call_new(struct mcp *m, struct jc_req *req, mcp_send_fn *send);
+
+/* Frees c without answering (a notification, a call folded into another). */
+void mcp_call_free(struct mcp_call *c);
+
+/* A batch answering on req: members are made with mcp_batch_member; the answer goes out once
+ * mcp_batch_close was called and every member has answered. NULL when out of memory. */
+struct mcp_batch *mcp_batch_open(struct jc_req *req);
+struct mcp_call *mcp_batch_member(struct mcp_batch *b, struct mcp *m); /* NULL: out of memory */
+void mcp_batch_close(struct mcp_batch *b);
+
+/* Adds a response header for c; nothing for a batch member (one answer carries the batch). */
+void mcp_call_header(struct mcp_call *c, const char *name, const char *value);
+
+/* Writes c's audit row (result "success", "denied", "invalid", "rate_limited", "error"). */
+void mcp_audit(struct mcp_call *c, const char *result, const char *error);
+
+/* Ends c with a method's result (taken). */
+void mcp_result(struct mcp_call *c, cJSON *result);
+
+/* Ends c with an error: HTTP status on /mcp and rest_status on REST, JSON-RPC code, REST code
+ * (NULL: invalid_params for -32602, else mcp_error), error.data (taken, may be NULL). */
+void mcp_error(struct mcp_call *c, int status, int rest_status, int code, const char *rest_code,
+               cJSON *data, const char *fmt, ...) JC_PRINTF(7, 8);
+
+/* Ends a non-tool request: result (taken) when code is 0, else a JSON-RPC error with msg and
+ * data (taken, may be NULL) as error.data; a metered read is audited. An internal fault
+ * (-32603) is logged and answered generically with the request id. */
+void mcp_reply(struct mcp_call *c, cJSON *result, int code, cJSON *data, const char *msg);
+
+/* Ends a tools/call with a result: structured (taken) as structuredContent and as text. Stores
+ * it in the read cache when the call asked to, and after a write tells the project's channel. */
 void mcp_tool_result(struct mcp_call *c, cJSON *structured);
 
-/* Ends a tools/call with isError: true and a message an agent can act on. */
+/* Ends a tools/call with text, the structuredContent exactly as cached (no tree is built). */
+void mcp_tool_cached(struct mcp_call *c, const char *text);
+
+/* Ends a tools/call with isError: true and a message an agent can act on (REST: 422). */
 void mcp_tool_error(struct mcp_call *c, const char *fmt, ...) JC_PRINTF(2, 3);
+
+/* The same for arguments the tool's schema refuses (audited "invalid"; REST: 400). */
+void mcp_tool_invalid(struct mcp_call *c, const char *msg);
 
 /*
  * Ends a tool call that the database failed: the client gets a generic "temporarily
@@ -111,9 +185,19 @@ typedef void mcp_db_cb(struct mcp_call *c, cJSON *json, enum jc_err err, const c
 void mcp_db(struct mcp_call *c, const char *sql, int nparams, const char *const *params,
             mcp_db_cb *cb);
 
-/* Ends a non-tool request: result (taken) when code is 0, else a JSON-RPC error with msg and
- * data (taken, may be NULL) as error.data. */
-void mcp_reply(struct mcp_call *c, cJSON *result, int code, cJSON *data, const char *msg);
+/* ---- policy.c: what a call passes before it runs ---- */
+
+/* tools/call: the tool exists, the token has its scope, the arguments fit its schema, the
+ * caller's token bucket allows it; then a cached read answers from the cache or the tool runs. */
+void mcp_tools_call(struct mcp_call *c);
+
+/* True when c->method is a read of tenant data other than tools/call (resources/list,
+ * resources/read, prompts/get, completion/complete); names it in c->op for the audit row and
+ * notes the project it names. */
+bool mcp_metered(struct mcp_call *c);
+
+/* Takes from the caller's token bucket, then runs then(c) (or answers 429). */
+void mcp_meter(struct mcp_call *c, mcp_tool_fn *then);
 
 /* resources/list, resources/templates/list, resources/read, prompts/list, prompts/get, and
  * completion/complete of their arguments (project_id, story_key, path) under the same scopes. */

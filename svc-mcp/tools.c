@@ -13,133 +13,6 @@
 #include "jc/queue.h"
 #include "mcp.h"
 
-/* ---- database access under row-level security ---- */
-
-struct db {
-    struct mcp_call *c;
-    char *sql;
-    int n;
-    char **params;
-    mcp_db_cb *cb;
-    struct jc_pg_tx *tx;
-    cJSON *json;
-    char err[400];
-};
-
-static void db_free(struct db *d)
-{
-    int i;
-
-    for (i = 0; d->params != NULL && i < d->n; i++)
-        free(d->params[i]);
-    free(d->params);
-    free(d->sql);
-    free(d);
-}
-
-static void db_done(const PGresult *res, enum jc_err err, const char *msg, void *ud)
-{
-    struct db *d = ud;
-    struct mcp_call *c = d->c;
-    mcp_db_cb *cb = d->cb;
-    cJSON *json = d->json;
-    char m[400];
-
-    (void)res;
-    snprintf(m, sizeof(m), "%s", d->err[0] != '\0' ? d->err : msg);
-    if (d->err[0] == '\0' && err != JC_OK) {
-        cJSON_Delete(json);
-        json = NULL;
-    }
-    db_free(d);
-    cb(c, json, json != NULL ? JC_OK : (err != JC_OK ? err : JC_EPG), m);
-}
-
-static void db_end(struct db *d, bool commit)
-{
-    struct jc_pg_tx *tx = d->tx;
-
-    d->tx = NULL;
-    if ((commit ? jc_pg_tx_commit(tx, db_done, d) : jc_pg_tx_rollback(tx, db_done, d)) != JC_OK)
-        db_done(NULL, JC_EPG, "cannot end the transaction", d);
-}
-
-static void db_rows(const PGresult *res, enum jc_err err, const char *msg, void *ud)
-{
-    struct db *d = ud;
-
-    if (err != JC_OK) {
-        snprintf(d->err, sizeof(d->err), "%s", msg);
-        db_end(d, false);
-        return;
-    }
-    d->json = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? cJSON_Parse(PQgetvalue(res, 0, 0))
-                                                            : cJSON_CreateNull();
-    db_end(d, true);
-}
-
-static void db_scoped(const PGresult *res, enum jc_err err, const char *msg, void *ud)
-{
-    struct db *d = ud;
-
-    (void)res;
-    if (err != JC_OK) {
-        snprintf(d->err, sizeof(d->err), "%s", msg);
-        db_end(d, false);
-        return;
-    }
-    if (jc_pg_tx_query(d->tx, d->sql, d->n, (const char *const *)d->params, db_rows, d) != JC_OK) {
-        snprintf(d->err, sizeof(d->err), "cannot submit the query");
-        db_end(d, false);
-    }
-}
-
-static void db_began(struct jc_pg_tx *tx, enum jc_err err, const char *msg, void *ud)
-{
-    struct db *d = ud;
-    const char *p[2] = {d->c->org_id, d->c->who.projects};
-
-    if (err != JC_OK) {
-        db_done(NULL, err, msg, d);
-        return;
-    }
-    d->tx = tx;
-    /* the runtime role (not the owner, not BYPASSRLS), the token's org and its projects (if
-     * it names any), for this transaction only */
-    if (jc_pg_tx_query(tx,
-                       "SELECT set_config('role', 'jive_runtime', true), "
-                       "set_config('jive.org_id', $1, true), set_config('jive.projects', $2, true)",
-                       2, p, db_scoped, d) != JC_OK) {
-        snprintf(d->err, sizeof(d->err), "cannot submit the query");
-        db_end(d, false);
-    }
-}
-
-void mcp_db(struct mcp_call *c, const char *sql, int nparams, const char *const *params,
-            mcp_db_cb *cb)
-{
-    struct db *d = calloc(1, sizeof(*d));
-    int i;
-
-    if (d == NULL) {
-        cb(c, NULL, JC_ENOMEM, "out of memory");
-        return;
-    }
-    d->c = c;
-    d->cb = cb;
-    d->sql = strdup(sql);
-    d->params = calloc((size_t)nparams + 1, sizeof(char *));
-    d->n = nparams;
-    for (i = 0; d->params != NULL && i < nparams; i++)
-        d->params[i] = params[i] != NULL ? strdup(params[i]) : NULL;
-    if (d->sql == NULL || d->params == NULL) {
-        db_done(NULL, JC_ENOMEM, "out of memory", d);
-        return;
-    }
-    if (jc_pg_begin(c->mcp->app->pg, 0, db_began, d) != JC_OK)
-        db_done(NULL, JC_EPG, "database unavailable", d);
-}
-
 /* ---- argument helpers ---- */
 
 static const char *arg_str(const struct mcp_call *c, const char *name)
@@ -161,14 +34,6 @@ static const char *arg_num(const struct mcp_call *c, const char *name, const cha
 static const char *arg_bool(const struct mcp_call *c, const char *name)
 {
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->args, name)) ? "true" : "false";
-}
-
-void mcp_db_error(struct mcp_call *c, const char *outcome, const char *detail)
-{
-    JC_LOG(c->mcp->app->log, JC_LOG_WARN, c->req->request_id, NULL, "%s: database error: %s",
-           c->tool != NULL ? c->tool->name : c->method, detail);
-    mcp_tool_error(c, "the database is temporarily unavailable%s%s; try again shortly (request %s)",
-                   outcome != NULL ? ": " : "", outcome != NULL ? outcome : "", c->req->request_id);
 }
 
 /* The common ending of a read tool: JSON null means the project is not visible. */
@@ -548,10 +413,10 @@ const struct mcp_tool mcp_tools[] = {
          "\"gates\":{\"type\":\"object\"},\"expired_gates\":{\"type\":\"integer\"},"
          "\"active_agents\":{\"type\":\"array\"},\"recent_runs\":{\"type\":\"array\"},"
          "\"last_scan\":{\"type\":[\"object\",\"null\"]}"),
-     status_get, true},
+     status_get, true, NULL, NULL},
     {"projects_list", NULL, "List projects", "The projects this token may see.", "projects:read",
-     true, false, true, OBJ("", ""), OUT("\"projects\":{\"type\":\"array\"}"), projects_list,
-     false},
+     true, false, true, OBJ("", ""), OUT("\"projects\":{\"type\":\"array\"}"), projects_list, false,
+     NULL, NULL},
     {"stories_list", NULL, "List stories",
      "Stories of a project, filtered by status (Draft, Approved, InProgress, Review, Done, "
      "Blocked, Other, Missing) and/or epic number.",
@@ -562,7 +427,7 @@ const struct mcp_tool mcp_tools[] = {
                     "\"maxLength\":16},\"limit\":{\"type\":\"integer\",\"minimum\":1,"
                     "\"maximum\":500}",
          "\"project_id\""),
-     OUT("\"stories\":{\"type\":\"array\"}"), stories_list, true},
+     OUT("\"stories\":{\"type\":\"array\"}"), stories_list, true, NULL, NULL},
     {"story_get", NULL, "Get a story",
      "One story by key (\"2.3\", the key its file name carries) or path: status as normalised "
      "and as written, tasks done/total in its Tasks section, File List (in-repository files, "
@@ -572,7 +437,7 @@ const struct mcp_tool mcp_tools[] = {
      OBJ(PROJECT_ID ",\"key\":{\"type\":\"string\",\"maxLength\":32},\"path\":{\"type\":"
                     "\"string\",\"maxLength\":1000}",
          "\"project_id\""),
-     OUT("\"story\":{\"type\":[\"object\",\"null\"]}"), story_get, true},
+     OUT("\"story\":{\"type\":[\"object\",\"null\"]}"), story_get, true, NULL, NULL},
     {"conflicts_list", "conflicts.list", "List conflicts",
      "Open findings: active stories (InProgress or Review) whose File Lists share files, two "
      "agents on one story, a Done story whose QA gate says FAIL, two story files with one key, "
@@ -580,7 +445,7 @@ const struct mcp_tool mcp_tools[] = {
      "for all.",
      "conflicts:read", true, false, true,
      OBJ(PROJECT_ID ",\"include_resolved\":{\"type\":\"boolean\"}", "\"project_id\""),
-     OUT("\"conflicts\":{\"type\":\"array\"}"), conflicts_list, true},
+     OUT("\"conflicts\":{\"type\":\"array\"}"), conflicts_list, true, NULL, NULL},
     {"gates_list", "gates.list", "List QA gates",
      "QA gates, one per gate file: decision (PASS, CONCERNS, FAIL, WAIVED, Other with the raw "
      "value, Missing), expired or not, parse problems; the number expired, and the gates "
@@ -591,7 +456,7 @@ const struct mcp_tool mcp_tools[] = {
          "\"project_id\""),
      OUT("\"gates\":{\"type\":\"array\"},\"expired_count\":{\"type\":\"integer\"},"
          "\"expiring\":{\"type\":\"array\"}"),
-     gates_list, true},
+     gates_list, true, NULL, NULL},
     {"runs_list", "runs.list", "List runs",
      "CI and agent runs, newest first; pass next_cursor back as cursor for the next page.",
      "runs:read", true, false, true,
@@ -599,11 +464,11 @@ const struct mcp_tool mcp_tools[] = {
                     "\"cursor\":{\"type\":\"string\",\"maxLength\":100}",
          "\"project_id\""),
      OUT("\"runs\":{\"type\":\"array\"},\"next_cursor\":{\"type\":[\"string\",\"null\"]}"),
-     runs_list, true},
+     runs_list, true, NULL, NULL},
     {"jobs_get", NULL, "Get a job", "Status and result of a job (e.g. a kanban move).", "jobs:read",
      true, false, true,
      OBJ("\"job_id\":{\"type\":\"string\",\"description\":\"the job's UUID\"}", "\"job_id\""),
-     OUT("\"job\":{\"type\":[\"object\",\"null\"]}"), jobs_get, false},
+     OUT("\"job\":{\"type\":[\"object\",\"null\"]}"), jobs_get, false, NULL, NULL},
     {"agent_report", NULL, "Report agent state",
      "Say which story this agent works on and its state; feeds conflict detection. The agent "
      "is the token's subject (agent_id, if given, must be it).",
@@ -613,7 +478,7 @@ const struct mcp_tool mcp_tools[] = {
                     "\"enum\":[\"idle\",\"planning\",\"working\",\"blocked\",\"reviewing\","
                     "\"done\"]},\"details\":{\"type\":\"object\"}",
          "\"project_id\",\"state\""),
-     OUT("\"agent\":{\"type\":\"object\"}"), agent_report, false},
+     OUT("\"agent\":{\"type\":\"object\"}"), agent_report, false, "agent.updated", "agent"},
     {"run_report", NULL, "Report a run",
      "Record an agent run (start, progress, finish and outcome); repeat with the same run_id to "
      "update it (only the agent that reported a run can change it).",
@@ -625,7 +490,7 @@ const struct mcp_tool mcp_tools[] = {
                     "{\"type\":\"string\",\"maxLength\":32},\"url\":{\"type\":\"string\","
                     "\"maxLength\":2000}",
          "\"project_id\",\"status\""),
-     OUT("\"run\":{\"type\":\"object\"}"), run_report, false},
+     OUT("\"run\":{\"type\":\"object\"}"), run_report, false, "run.updated", "run"},
     {"kanban_move_story", "kanban.moveStory", "Move a story on the kanban board",
      "Sets a story's status (Draft, Approved, InProgress, Review, Done, Blocked): the "
      "orchestrator commits "
@@ -645,8 +510,8 @@ const struct mcp_tool mcp_tools[] = {
      OUT("\"job_id\":{\"type\":\"string\"},\"status\":{\"type\":\"string\"},"
          "\"commit\":{\"type\":\"string\"},\"from\":{\"type\":\"string\"},"
          "\"to\":{\"type\":\"string\"}"),
-     mcp_kanban_move_story, false},
-    {NULL, NULL, NULL, NULL, NULL, false, false, false, NULL, NULL, NULL, false},
+     mcp_kanban_move_story, false, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL, false, false, false, NULL, NULL, NULL, false, NULL, NULL},
 };
 
 const struct mcp_tool *mcp_tool_find(const char *name)
