@@ -48,9 +48,7 @@ static void wh_free(struct wh *wh)
     if (wh->tick != NULL)
         event_free(wh->tick);
     jc_outbox_free(wh->outbox);
-    if (wh->marks.timer != NULL)
-        event_free(wh->marks.timer);
-    free(wh->marks.ids);
+    wh_store_free(wh->store);
     free(wh);
 }
 
@@ -70,9 +68,11 @@ static void outbox_drained(void *ud)
     done(app);
 }
 
-static void marks_flushed(struct wh *wh, void *ud)
+static void marks_flushed(void *ud)
 {
-    jc_outbox_drain(wh->outbox, outbox_drained, ud);
+    struct stopping *s = ud;
+
+    jc_outbox_drain(s->wh->outbox, outbox_drained, s);
 }
 
 /* At shutdown (after the HTTP drain): write pending marks, let the sweep in progress finish,
@@ -88,7 +88,7 @@ static void on_shutdown(struct jc_app *app, jc_app_done_fn *done, void *ud)
     s->wh = ud;
     s->done = done;
     event_del(s->wh->tick);
-    wh_marks_flush(s->wh, marks_flushed, s);
+    wh_store_flush(s->wh->store, marks_flushed, s);
 }
 
 static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
@@ -100,10 +100,11 @@ static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
         goto nomem;
     wh->app = app;
     wh->tick = evtimer_new(app->base, depth_tick, wh);
+    wh->store = wh_store_new(app);
     /* jobs younger than 2 s may still be on their way through the request that made them */
     wh->outbox = jc_outbox_new(app->base, app->pg, app->redis, app->log, app->metrics, 1000, 2000);
-    if (wh->tick == NULL || wh->outbox == NULL || wh_receiver_init(wh) != JC_OK ||
-        wh_admin_init(wh) != JC_OK)
+    if (wh->tick == NULL || wh->store == NULL || wh->outbox == NULL ||
+        wh_receiver_init(wh) != JC_OK || wh_admin_init(wh) != JC_OK)
         goto nomem;
     evtimer_add(wh->tick, &tv);
     app->on_shutdown = on_shutdown;

@@ -4,10 +4,7 @@
  * body is checked (constant time) before any JSON is parsed. The event row and its job row are
  * inserted by one statement (atomic, deduplicated by delivery id); the job message is pushed to
  * Redis only after that commit, and a push that fails is left to the outbox sweeper.
- *
- * Group commit: deliveries that arrive while earlier ones are being committed share the next
- * statement. That statement has one shape whatever the batch size (a JSON array of rows read
- * with jsonb_to_recordset), so each pool connection parses and plans it once.
+ * The rows are committed by the group commit in store.c.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -45,11 +42,9 @@ struct delivery {
     char hash[JC_SHA256_HEX_LEN];
     struct wh_route route;
     char job_id[JC_UUID_LEN];
-    char *row_json;    /* this delivery's object in the batch's JSON array, payload spliced in */
+    char *row_json;    /* this delivery's row for the store, payload spliced in */
     char *job_payload; /* the job's payload JSON */
-    bool alone;        /* insert in a batch of its own (after a batch's data error) */
-    bool retried;      /* already back in the queue once after a failed batch */
-    struct delivery *next;
+    struct wh_row row; /* in the store's queue */
     double start;
 };
 
@@ -149,169 +144,6 @@ static bool row_to_project(const PGresult *res, struct wh_project *p)
     return true;
 }
 
-/* ---- marking pushed jobs enqueued: coalesced into one UPDATE at a time ---- */
-
-struct mark_flush {
-    struct wh *wh;
-    void (*cb)(struct wh *wh, void *ud);
-    void *ud;
-};
-
-static void marks_send(struct wh *wh);
-
-static void marks_done(const PGresult *res, enum jc_err err, const char *msg, void *ud)
-{
-    struct wh *wh = ud;
-
-    (void)res;
-    wh->marks.in_flight = false;
-    if (err != JC_OK) /* the sweeper sees them unmarked: at worst a duplicate message */
-        jc_warn(wh->app->log, "could not mark pushed jobs enqueued: %s", msg);
-    marks_send(wh);
-}
-
-/* Pending marks, taken over by a statement that writes them (ids NULL when none). */
-struct marks {
-    char (*ids)[40];
-    int n;
-};
-
-static struct marks marks_take(struct wh *wh)
-{
-    struct marks m = {wh->marks.ids, wh->marks.n};
-
-    wh->marks.ids = NULL;
-    wh->marks.n = wh->marks.cap = 0;
-    if (wh->marks.timer != NULL)
-        evtimer_del(wh->marks.timer);
-    return m;
-}
-
-/* The marks as one Postgres array literal for a uuid[] parameter (malloc'd), NULL on ENOMEM. */
-static char *marks_literal(const struct marks *m)
-{
-    const char **ids = calloc((size_t)m->n + 1, sizeof(char *));
-    char *arr;
-    int i;
-
-    if (ids == NULL)
-        return NULL;
-    for (i = 0; i < m->n; i++)
-        ids[i] = m->ids[i];
-    arr = jc_pg_array_literal(ids, m->n);
-    free(ids);
-    return arr;
-}
-
-static void marks_add(struct wh *wh, const char *job_id);
-
-/* A statement that carried marks failed: they are pending again. Frees m's ids. */
-static void marks_restore(struct wh *wh, struct marks *m)
-{
-    int i;
-
-    for (i = 0; i < m->n; i++)
-        marks_add(wh, m->ids[i]);
-    free(m->ids);
-    m->ids = NULL;
-    m->n = 0;
-}
-
-/* Writes the pending marks in a statement of their own (no delivery batch took them). */
-static void marks_send(struct wh *wh)
-{
-    struct marks m;
-    char *arr;
-
-    if (wh->marks.in_flight || wh->marks.n == 0)
-        return;
-    m = marks_take(wh);
-    arr = marks_literal(&m);
-    if (arr != NULL && jc_outbox_mark_enqueued(wh->app->pg, arr, marks_done, wh) == JC_OK) {
-        wh->marks.in_flight = true;
-        free(m.ids);
-    } else {
-        marks_restore(wh, &m); /* the timer tries again */
-    }
-    free(arr);
-}
-
-static void marks_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    marks_send(arg);
-}
-
-/*
- * A job reached Redis: its rows are marked enqueued by the next delivery batch's statement
- * (no statement or commit of their own under load), or after MARKS_WAIT_MS by marks_send
- * when no batch comes.
- */
-static void marks_add(struct wh *wh, const char *job_id)
-{
-    struct timeval tv = {0, MARKS_WAIT_MS * 1000};
-
-    if (wh->marks.n == wh->marks.cap) {
-        int cap = wh->marks.cap * 2 + 64;
-        char(*n)[40] = realloc(wh->marks.ids, (size_t)cap * sizeof(*n));
-        if (n == NULL)
-            return; /* unmarked: the outbox re-pushes it later */
-        wh->marks.ids = n;
-        wh->marks.cap = cap;
-    }
-    snprintf(wh->marks.ids[wh->marks.n++], 40, "%s", job_id);
-    if (wh->marks.timer == NULL)
-        wh->marks.timer = evtimer_new(wh->app->base, marks_timeout, wh);
-    if (wh->marks.timer == NULL)
-        marks_send(wh);
-    else if (!evtimer_pending(wh->marks.timer, NULL))
-        evtimer_add(wh->marks.timer, &tv);
-}
-
-static void flush_poll(evutil_socket_t fd, short what, void *arg);
-
-/* Polls every 10 ms until no mark is pending or in flight, then calls back. */
-static void flush_step(struct mark_flush *f)
-{
-    struct wh *wh = f->wh;
-    struct timeval tv = {0, 10000};
-
-    if (!wh->marks.in_flight && wh->marks.n == 0) {
-        f->cb(wh, f->ud);
-        free(f);
-        return;
-    }
-    marks_send(wh);
-    if (event_base_once(wh->app->base, -1, EV_TIMEOUT, flush_poll, f, &tv) != 0) {
-        f->cb(wh, f->ud);
-        free(f);
-    }
-}
-
-static void flush_poll(evutil_socket_t fd, short what, void *arg)
-{
-    struct mark_flush *f = arg;
-
-    (void)fd;
-    (void)what;
-    flush_step(f);
-}
-
-void wh_marks_flush(struct wh *wh, void (*cb)(struct wh *wh, void *ud), void *ud)
-{
-    struct mark_flush *f = malloc(sizeof(*f));
-
-    if (f == NULL) {
-        cb(wh, ud);
-        return;
-    }
-    f->wh = wh;
-    f->cb = cb;
-    f->ud = ud;
-    flush_step(f);
-}
-
 /* ---- after the rows are committed ---- */
 
 static void pushed(const redisReply *reply, enum jc_err err, const char *msg, void *ud)
@@ -325,7 +157,7 @@ static void pushed(const redisReply *reply, enum jc_err err, const char *msg, vo
                "delivery %s: job %s stored, not yet queued (%s); the outbox will push it", d->id,
                d->job_id, msg);
     else
-        marks_add(d->wh, d->job_id);
+        wh_store_mark(d->wh->store, d->job_id);
     done(d, 202, "accepted");
 }
 
@@ -397,212 +229,6 @@ static void stored(struct delivery *d, bool inserted)
     free(m);
 }
 
-/* ---- group commit: many deliveries, one INSERT, one commit ---- */
-
-#define BATCH_MAX 64
-
-/*
- * $1 is a JSON array with one object per delivery (built by row_object). The event rows go in
- * first; a delivery id already stored is skipped (ON CONFLICT), and only the ids really
- * inserted come back and get their job row. $2 lists the jobs pushed to Redis since the last
- * statement: their job and event rows are marked enqueued in the same commit
- * (jive_mark_enqueued, schema 011).
- */
-static const char store_sql[] =
-    "WITH m AS (SELECT jive_mark_enqueued($2::uuid[])),"
-    " ev AS ("
-    "  INSERT INTO webhook_events (id, source, org_id, project_id, event_type, action,"
-    "    payload, payload_hash, status, processed, processed_at, error_message)"
-    "  SELECT id, 'github', org_id, project_id, event_type, action, payload, payload_hash,"
-    "    status, processed, CASE WHEN processed THEN now() END, error_message"
-    "  FROM jsonb_to_recordset($1::jsonb) AS v (id text, org_id uuid, project_id uuid,"
-    "    event_type text, action text, payload jsonb, payload_hash text, status text,"
-    "    processed boolean, error_message text)"
-    "  ON CONFLICT (id) DO NOTHING RETURNING id),"
-    " j AS ("
-    "  INSERT INTO jobs (id, org_id, project_id, queue, payload, event_id, request_id,"
-    "    traceparent)"
-    "  SELECT v.job_id, v.org_id, v.project_id, v.queue, v.job_payload, v.id, v.request_id,"
-    "    v.traceparent"
-    "  FROM jsonb_to_recordset($1::jsonb) AS v (id text, job_id uuid, org_id uuid,"
-    "    project_id uuid, queue text, job_payload jsonb, request_id text, traceparent text)"
-    "  JOIN ev ON ev.id = v.id WHERE v.job_id IS NOT NULL)"
-    " SELECT id FROM ev WHERE EXISTS (SELECT FROM m)";
-
-struct batch {
-    struct wh *wh;
-    struct delivery *list; /* linked by next */
-    int n;
-    struct marks marks; /* the marks this batch's statement writes */
-};
-
-static void flush_store(struct wh *wh);
-
-static void batch_free(struct batch *b)
-{
-    free(b->marks.ids);
-    free(b);
-}
-
-/* Puts a delivery of a failed batch back at the head of the queue. */
-static void requeue(struct wh *wh, struct delivery *d, bool alone)
-{
-    d->alone = d->alone || alone;
-    d->retried = true;
-    d->next = wh->store.head;
-    wh->store.head = d;
-    if (wh->store.tail == NULL)
-        wh->store.tail = d;
-}
-
-static void batch_failed(struct batch *b, const PGresult *res, const char *msg)
-{
-    struct delivery *d, *next;
-    const char *state = jc_pg_sqlstate(res);
-    bool bad_data = strncmp(state, "22", 2) == 0 || strncmp(state, "54", 2) == 0;
-    /* deadlock or serialization failure: nothing was stored, one more try is fresh */
-    bool transient = strncmp(state, "40", 2) == 0;
-
-    marks_restore(b->wh, &b->marks); /* rolled back with the batch */
-    for (d = b->list; d != NULL; d = next) {
-        next = d->next;
-        if (bad_data && b->n > 1) {
-            /* a data exception (\u0000 in a string, ...) or a payload nested too deep
-               belongs to one delivery: try each alone */
-            requeue(b->wh, d, true);
-        } else if (transient && !d->retried) {
-            requeue(b->wh, d, false);
-        } else if (bad_data) {
-            char text[300];
-            snprintf(text, sizeof(text), "the payload cannot be stored: %s", msg);
-            fail(d, 400, "invalid_payload", "invalid_payload", text);
-        } else {
-            JC_LOG(b->wh->app->log, JC_LOG_ERROR, d->req->request_id, NULL,
-                   "delivery %s not stored: %s", d->id, msg);
-            fail(d, 503, "database_unavailable", "unavailable",
-                 "the delivery could not be stored; nothing was accepted, a redelivery will "
-                 "work");
-        }
-    }
-}
-
-static void batch_done(const PGresult *res, enum jc_err err, const char *msg, void *ud)
-{
-    struct batch *b = ud;
-    struct wh *wh = b->wh;
-    struct delivery *d, *next;
-    int i, rows;
-
-    wh->store.in_flight--;
-    if (err != JC_OK) {
-        batch_failed(b, res, msg);
-    } else {
-        rows = PQntuples(res);
-        for (d = b->list; d != NULL; d = next) {
-            bool inserted = false;
-            next = d->next;
-            d->next = NULL;
-            for (i = 0; i < rows && !inserted; i++)
-                inserted = strcmp(PQgetvalue(res, i, 0), d->id) == 0;
-            stored(d, inserted);
-        }
-    }
-    batch_free(b);
-    flush_store(wh);
-}
-
-static void send_batch(struct wh *wh, struct batch *b)
-{
-    size_t cap = 3, len = 0;
-    struct delivery *d;
-    const char *p[2];
-    char *json, *marks = NULL;
-
-    b->marks = marks_take(wh);
-    for (d = b->list; d != NULL; d = d->next)
-        cap += strlen(d->row_json) + 1;
-    json = malloc(cap);
-    if (json == NULL || (marks = marks_literal(&b->marks)) == NULL) {
-        free(json);
-        batch_failed(b, NULL, "out of memory");
-        batch_free(b);
-        return;
-    }
-    json[len++] = '[';
-    for (d = b->list; d != NULL; d = d->next) {
-        size_t n = strlen(d->row_json);
-        if (d != b->list)
-            json[len++] = ',';
-        memcpy(json + len, d->row_json, n);
-        len += n;
-    }
-    json[len++] = ']';
-    json[len] = '\0';
-    p[0] = json;
-    p[1] = marks;
-    if (jc_pg_query_prepared(wh->app->pg, 0, "jive_webhook_store", store_sql, 2, p, batch_done,
-                             b) == JC_OK) {
-        wh->store.in_flight++;
-    } else {
-        batch_failed(b, NULL, "cannot submit the query");
-        batch_free(b);
-    }
-    free(json);
-    free(marks);
-}
-
-/* True when a delivery with id is already in list. */
-static bool in_batch(const struct delivery *list, const char *id)
-{
-    for (; list != NULL; list = list->next)
-        if (strcmp(list->id, id) == 0)
-            return true;
-    return false;
-}
-
-/*
- * Sends waiting deliveries as batches while fewer batches than pool connections are in
- * flight: at low load every delivery goes at once; under load the ones that arrive during a
- * commit share the next one. A redelivery of an id already in the batch waits for the next.
- */
-static void flush_store(struct wh *wh)
-{
-    struct wh_store_queue *q = &wh->store;
-
-    while (q->head != NULL && q->in_flight < (int)wh->app->cfg.db_pool_size) {
-        struct batch *b = calloc(1, sizeof(*b));
-        struct delivery **pp = &q->head, *d, *last = NULL, *prev = NULL;
-
-        if (b == NULL)
-            return;
-        b->wh = wh;
-        while ((d = *pp) != NULL && b->n < BATCH_MAX) {
-            if ((d->alone && b->n > 0) || in_batch(b->list, d->id)) {
-                prev = d;
-                pp = &d->next;
-                continue;
-            }
-            *pp = d->next; /* unlink from the queue */
-            if (q->tail == d)
-                q->tail = prev;
-            d->next = NULL;
-            if (last != NULL)
-                last->next = d;
-            else
-                b->list = d;
-            last = d;
-            b->n++;
-            if (d->alone)
-                break;
-        }
-        if (b->n == 0) {
-            free(b);
-            return;
-        }
-        send_batch(wh, b);
-    }
-}
-
 static void add_string(cJSON *o, const char *key, const char *value)
 {
     if (value != NULL)
@@ -658,10 +284,32 @@ fail:
     return row;
 }
 
+/* The store's verdict on this delivery's rows. */
+static void row_done(struct wh_row *row, enum wh_row_outcome outcome, const char *msg)
+{
+    struct delivery *d = row->ud;
+    char text[300];
+
+    switch (outcome) {
+    case WH_ROW_INSERTED:
+    case WH_ROW_DUPLICATE:
+        stored(d, outcome == WH_ROW_INSERTED);
+        return;
+    case WH_ROW_BAD_DATA:
+        snprintf(text, sizeof(text), "the payload cannot be stored: %s", msg);
+        fail(d, 400, "invalid_payload", "invalid_payload", text);
+        return;
+    case WH_ROW_FAILED:
+        JC_LOG(d->wh->app->log, JC_LOG_ERROR, d->req->request_id, NULL,
+               "delivery %s not stored: %s", d->id, msg);
+        fail(d, 503, "database_unavailable", "unavailable",
+             "the delivery could not be stored; nothing was accepted, a redelivery will work");
+        return;
+    }
+}
+
 static void store(struct delivery *d)
 {
-    struct wh_store_queue *q = &d->wh->store;
-
     if (d->route.has_job) {
         if (jc_crypto_uuid4(d->job_id) != JC_OK ||
             (d->job_payload = cJSON_PrintUnformatted(d->route.payload)) == NULL) {
@@ -674,13 +322,11 @@ static void store(struct delivery *d)
         fail(d, 503, "unavailable", "unavailable", "out of memory");
         return;
     }
-    d->next = NULL;
-    if (q->tail != NULL)
-        q->tail->next = d;
-    else
-        q->head = d;
-    q->tail = d;
-    flush_store(d->wh);
+    d->row.id = d->id;
+    d->row.json = d->row_json;
+    d->row.cb = row_done;
+    d->row.ud = d;
+    wh_store_add(d->wh->store, &d->row);
 }
 
 /* Parses the payload: one JSON object and nothing after it but white space. */

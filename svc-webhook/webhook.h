@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* webhook.h: jive-webhook's internal interfaces (receiver, routing, operator enqueue). */
+/* webhook.h: jive-webhook's internal interfaces (receiver, group commit, routing, operator
+ * enqueue). */
 #ifndef WH_WEBHOOK_H
 #define WH_WEBHOOK_H
 
@@ -22,28 +23,52 @@ struct wh_project {
 #define WH_CACHE_SIZE 256
 #define WH_CACHE_TTL 30.0
 
-struct delivery;
-
-/* Group commit: deliveries waiting for the next multi-row insert. */
-struct wh_store_queue {
-    struct delivery *head, *tail;
-    int in_flight; /* batches being inserted */
+/*
+ * One row of the group commit (store.c): a delivery's event row and, when it has one, its job
+ * row, as one JSON object with the columns of store.c's statement (id, org_id, project_id,
+ * event_type, action, payload, payload_hash, status, processed, error_message, job_id, queue,
+ * job_payload, request_id, traceparent). The owner keeps id and json alive until cb.
+ */
+enum wh_row_outcome {
+    WH_ROW_INSERTED,  /* committed */
+    WH_ROW_DUPLICATE, /* a delivery with this id was stored before: nothing new */
+    WH_ROW_BAD_DATA,  /* the row cannot be stored (msg says why): nothing stored */
+    WH_ROW_FAILED     /* the database failed (msg): nothing stored, a redelivery will work */
+};
+struct wh_row;
+typedef void wh_row_cb(struct wh_row *row, enum wh_row_outcome outcome, const char *msg);
+struct wh_row {
+    const char *id;
+    const char *json;
+    wh_row_cb *cb;
+    void *ud;
+    bool alone, retried; /* the store's: after a failed batch */
+    struct wh_row *next; /* the store's */
 };
 
-/* Job ids pushed to Redis, waiting to be marked enqueued: by the next delivery batch, or on
- * their own after MARKS_WAIT_MS without one. */
-#define MARKS_WAIT_MS 20
-struct wh_marks {
-    char (*ids)[40];
-    int n, cap;
-    bool in_flight;      /* a statement of marks alone is running */
-    struct event *timer; /* MARKS_WAIT_MS after the first pending mark */
-};
+struct wh_store;
+
+/* A store committing through app's pool; NULL on ENOMEM. */
+struct wh_store *wh_store_new(struct jc_app *app);
+
+/* Frees the store and its pending marks (call after wh_store_flush). NULL is a no-op. */
+void wh_store_free(struct wh_store *s);
+
+/* Queues row for the next statement; cb runs once with its outcome (never inside this call
+ * unless the statement cannot even be submitted). */
+void wh_store_add(struct wh_store *s, struct wh_row *row);
+
+/* A job reached Redis: its rows are marked enqueued by the next statement (no statement or
+ * commit of their own under load), or by one of their own when no delivery comes. */
+void wh_store_mark(struct wh_store *s, const char *job_id);
+
+/* Marks still pending at shutdown are written before cb runs (or dropped if the database is
+ * gone: the outbox then re-pushes those jobs, which handlers tolerate). */
+void wh_store_flush(struct wh_store *s, void (*cb)(void *ud), void *ud);
 
 struct wh {
     struct jc_app *app;
-    struct wh_store_queue store;
-    struct wh_marks marks;
+    struct wh_store *store;
     struct wh_project cache[WH_CACHE_SIZE];
     struct event *tick; /* queue-depth gauge refresh */
     struct jc_outbox *outbox;
@@ -72,10 +97,6 @@ const char *wh_event_label(const char *event);
  */
 void wh_route_event(const char *event, const cJSON *payload, const char *tracked_branch,
                     struct wh_route *r);
-
-/* Marks still pending at shutdown are written before cb runs (or dropped if the database is
- * gone: the outbox then re-pushes those jobs, which handlers tolerate). */
-void wh_marks_flush(struct wh *wh, void (*cb)(struct wh *wh, void *ud), void *ud);
 
 /* Registers POST /webhooks/github and POST /webhooks/github/<project-id>. */
 enum jc_err wh_receiver_init(struct wh *wh) JC_MUSTCHECK;
