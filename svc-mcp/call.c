@@ -337,8 +337,8 @@ void mcp_reply(struct mcp_call *c, cJSON *result, int code, cJSON *data, const c
 static void wrote(struct mcp_call *c, const cJSON *structured)
 {
     const struct mcp_tool *t = c->tool;
-    const cJSON *data = t->event_data != NULL ? cJSON_GetObjectItem(structured, t->event_data)
-                                              : NULL;
+    const cJSON *data =
+        t->event_data != NULL ? cJSON_GetObjectItem(structured, t->event_data) : NULL;
 
     if (c->project_id[0] == '\0')
         return;

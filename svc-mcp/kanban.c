@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jc/keys.h"
 #include "jc/crypto.h"
 #include "jc/outbox.h"
 #include "jc/queue.h"
@@ -359,7 +360,7 @@ void mcp_kanban_move_story(struct mcp_call *c)
         create_job(m);
         return;
     }
-    snprintf(m->idem_key, sizeof(m->idem_key), "jive:idem:%s:%s:%s", c->org_id, c->who.sub, idem);
+    jc_key_idem(m->idem_key, sizeof(m->idem_key), c->org_id, c->who.sub, idem);
     {
         /* the move the key stands for; waitMs and the key itself are not part of it */
         static const char *const what[] = {"project_id", "key", "path", "status", "expectedHash"};

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jc/keys.h"
 #include "mcp.h"
 
 #define CACHE_ENTRIES 4096
@@ -32,10 +33,10 @@ static void on_event(const char *channel, const char *payload, size_t len, void 
     struct mcp *m = ud;
 
     (void)len;
-    if (payload == NULL || strncmp(channel, "project:", 8) != 0)
+    if (payload == NULL || strncmp(channel, JC_CHANNEL_PREFIX, strlen(JC_CHANNEL_PREFIX)) != 0)
         mcp_cache_invalidate(m->cache, NULL);
     else
-        mcp_cache_invalidate(m->cache, channel + 8);
+        mcp_cache_invalidate(m->cache, channel + strlen(JC_CHANNEL_PREFIX));
 }
 
 struct stopping {
@@ -97,7 +98,7 @@ static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
     }
     m->tokens = jc_auth_cache_new();
     if (m->cache == NULL || m->events == NULL || m->tokens == NULL ||
-        jc_redis_subscribe(m->events, "project:*", on_event, m) != JC_OK)
+        jc_redis_subscribe(m->events, JC_CHANNEL_PROJECTS, on_event, m) != JC_OK)
         goto nomem;
     if (jc_app_route_health(app, "/mcp/health") != JC_OK || mcp_routes(m) != JC_OK)
         goto nomem;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jc/keys.h"
 #include "jc/crypto.h"
 #include "mcp.h"
 
@@ -134,7 +135,7 @@ void mcp_meter(struct mcp_call *c, mcp_tool_fn *then)
     char key[300];
 
     c->then = then;
-    snprintf(key, sizeof(key), "jive:rl:%s:%s", c->org_id, c->who.sub);
+    jc_key_rate(key, sizeof(key), c->org_id, c->who.sub);
     jc_ratelimit_take(&c->mcp->rl, key, c->mcp->app->cfg.rate_limit_per_minute, rated, c);
 }
 

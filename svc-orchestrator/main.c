@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 
+#include "jc/keys.h"
 #include "jc/outbox.h"
 #include "orchestrator.h"
 
@@ -66,7 +67,7 @@ static void heartbeat(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     for (q = 0; q < JC_Q_COUNT; q++) {
-        snprintf(keys[q], sizeof(keys[q]), "jive:q:%s", jc_queue_name((enum jc_queue)q));
+        jc_key_queue(keys[q], sizeof(keys[q]), jc_queue_name((enum jc_queue)q));
         argv[q] = keys[q];
     }
     if (jc_redis_eval(o->app->redis, &o->ctx.llens, JC_Q_COUNT, JC_Q_COUNT, argv, depths, o) !=
@@ -103,14 +104,6 @@ static void on_shutdown(struct jc_app *app, jc_app_done_fn *done, void *ud)
     jc_worker_drain(o->worker, worker_drained, o);
 }
 
-void orch_unlock(struct jc_app *app, struct orch_ctx *ctx, const char *lock_key, const char *job_id)
-{
-    const char *argv[2] = {lock_key, job_id};
-
-    if (jc_redis_eval(app->redis, &ctx->unlock, 1, 2, argv, NULL, NULL) != JC_OK)
-        jc_debug(app->log, "lock %s not released; it expires", lock_key);
-}
-
 static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
 {
     static jc_job_handler *const handlers[JC_Q_COUNT] = {
@@ -125,8 +118,7 @@ static enum jc_err setup(struct jc_app *app, char *err, size_t errlen)
     if (o == NULL)
         goto nomem;
     o->app = app;
-    jc_redis_script_init(&o->ctx.unlock, "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                                         "return redis.call('DEL', KEYS[1]) end return 0");
+    orch_lock_init(&o->ctx);
     jc_redis_script_init(&o->ctx.llens, "local out = {} for i, k in ipairs(KEYS) do "
                                         "out[i] = redis.call('LLEN', k) end return out");
     o->worker = jc_worker_new(app, handlers, &o->ctx);

@@ -27,7 +27,6 @@ struct move {
     char *repo_url;
     char dir[PATH_MAX];
     char index_env[PATH_MAX + 32]; /* GIT_INDEX_FILE=... */
-    char lock_key[96];
     char path[1024];
     char key[64];
     const char *to; /* canonical status name (static) */
@@ -54,7 +53,7 @@ static void move_free(struct move *m)
 
 static void release(struct move *m)
 {
-    orch_unlock(m->app, m->ctx, m->lock_key, m->run->job.id);
+    orch_unlock(m->app, m->ctx, m->project_id, m->run->job.id);
 }
 
 /* Ends the job with an error: retried with backoff, or (retry false) rejected for good. */
@@ -459,7 +458,7 @@ static void project_loaded(const PGresult *res, enum jc_err err, const char *msg
         fail(m, "%s", why[0] != '\0' ? why : "cannot run git");
 }
 
-static void locked(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+static void locked(bool held, enum jc_err err, const char *msg, void *ud)
 {
     struct move *m = ud;
     const char *p[2] = {m->project_id, m->key[0] != '\0' ? m->key : NULL};
@@ -469,7 +468,7 @@ static void locked(const redisReply *r, enum jc_err err, const char *msg, void *
         move_free(m);
         return;
     }
-    if (r->type == REDIS_REPLY_NIL) {
+    if (!held) {
         jc_job_defer(m->run, 500); /* moves of one project run one after the other */
         move_free(m);
         return;
@@ -492,7 +491,6 @@ void orch_story_move(struct jc_job_run *run, void *ud)
     const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(run->payload, "path"));
     const char *key = cJSON_GetStringValue(cJSON_GetObjectItem(run->payload, "key"));
     enum jc_story_status to = jc_story_status_parse(status);
-    const char *argv[6];
 
     if (m == NULL) {
         jc_job_fail(run, "out of memory");
@@ -502,7 +500,6 @@ void orch_story_move(struct jc_job_run *run, void *ud)
     m->app = jc_worker_app(run->worker);
     m->ctx = ud;
     snprintf(m->project_id, sizeof(m->project_id), "%s", run->job.project_id);
-    snprintf(m->lock_key, sizeof(m->lock_key), "jive:lock:project:%s", m->project_id);
     if (to == JC_STATUS_MISSING || to == JC_STATUS_OTHER) {
         jc_job_reject(run,
                       "illegal status '%s': use Draft, Approved, InProgress, Review, Done or "
@@ -535,13 +532,7 @@ void orch_story_move(struct jc_job_run *run, void *ud)
         move_free(m);
         return;
     }
-    argv[0] = "SET";
-    argv[1] = m->lock_key;
-    argv[2] = run->job.id;
-    argv[3] = "NX";
-    argv[4] = "PX";
-    argv[5] = "600000";
-    if (jc_redis_command(m->app->redis, 0, locked, m, 6, argv, NULL) != JC_OK) {
+    if (orch_lock(m->app, m->project_id, run->job.id, locked, m) != JC_OK) {
         jc_job_fail(run, "locking the workspace: cannot submit");
         move_free(m);
     }

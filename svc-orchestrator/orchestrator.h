@@ -15,9 +15,22 @@ struct orch_ctx {
     struct jc_redis_script llens;  /* the queue depths for the heartbeat line */
 };
 
-/* Releases lock_key when it still holds job_id (ctx->unlock): a lock that expired and was
- * taken over is not ours to drop. Fire and forget; a lock left behind expires. */
-void orch_unlock(struct jc_app *app, struct orch_ctx *ctx, const char *lock_key,
+/* ---- lock.c: the project workspace lock ---- */
+
+/* Prepares ctx->unlock. */
+void orch_lock_init(struct orch_ctx *ctx);
+
+/* Called once: held true when the lock is now job_id's, false when another job holds it (err
+ * JC_OK), or err and msg when Redis failed. */
+typedef void orch_lock_cb(bool held, enum jc_err err, const char *msg, void *ud);
+
+/* Takes project_id's workspace lock for job_id. cb is not called when this fails to submit. */
+enum jc_err orch_lock(struct jc_app *app, const char *project_id, const char *job_id,
+                      orch_lock_cb *cb, void *ud) JC_MUSTCHECK;
+
+/* Releases project_id's lock when it still holds job_id (ctx->unlock): a lock that expired and
+ * was taken over is not ours to drop. Fire and forget; a lock left behind expires. */
+void orch_unlock(struct jc_app *app, struct orch_ctx *ctx, const char *project_id,
                  const char *job_id);
 
 /* run-sync: upserts the CI run of a workflow_run/check_run/check_suite event into runs. */

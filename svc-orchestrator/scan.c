@@ -25,7 +25,6 @@
 #define PARSE_SLICE 200
 #define UPSERT_CHUNK 500
 #define CONTENT_MAX (256 * 1024) /* document text kept for jive:// resources */
-#define LOCK_TTL_MS "600000"
 
 struct file {
     char *path;
@@ -48,7 +47,6 @@ struct scan {
     char branch[256];
     char dir[PATH_MAX];
     char commit[64];
-    char lock_key[96];
     struct file *files;
     size_t nfiles, cap;
     char **removed;
@@ -95,7 +93,7 @@ static const char *scan_mode(const struct scan *s)
 
 static void release(struct scan *s)
 {
-    orch_unlock(s->app, s->ctx, s->lock_key, s->run->job.id);
+    orch_unlock(s->app, s->ctx, s->project_id, s->run->job.id);
 }
 
 /*
@@ -913,7 +911,7 @@ static void project_loaded(const PGresult *res, enum jc_err err, const char *msg
     workspace(s);
 }
 
-static void locked(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+static void locked(bool held, enum jc_err err, const char *msg, void *ud)
 {
     struct scan *s = ud;
     char version[16];
@@ -924,7 +922,7 @@ static void locked(const redisReply *r, enum jc_err err, const char *msg, void *
         return;
     }
     snprintf(version, sizeof(version), "%d", JC_BMAD_PARSER_VERSION);
-    if (r->type == REDIS_REPLY_NIL) {
+    if (!held) {
         /* another job works on this project's workspace: try again shortly */
         jc_job_defer(s->run, 1000);
         scan_free(s);
@@ -942,7 +940,6 @@ static void locked(const redisReply *r, enum jc_err err, const char *msg, void *
 static void start(struct jc_job_run *run, struct orch_ctx *ctx, bool gates_only)
 {
     struct scan *s = calloc(1, sizeof(*s));
-    const char *argv[6];
 
     if (s == NULL) {
         jc_job_fail(run, "out of memory");
@@ -956,19 +953,12 @@ static void start(struct jc_job_run *run, struct orch_ctx *ctx, bool gates_only)
     s->gates = cJSON_CreateArray();
     s->errors = cJSON_CreateArray();
     snprintf(s->project_id, sizeof(s->project_id), "%s", run->job.project_id);
-    snprintf(s->lock_key, sizeof(s->lock_key), "jive:lock:project:%s", s->project_id);
     if (!jc_crypto_is_uuid(s->project_id)) {
         jc_job_fail(run, "project id %s is not a UUID", s->project_id);
         scan_free(s);
         return;
     }
-    argv[0] = "SET";
-    argv[1] = s->lock_key;
-    argv[2] = run->job.id;
-    argv[3] = "NX";
-    argv[4] = "PX";
-    argv[5] = LOCK_TTL_MS;
-    if (jc_redis_command(s->app->redis, 0, locked, s, 6, argv, NULL) != JC_OK) {
+    if (orch_lock(s->app, s->project_id, run->job.id, locked, s) != JC_OK) {
         jc_job_fail(run, "locking the workspace: cannot submit");
         scan_free(s);
     }

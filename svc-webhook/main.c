@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 
+#include "jc/keys.h"
 #include "jc/outbox.h"
 #include "webhook.h"
 
@@ -31,7 +32,7 @@ static void depth_tick(evutil_socket_t fd, short what, void *arg)
         char key[64], labels[64];
         const char *argv[2] = {"LLEN", key};
         struct jc_metric *g;
-        snprintf(key, sizeof(key), "jive:q:%s", jc_queue_name((enum jc_queue)q));
+        jc_key_queue(key, sizeof(key), jc_queue_name((enum jc_queue)q));
         snprintf(labels, sizeof(labels), "queue=\"%s\"", jc_queue_name((enum jc_queue)q));
         g = jc_metrics_gauge(wh->app->metrics, "jive_queue_depth", "Jobs waiting per queue",
                              labels);

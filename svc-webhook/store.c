@@ -103,7 +103,6 @@ static char *marks_literal(const struct marks *m)
     return arr;
 }
 
-
 /* A statement that carried marks failed: they are pending again. Frees m's ids. */
 static void marks_restore(struct wh_store *s, struct marks *m)
 {
@@ -342,8 +341,8 @@ static void send_batch(struct wh_store *s, struct batch *b)
     json[len] = '\0';
     p[0] = json;
     p[1] = marks;
-    if (jc_pg_query_prepared(s->app->pg, 0, "jive_webhook_store", store_sql, 2, p, batch_done,
-                             b) == JC_OK) {
+    if (jc_pg_query_prepared(s->app->pg, 0, "jive_webhook_store", store_sql, 2, p, batch_done, b) ==
+        JC_OK) {
         s->in_flight++;
     } else {
         batch_failed(b, NULL, "cannot submit the query");
@@ -403,7 +402,6 @@ static void flush_store(struct wh_store *s)
         send_batch(s, b);
     }
 }
-
 
 void wh_store_add(struct wh_store *s, struct wh_row *row)
 {

@@ -10,6 +10,7 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+#include "jc/keys.h"
 #include "jc/auth.h"
 #include "jc/config.h"
 #include "jc/crypto.h"
@@ -420,7 +421,7 @@ static void drop_dead_message(const struct jc_config *cfg, const char *queue, co
         freeReplyObject(redisCommand(c, "AUTH %s", cfg->redis_password));
     if (cfg->redis_db != 0)
         freeReplyObject(redisCommand(c, "SELECT %d", cfg->redis_db));
-    snprintf(key, sizeof(key), "jive:dead:%s", queue);
+    jc_key_dead(key, sizeof(key), queue);
     snprintf(needle, sizeof(needle), "\"id\":\"%s\"", id);
     list = redisCommand(c, "LRANGE %s 0 -1", key);
     for (i = 0; list != NULL && list->type == REDIS_REPLY_ARRAY && i < list->elements; i++) {

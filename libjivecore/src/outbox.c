@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jc/keys.h"
 #include "jc/crypto.h"
 #include "jc/outbox.h"
 #include "jc/queue.h"
@@ -273,7 +274,7 @@ static void tick(evutil_socket_t fd, short what, void *arg)
 {
     struct jc_outbox *ob = arg;
     char epoch[33];
-    const char *argv[4] = {"SET", "jive:epoch", epoch, "NX"};
+    const char *argv[4] = {"SET", JC_KEY_EPOCH, epoch, "NX"};
 
     (void)fd;
     (void)what;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "jc/keys.h"
 #include "jc/clock.h"
 #include "jc/queue.h"
 
@@ -64,7 +65,7 @@ enum jc_err jc_queue_push(struct jc_redis *r, enum jc_queue q, const char *messa
 
     if (jc_queue_name(q) == NULL || message == NULL)
         return JC_EINVAL;
-    snprintf(key, sizeof(key), "jive:q:%s", jc_queue_name(q));
+    jc_key_queue(key, sizeof(key), jc_queue_name(q));
     return jc_redis_command(r, 0, cb, ud, 3, argv, NULL);
 }
 
@@ -92,7 +93,7 @@ enum jc_err jc_events_publish(struct jc_redis *r, const char *project_id, const 
     text = cJSON_PrintUnformatted(ev);
     if (text != NULL) {
         const char *argv[3] = {"PUBLISH", channel, text};
-        snprintf(channel, sizeof(channel), "project:%s", project_id);
+        jc_channel_project(channel, sizeof(channel), project_id);
         rc = jc_redis_command(r, 0, cb, ud, 3, argv, NULL);
     }
     cJSON_free(text);

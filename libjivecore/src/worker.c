@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jc/keys.h"
 #include "jc/clock.h"
 #include "jc/crypto.h"
 #include "jc/worker.h"
@@ -184,9 +185,12 @@ static void requeue_later(struct jc_job_run *run, long delay_ms, bool keep_lock)
 
     snprintf(due, sizeof(due), "%lld", jc_clock_ms() + delay_ms);
     /* with keep_lock the lock key is a name nobody uses, so the running duplicate keeps its lock */
-    snprintf(lock, sizeof(lock), keep_lock ? "jive:lock:none" : "jive:lock:job:%s", run->job.id);
+    if (keep_lock)
+        snprintf(lock, sizeof(lock), "%s", JC_KEY_NO_LOCK);
+    else
+        jc_key_job_lock(lock, sizeof(lock), run->job.id);
     argv[0] = w->active_key;
-    argv[1] = "jive:delayed";
+    argv[1] = JC_KEY_DELAYED;
     argv[2] = lock;
     argv[3] = run->raw;
     argv[4] = run->raw;
@@ -267,7 +271,7 @@ static void succeeded_row(const PGresult *res, enum jc_err err, const char *msg,
     cJSON_AddNumberToObject(data, "attempt", run->attempt);
     cJSON_AddNumberToObject(data, "duration_ms", (jc_clock_mono() - run->t0) * 1000.0);
     publish(run, "job.succeeded", data);
-    snprintf(lock, sizeof(lock), "jive:lock:job:%s", run->job.id);
+    jc_key_job_lock(lock, sizeof(lock), run->job.id);
     argv[0] = w->active_key;
     argv[1] = lock;
     argv[2] = run->raw;
@@ -350,19 +354,19 @@ static void failed_row(const PGresult *res, enum jc_err err, const char *msg, vo
     /* the next message records the attempts made so far */
     cJSON_ReplaceItemInObject(run->msg, "attempt", cJSON_CreateNumber(run->attempt));
     next = cJSON_PrintUnformatted(run->msg);
-    snprintf(lock, sizeof(lock), "jive:lock:job:%s", run->job.id);
+    jc_key_job_lock(lock, sizeof(lock), run->job.id);
     argv[0] = w->active_key;
     argv[2] = lock;
     argv[3] = run->raw;
     argv[4] = next != NULL ? next : run->raw;
     if (f->dead) {
-        snprintf(key, sizeof(key), "jive:dead:%s", jc_queue_name(run->job.queue));
+        jc_key_dead(key, sizeof(key), jc_queue_name(run->job.queue));
         argv[1] = key;
         if (jc_redis_eval(w->app->redis, &w->dead_s, 3, 5, argv, failed_moved, f) != JC_OK)
             failed_moved(NULL, JC_EREDIS, "cannot submit", f);
     } else {
         snprintf(due, sizeof(due), "%lld", jc_clock_ms() + f->delay_ms);
-        argv[1] = "jive:delayed";
+        argv[1] = JC_KEY_DELAYED;
         argv[5] = due;
         if (jc_redis_eval(w->app->redis, &w->retry_s, 3, 6, argv, failed_moved, f) != JC_OK)
             failed_moved(NULL, JC_EREDIS, "cannot submit", f);
@@ -443,7 +447,7 @@ static void rejected_row(const PGresult *res, enum jc_err err, const char *msg, 
     cJSON_AddBoolToObject(data, "will_retry", false);
     publish(run, "job.failed", data);
     free(f);
-    snprintf(lock, sizeof(lock), "jive:lock:job:%s", run->job.id);
+    jc_key_job_lock(lock, sizeof(lock), run->job.id);
     argv[0] = w->active_key;
     argv[1] = lock;
     argv[2] = run->raw;
@@ -499,7 +503,7 @@ static void claimed(const PGresult *res, enum jc_err err, const char *msg, void 
         char lock[96];
         jc_info(w->app->log, "job %s: nothing to do (done, dead or unknown); dropping message",
                 run->job.id);
-        snprintf(lock, sizeof(lock), "jive:lock:job:%s", run->job.id);
+        jc_key_job_lock(lock, sizeof(lock), run->job.id);
         argv[0] = w->active_key;
         argv[1] = lock;
         argv[2] = run->raw;
@@ -546,7 +550,7 @@ static void start(struct jc_worker *w, struct jc_job_run *run)
     w->running++;
     run->t0 = jc_clock_mono();
     jc_clock_iso(run->started_at);
-    snprintf(key, sizeof(key), "jive:lock:job:%s", run->job.id);
+    jc_key_job_lock(key, sizeof(key), run->job.id);
     /* the lock outlives a slow job comfortably; a crash leaves it to expire */
     snprintf(ttl, sizeof(ttl), "%ld", w->app->cfg.worker_ttl_ms * 20);
     argv[0] = "SET";
@@ -642,7 +646,7 @@ static void fetch(struct fetcher *f)
     if (f->waiting || w->draining || !w->registered ||
         w->running + w->npending >= (int)w->app->cfg.worker_concurrency)
         return;
-    snprintf(src, sizeof(src), "jive:q:%s", jc_queue_name(f->queue));
+    jc_key_queue(src, sizeof(src), jc_queue_name(f->queue));
     argv[0] = "BLMOVE";
     argv[1] = src;
     argv[2] = w->active_key;
@@ -717,12 +721,12 @@ static void beat_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (w->draining)
         return;
-    snprintf(key, sizeof(key), "jive:worker:%s", w->id);
+    jc_key_worker(key, sizeof(key), w->id);
     snprintf(ttl, sizeof(ttl), "%ld", w->app->cfg.worker_ttl_ms);
     {
         const char *set[6] = {"SET", key, "alive", "PX", ttl, NULL};
-        const char *sadd[3] = {"SADD", "jive:workers", w->id};
-        const char *smembers[2] = {"SMEMBERS", "jive:workers"};
+        const char *sadd[3] = {"SADD", JC_KEY_WORKERS, w->id};
+        const char *smembers[2] = {"SMEMBERS", JC_KEY_WORKERS};
         /* SET first: once SADD has answered, the heartbeat exists too (one connection) */
         if (jc_redis_command(w->app->redis, 0, NULL, NULL, 5, set, NULL) != JC_OK ||
             jc_redis_command(w->app->redis, 0, registered, w, 3, sadd, NULL) != JC_OK ||
@@ -737,7 +741,7 @@ static void promote_cb(evutil_socket_t fd, short what, void *arg)
     struct jc_worker *w = arg;
     struct timeval tv = {0, PROMOTE_MS * 1000};
     char now[32];
-    const char *argv[3] = {"jive:delayed", now, PROMOTE_BATCH};
+    const char *argv[3] = {JC_KEY_DELAYED, now, PROMOTE_BATCH};
 
     (void)fd;
     (void)what;
@@ -771,7 +775,7 @@ struct jc_worker *jc_worker_new(struct jc_app *app, jc_job_handler *const handle
             snprintf(rnd, sizeof(rnd), "0");
         snprintf(w->id, sizeof(w->id), "%s-%ld-%s", host, (long)getpid(), rnd);
     }
-    snprintf(w->active_key, sizeof(w->active_key), "jive:active:%s", w->id);
+    jc_key_active(w->active_key, sizeof(w->active_key), w->id);
     jc_redis_script_init(&w->retry_s, retry_lua);
     jc_redis_script_init(&w->dead_s, dead_lua);
     jc_redis_script_init(&w->ack_s, ack_lua);
@@ -850,7 +854,7 @@ static void check_drained(struct jc_worker *w)
         run_free(run);
     }
     w->npending = 0;
-    snprintf(key, sizeof(key), "jive:worker:%s", w->id);
+    jc_key_worker(key, sizeof(key), w->id);
     {
         const char *del[2] = {"DEL", key};
         const char *argv[2] = {w->id, "1"};

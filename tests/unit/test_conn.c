@@ -117,9 +117,8 @@ static int client(struct fx *fx, const char *path, int rcvbuf)
 
 static double series(struct fx *fx, const char *name, const char *labels)
 {
-    struct jc_metric *m = labels != NULL
-                              ? jc_metrics_counter(fx->metrics, name, "", labels)
-                              : jc_metrics_gauge(fx->metrics, name, "", NULL);
+    struct jc_metric *m = labels != NULL ? jc_metrics_counter(fx->metrics, name, "", labels)
+                                         : jc_metrics_gauge(fx->metrics, name, "", NULL);
 
     return jc_metric_value(m);
 }
@@ -144,8 +143,8 @@ static void a_reply_nobody_reads_is_cut_at_its_write_deadline(void **state)
     int s = client(fx, "/big", 4096);
 
     /* 16 MiB at the 50 MB/s floor is 0.3 + 0.34 s; the client never reads */
-    assert_true(run_until(fx, "jive_http_connections_dropped_total", "reason=\"write_deadline\"",
-                          1, 10000) == 1);
+    assert_true(run_until(fx, "jive_http_connections_dropped_total", "reason=\"write_deadline\"", 1,
+                          10000) == 1);
     assert_true(run_until(fx, "jive_http_connections_open", NULL, 0, 2000) == 0);
     close(s);
 }
@@ -168,8 +167,7 @@ static void an_answered_connection_leaves_no_entry_once_closed(void **state)
     assert_true(run_until(fx, "jive_http_connections_open", NULL, 0, 2000) == 0);
     assert_true(series(fx, "jive_http_connections_dropped_total", "reason=\"write_deadline\"") ==
                 0);
-    assert_true(series(fx, "jive_http_connections_dropped_total", "reason=\"read_deadline\"") ==
-                0);
+    assert_true(series(fx, "jive_http_connections_dropped_total", "reason=\"read_deadline\"") == 0);
 }
 
 int main(void)
