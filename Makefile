@@ -60,17 +60,29 @@ $(LIB): $(LIB_OBJ)
 	@echo "  AR      $@"
 	@rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/jive-mcp: $(SVC_MCP:%.c=$(BUILD)/obj/%.o) $(LIB)
+# Each service is an archive of everything but its main.c: the binary is main.o and the
+# archive; the service's unit suites (tests/unit/test_<svc>_*.c) and the fuzzers link it too.
+SVC_LIBS := $(BUILD)/lib/libmcp.a $(BUILD)/lib/libwebhook.a $(BUILD)/lib/liborchestrator.a
+
+$(BUILD)/lib/libmcp.a: $(filter-out $(BUILD)/obj/svc-mcp/main.o,$(SVC_MCP:%.c=$(BUILD)/obj/%.o))
+$(BUILD)/lib/libwebhook.a: $(filter-out $(BUILD)/obj/svc-webhook/main.o,$(SVC_WH:%.c=$(BUILD)/obj/%.o))
+$(BUILD)/lib/liborchestrator.a: $(filter-out $(BUILD)/obj/svc-orchestrator/main.o,$(SVC_ORC:%.c=$(BUILD)/obj/%.o))
+$(SVC_LIBS):
+	@mkdir -p $(dir $@)
+	@echo "  AR      $@"
+	@rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/jive-mcp: $(BUILD)/obj/svc-mcp/main.o $(BUILD)/lib/libmcp.a $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/bin/jive-webhook: $(SVC_WH:%.c=$(BUILD)/obj/%.o) $(LIB)
+$(BUILD)/bin/jive-webhook: $(BUILD)/obj/svc-webhook/main.o $(BUILD)/lib/libwebhook.a $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/bin/jive-orchestrator: $(SVC_ORC:%.c=$(BUILD)/obj/%.o) $(LIB)
+$(BUILD)/bin/jive-orchestrator: $(BUILD)/obj/svc-orchestrator/main.o $(BUILD)/lib/liborchestrator.a $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -81,6 +93,23 @@ $(BUILD)/bin/jivectl: $(CTL:%.c=$(BUILD)/obj/%.o) $(LIB)
 	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+
+# a service's suites see its internal header and link its archive before the library
+$(BUILD)/obj/tests/unit/test_mcp_%.o: CFLAGS += -Isvc-mcp
+$(BUILD)/obj/tests/unit/test_webhook_%.o: CFLAGS += -Isvc-webhook
+$(BUILD)/obj/tests/unit/test_orch_%.o: CFLAGS += -Isvc-orchestrator
+$(BUILD)/tests/test_mcp_%: $(BUILD)/obj/tests/unit/test_mcp_%.o $(BUILD)/lib/libmcp.a $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+$(BUILD)/tests/test_webhook_%: $(BUILD)/obj/tests/unit/test_webhook_%.o $(BUILD)/lib/libwebhook.a $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
+$(BUILD)/tests/test_orch_%: $(BUILD)/obj/tests/unit/test_orch_%.o $(BUILD)/lib/liborchestrator.a $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lcmocka
@@ -101,26 +130,48 @@ test: bootstrap test-deps
 
 units: $(UNIT_BINS)
 
-# libFuzzer targets (clang): the library's sources compiled into each target with
-# ASan+UBSan. `make fuzz` runs each for FUZZ_SECONDS; make test runs each briefly.
+# libFuzzer targets (clang, ASan+UBSan). The library and the services are compiled once more
+# with the fuzzers' instrumentation into archives of their own (build/fuzz/lib), the same
+# archives as the build's; each target links what it needs. `make fuzz` runs each for
+# FUZZ_SECONDS; make test runs each briefly.
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS    := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 60
-FUZZ_FLAGS   := -std=c17 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
-                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-                -Ilibjivecore/include $(PKG_CFLAGS) -DJC_VERSION='"fuzz"'
+FUZZ_CFLAGS  := -std=c17 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -g -O1 \
+                -fno-sanitize-recover=all -Ilibjivecore/include $(PKG_CFLAGS) \
+                -DJC_VERSION='"fuzz"'
+FUZZ_LIB     := build/fuzz/lib/libjivecore.a
 
-# Targets that need a service's own code name it here; the HTTP ones run the whole service on a
-# thread (tests/fuzz/harness.c), its main renamed.
-FUZZ_EXTRA_fuzz_route        := svc-webhook/route.c
-FUZZ_EXTRA_fuzz_mcp_http     := tests/fuzz/harness.c $(SVC_MCP) -Dmain=jive_mcp_main
-FUZZ_EXTRA_fuzz_webhook_http := tests/fuzz/harness.c $(SVC_WH) -Dmain=jive_webhook_main
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $< (fuzz)"
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard libjivecore/include/jc/*.h) \
-              $(wildcard tests/fuzz/harness.* svc-mcp/* svc-webhook/*)
+$(FUZZ_LIB): $(LIB_SRC:%.c=build/fuzz/obj/%.o)
+build/fuzz/lib/libmcp.a: $(filter-out build/fuzz/obj/svc-mcp/main.o,$(SVC_MCP:%.c=build/fuzz/obj/%.o))
+build/fuzz/lib/libwebhook.a: $(filter-out build/fuzz/obj/svc-webhook/main.o,$(SVC_WH:%.c=build/fuzz/obj/%.o))
+$(FUZZ_LIB) build/fuzz/lib/libmcp.a build/fuzz/lib/libwebhook.a:
+	@mkdir -p $(dir $@)
+	@echo "  AR      $@"
+	@rm -f $@ && ar rcs $@ $^
+
+# What each target links besides the library: a service's archive, the harness that runs the
+# whole service on a thread (tests/fuzz/harness.c) for the HTTP ones.
+FUZZ_EXTRA_fuzz_route        := build/fuzz/lib/libwebhook.a
+FUZZ_EXTRA_fuzz_mcp_http     := build/fuzz/obj/tests/fuzz/harness.o build/fuzz/lib/libmcp.a
+FUZZ_EXTRA_fuzz_webhook_http := build/fuzz/obj/tests/fuzz/harness.o build/fuzz/lib/libwebhook.a
+
+build/fuzz/obj/tests/fuzz/fuzz_route.o: FUZZ_CFLAGS += -Isvc-webhook
+build/fuzz/obj/tests/fuzz/fuzz_webhook_http.o: FUZZ_CFLAGS += -Isvc-webhook
+build/fuzz/obj/tests/fuzz/fuzz_mcp_http.o: FUZZ_CFLAGS += -Isvc-mcp
+
+.SECONDEXPANSION:
+build/fuzz/%: build/fuzz/obj/tests/fuzz/%.o $$(FUZZ_EXTRA_$$*) $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
-	@clang $(FUZZ_FLAGS) $< $(FUZZ_EXTRA_$*) $(LIB_SRC) -o $@ $(PKG_LIBS) -lpthread
+	@clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined $^ -o $@ $(PKG_LIBS) -lpthread
+
+-include $(shell find build/fuzz/obj -name '*.d' 2>/dev/null)
 
 fuzzers: $(FUZZ_BINS)
 

@@ -31,10 +31,12 @@ clang-format --dry-run --Werror "${src[@]}" || rc=1
 echo "== cppcheck"
 cppcheck --quiet --enable=warning,portability,performance --error-exitcode=1 \
     --inline-suppr --suppress=missingIncludeSystem -Ilibjivecore/include \
+    -Isvc-mcp -Isvc-webhook -Isvc-orchestrator \
     -D__GNUC__ -DJC_VERSION='"lint"' "${csrc[@]}" || rc=1
 
 echo "== clang-tidy"
 flags=(-std=c17 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Ilibjivecore/include
+       -Isvc-mcp -Isvc-webhook -Isvc-orchestrator
        $(pkg-config --cflags libevent libpq hiredis libcjson libjwt openssl yaml-0.1) -DJC_VERSION='"lint"')
 checks='-*,clang-analyzer-*,-clang-analyzer-valist.Uninitialized,-clang-analyzer-optin.performance.Padding,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,bugprone-assignment-in-if-condition,bugprone-bool-pointer-implicit-conversion,bugprone-macro-parentheses,bugprone-misplaced-widening-cast,bugprone-signed-char-misuse,bugprone-sizeof-expression,bugprone-suspicious-memset-usage,bugprone-suspicious-string-compare,bugprone-too-small-loop-variable'
 out=$(clang-tidy --quiet --checks="$checks" --warnings-as-errors='*' "${csrc[@]}" -- "${flags[@]}" 2>&1)

@@ -214,4 +214,7 @@ void mcp_kanban_move_story(struct mcp_call *c);
 /* Registers POST/GET/DELETE /mcp, GET /mcp/tools, POST /mcp/invoke and the resource metadata. */
 enum jc_err mcp_routes(struct mcp *m) JC_MUSTCHECK;
 
+/* service.c: the service's start (jc_app_main's setup): its state, routes and shutdown. */
+enum jc_err mcp_setup(struct jc_app *app, char *err, size_t errlen) JC_MUSTCHECK;
+
 #endif

@@ -405,7 +405,7 @@ static void synced(const struct jc_proc_result *r, void *ud)
 
 /* ---- project, path, lock ---- */
 
-static bool safe_story_path(const char *p)
+bool orch_story_path_safe(const char *p)
 {
     return p[0] != '\0' && p[0] != '/' && strstr(p, "..") == NULL && strchr(p, '\\') == NULL &&
            strstr(p, "//") == NULL && strlen(p) < 1000 &&
@@ -438,7 +438,7 @@ static void project_loaded(const PGresult *res, enum jc_err err, const char *msg
             return;
         }
         snprintf(m->path, sizeof(m->path), "%s", PQgetvalue(res, 0, 3));
-        if (!safe_story_path(m->path)) {
+        if (!orch_story_path_safe(m->path)) {
             reject(m, "%s is not a story file inside the repository", m->path);
             return;
         }
@@ -510,7 +510,7 @@ void orch_story_move(struct jc_job_run *run, void *ud)
     }
     m->to = jc_story_status_name(to);
     if (path != NULL) {
-        if (!safe_story_path(path)) {
+        if (!orch_story_path_safe(path)) {
             jc_job_reject(run,
                           "'%s' is not a story file inside the repository (relative path "
                           "under docs/stories/ or _bmad-output/implementation-artifacts/, "

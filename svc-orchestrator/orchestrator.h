@@ -44,6 +44,10 @@ void orch_gate_evaluation(struct jc_job_run *run, void *ud);
 /* story-move: sets a story's status in git (commit + push) and in artifacts. */
 void orch_story_move(struct jc_job_run *run, void *ud);
 
+/* True when p may be a story-move's path: relative, no "..", "//" or backslash, under 1000
+ * bytes, and a story file by the BMAD layout rules (jc_bmad_classify). */
+bool orch_story_path_safe(const char *p);
+
 /* Runs git with argv (argv[0] "git"), the non-interactive environment plus extra_env
  * (NAME=value, may be NULL), optional stdin; cb as jc_proc_run. */
 enum jc_err orch_git(struct jc_app *app, const char *const *argv, const char *const *extra_env,
@@ -69,5 +73,8 @@ typedef void orch_conflicts_cb(enum jc_err err, const char *msg, int opened, int
  * publishing conflict.opened / conflict.resolved (job_id may be NULL). */
 void orch_detect_conflicts(struct jc_app *app, const char *project_id, const char *org_id,
                            const char *job_id, orch_conflicts_cb *cb, void *ud);
+
+/* service.c: the service's start (jc_app_main's setup): its state, routes and shutdown. */
+enum jc_err orch_setup(struct jc_app *app, char *err, size_t errlen) JC_MUSTCHECK;
 
 #endif

@@ -104,4 +104,7 @@ enum jc_err wh_receiver_init(struct wh *wh) JC_MUSTCHECK;
 /* Registers POST /api/jobs/enqueue (admin token, or JIVE_ENV=development). */
 enum jc_err wh_admin_init(struct wh *wh) JC_MUSTCHECK;
 
+/* service.c: the service's start (jc_app_main's setup): its state, routes and shutdown. */
+enum jc_err wh_setup(struct jc_app *app, char *err, size_t errlen) JC_MUSTCHECK;
+
 #endif

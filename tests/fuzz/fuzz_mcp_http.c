@@ -9,8 +9,8 @@
 #include <stdlib.h>
 
 #include "harness.h"
+#include "mcp.h"
 
-int jive_mcp_main(void); /* svc-mcp/main.c's main, renamed by the build */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,7 +29,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    harness_start(jive_mcp_main, vars);
+    harness_start(JC_SVC_MCP, mcp_setup, vars);
     return 0;
 }
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../svc-webhook/webhook.h"
+#include "webhook.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,10 +13,10 @@
 
 #include "harness.h"
 #include "jc/crypto.h"
+#include "webhook.h"
 
 #define SECRET "fuzz-webhook-secret-0123456789"
 
-int jive_webhook_main(void); /* svc-webhook/main.c's main, renamed by the build */
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,7 +31,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    harness_start(jive_webhook_main, vars);
+    harness_start(JC_SVC_WEBHOOK, wh_setup, vars);
     return 0;
 }
 

@@ -15,12 +15,13 @@
 #include "harness.h"
 
 static int port;
-static int (*svc_main)(void);
+static enum jc_svc svc;
+static jc_app_setup_fn *svc_setup;
 
 static void *run(void *arg)
 {
     (void)arg;
-    exit(svc_main()); /* the service only returns on a fatal error */
+    exit(jc_app_main(svc, svc_setup)); /* the service only returns on a fatal error */
     return NULL;
 }
 
@@ -55,7 +56,7 @@ static int dial(void)
     return fd;
 }
 
-void harness_start(int (*service_main)(void), const char *const *vars)
+void harness_start(enum jc_svc service, jc_app_setup_fn *setup, const char *const *vars)
 {
     char buf[128];
     pthread_t t;
@@ -64,7 +65,8 @@ void harness_start(int (*service_main)(void), const char *const *vars)
     /* the service thread still runs when libFuzzer exits: OpenSSL must not tear itself down
      * under it (its atexit cleanup would pull the HMAC and JWT code's state away) */
     OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
-    svc_main = service_main;
+    svc = service;
+    svc_setup = setup;
     port = closed_port();
     snprintf(buf, sizeof(buf), "%d", port);
     setenv("PORT", buf, 1);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * harness.h: runs a whole service (its real main, renamed) on a thread of the fuzzing process
+ * harness.h: runs a whole service (jc_app_main with its setup, from the service's archive) on a
+ * thread of the fuzzing process
  * and sends it one HTTP request per input, over loopback, reading the answer to the end.
  *
  * An input is "header lines\n\nbody": the harness writes the request line, Host, Content-Length
@@ -14,9 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jc/app.h"
+
 /* Sets the service's environment (plus vars, "NAME=value" strings, NULL-terminated), starts
- * service_main on a thread and waits until it accepts connections. Once per process. */
-void harness_start(int (*service_main)(void), const char *const *vars);
+ * jc_app_main(service, setup) on a thread and waits until it accepts connections. Once per
+ * process. */
+void harness_start(enum jc_svc service, jc_app_setup_fn *setup, const char *const *vars);
 
 /* Sends one request built from data (see above) to method and path; extra, when not NULL, is
  * one more header line the harness computes (e.g. a signature). Returns the HTTP status, 0
