@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jc/later.h"
 #include "jc/clock.h"
 #include "jc/crypto.h"
 #include "jc/queue.h"
@@ -426,6 +427,7 @@ struct db {
     struct jc_pg_tx *tx;
     cJSON *json;
     char err[400];
+    enum jc_err late_err; /* a failure before the transaction began */
 };
 
 static void db_free(struct db *d)
@@ -517,6 +519,21 @@ static void db_began(struct jc_pg_tx *tx, enum jc_err err, const char *msg, void
     }
 }
 
+/* A read that could not start: answered on the next turn, like any other failure. */
+static void db_unstarted(void *arg)
+{
+    struct db *d = arg;
+
+    db_done(NULL, d->late_err, d->err, d);
+}
+
+static void db_unstarted_oom(void *arg)
+{
+    struct mcp_call *c = arg;
+
+    c->db_cb(c, NULL, JC_ENOMEM, "out of memory");
+}
+
 void mcp_db(struct mcp_call *c, const char *sql, int nparams, const char *const *params,
             mcp_db_cb *cb)
 {
@@ -524,7 +541,8 @@ void mcp_db(struct mcp_call *c, const char *sql, int nparams, const char *const 
     int i;
 
     if (d == NULL) {
-        cb(c, NULL, JC_ENOMEM, "out of memory");
+        c->db_cb = cb;
+        jc_later(c->mcp->app->base, db_unstarted_oom, c);
         return;
     }
     d->c = c;
@@ -535,9 +553,14 @@ void mcp_db(struct mcp_call *c, const char *sql, int nparams, const char *const 
     for (i = 0; d->params != NULL && i < nparams; i++)
         d->params[i] = params[i] != NULL ? strdup(params[i]) : NULL;
     if (d->sql == NULL || d->params == NULL) {
-        db_done(NULL, JC_ENOMEM, "out of memory", d);
+        d->late_err = JC_ENOMEM;
+        snprintf(d->err, sizeof(d->err), "out of memory");
+        jc_later(c->mcp->app->base, db_unstarted, d);
         return;
     }
-    if (jc_pg_begin(c->mcp->app->pg, 0, db_began, d) != JC_OK)
-        db_done(NULL, JC_EPG, "database unavailable", d);
+    if (jc_pg_begin(c->mcp->app->pg, 0, db_began, d) != JC_OK) {
+        d->late_err = JC_EPG;
+        snprintf(d->err, sizeof(d->err), "database unavailable");
+        jc_later(c->mcp->app->base, db_unstarted, d);
+    }
 }

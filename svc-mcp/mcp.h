@@ -59,6 +59,9 @@ typedef void mcp_send_fn(struct mcp_call *c, struct mcp_answer *a);
 
 typedef void mcp_tool_fn(struct mcp_call *c);
 
+/* mcp_db's callback (call.c). */
+typedef void mcp_db_cb(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg);
+
 struct mcp_call {
     struct mcp *mcp;
     struct jc_req *req;
@@ -75,6 +78,7 @@ struct mcp_call {
     char org_id[40];
     const struct mcp_tool *tool;
     mcp_tool_fn *then; /* a metered read other than a tool: what runs once the bucket allows */
+    mcp_db_cb *db_cb;  /* mcp_db's callback while its failure waits for the next turn */
     const cJSON *args;
     char args_hash[65];
     char op[300]; /* a read other than tools/call, as audited: "resources/read jive://..." */
@@ -179,9 +183,9 @@ void mcp_db_error(struct mcp_call *c, const char *outcome, const char *detail);
 /*
  * Runs sql (one statement returning one row with one JSON text column) as the runtime role
  * with the caller's org set (row-level security), in its own transaction. cb gets the JSON
- * (NULL on error, then msg says why).
+ * (NULL on error, then msg says why): exactly once, never inside this call, also when the read
+ * could not even start (jc/later.h).
  */
-typedef void mcp_db_cb(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg);
 void mcp_db(struct mcp_call *c, const char *sql, int nparams, const char *const *params,
             mcp_db_cb *cb);
 

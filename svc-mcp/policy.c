@@ -136,7 +136,17 @@ void mcp_meter(struct mcp_call *c, mcp_tool_fn *then)
 
     c->then = then;
     jc_key_rate(key, sizeof(key), c->org_id, c->who.sub);
-    jc_ratelimit_take(&c->mcp->rl, key, c->mcp->app->cfg.rate_limit_per_minute, rated, c);
+    if (jc_ratelimit_take(&c->mcp->rl, key, c->mcp->app->cfg.rate_limit_per_minute, rated, c) !=
+        JC_OK) {
+        /* not even asked: as when Redis does not answer, the call goes on unchecked */
+        struct jc_rate rate = {true,
+                               true,
+                               c->mcp->app->cfg.rate_limit_per_minute,
+                               c->mcp->app->cfg.rate_limit_per_minute,
+                               0,
+                               0};
+        rated(&rate, c);
+    }
 }
 
 /* ---- tools/call ---- */

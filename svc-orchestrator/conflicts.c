@@ -112,24 +112,25 @@ static void loaded(const PGresult *res, enum jc_err err, const char *msg, void *
     cJSON_free(text);
 }
 
-void orch_detect_conflicts(struct jc_app *app, const char *project_id, const char *org_id,
-                           const char *job_id, orch_conflicts_cb *cb, void *ud)
+enum jc_err orch_detect_conflicts(struct jc_app *app, const char *project_id, const char *org_id,
+                                  const char *job_id, orch_conflicts_cb *cb, void *ud)
 {
     struct detect *dt = calloc(1, sizeof(*dt));
     const char *p[1] = {project_id};
+    enum jc_err rc;
 
-    if (dt == NULL) {
-        cb(JC_ENOMEM, "out of memory", 0, 0, ud);
-        return;
-    }
+    if (dt == NULL)
+        return JC_ENOMEM;
     dt->app = app;
     dt->cb = cb;
     dt->ud = ud;
     snprintf(dt->project_id, sizeof(dt->project_id), "%s", project_id);
     snprintf(dt->org_id, sizeof(dt->org_id), "%s", org_id);
     snprintf(dt->job_id, sizeof(dt->job_id), "%s", job_id != NULL ? job_id : "");
-    if (jc_pg_query(app->pg, 0, load_sql, 1, p, loaded, dt) != JC_OK)
-        finish(dt, JC_EPG, "cannot submit", 0, 0);
+    rc = jc_pg_query(app->pg, 0, load_sql, 1, p, loaded, dt);
+    if (rc != JC_OK)
+        free(dt);
+    return rc;
 }
 
 /* ---- the conflict-detection job ---- */
@@ -152,6 +153,7 @@ static void job_done(enum jc_err err, const char *msg, int opened, int resolved,
 void orch_conflict_detection(struct jc_job_run *run, void *ud)
 {
     (void)ud;
-    orch_detect_conflicts(jc_worker_app(run->worker), run->job.project_id, run->job.org_id,
-                          run->job.id, job_done, run);
+    if (orch_detect_conflicts(jc_worker_app(run->worker), run->job.project_id, run->job.org_id,
+                              run->job.id, job_done, run) != JC_OK)
+        jc_job_fail(run, "conflict detection: cannot start");
 }

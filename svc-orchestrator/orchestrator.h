@@ -70,9 +70,10 @@ typedef void orch_conflicts_cb(enum jc_err err, const char *msg, int opened, int
                                void *ud);
 
 /* Recomputes the conflicts of a project from the database and applies the difference,
- * publishing conflict.opened / conflict.resolved (job_id may be NULL). */
-void orch_detect_conflicts(struct jc_app *app, const char *project_id, const char *org_id,
-                           const char *job_id, orch_conflicts_cb *cb, void *ud);
+ * publishing conflict.opened / conflict.resolved (job_id may be NULL). JC_OK: cb runs exactly
+ * once, later; otherwise the detection did not start and cb is not called. */
+enum jc_err orch_detect_conflicts(struct jc_app *app, const char *project_id, const char *org_id,
+                                  const char *job_id, orch_conflicts_cb *cb, void *ud) JC_MUSTCHECK;
 
 /* service.c: the service's start (jc_app_main's setup): its state, routes and shutdown. */
 enum jc_err orch_setup(struct jc_app *app, char *err, size_t errlen) JC_MUSTCHECK;

@@ -257,7 +257,9 @@ static void gates_deleted(const PGresult *res, enum jc_err err, const char *msg,
         succeed(s);
         return;
     }
-    orch_detect_conflicts(s->app, s->project_id, s->org_id, s->run->job.id, conflicts_done, s);
+    if (orch_detect_conflicts(s->app, s->project_id, s->org_id, s->run->job.id, conflicts_done,
+                              s) != JC_OK)
+        fail(s, "%s", "conflict detection: cannot start");
 }
 
 /* Paths of this scan as a Postgres array, for "not in the tree any more" (full) or removed. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jc/later.h"
 #include "jc/outbox.h"
 #include "webhook.h"
 
@@ -182,6 +183,11 @@ static void flush_step(struct mark_flush *f)
     }
 }
 
+static void flush_first(void *arg)
+{
+    flush_step(arg);
+}
+
 static void flush_poll(evutil_socket_t fd, short what, void *arg)
 {
     struct mark_flush *f = arg;
@@ -195,14 +201,14 @@ void wh_store_flush(struct wh_store *s, void (*cb)(void *ud), void *ud)
 {
     struct mark_flush *f = malloc(sizeof(*f));
 
-    if (f == NULL) {
-        cb(ud);
+    if (f == NULL) { /* the marks stay unwritten: the outbox re-pushes those jobs */
+        jc_later(s->app->base, cb, ud);
         return;
     }
     f->s = s;
     f->cb = cb;
     f->ud = ud;
-    flush_step(f);
+    jc_later(s->app->base, flush_first, f);
 }
 
 /* ---- group commit: many deliveries, one INSERT, one commit ---- */
@@ -242,6 +248,7 @@ struct batch {
     struct wh_row *list; /* linked by next */
     int n;
     struct marks marks; /* the marks this batch's statement writes */
+    const char *unsent; /* why the statement could not be sent */
 };
 
 static void flush_store(struct wh_store *s);
@@ -312,6 +319,16 @@ static void batch_done(const PGresult *res, enum jc_err err, const char *msg, vo
     flush_store(s);
 }
 
+/* A batch whose statement could not be sent fails on the next turn: a row's callback never
+ * runs inside wh_store_add. */
+static void unsent(void *arg)
+{
+    struct batch *b = arg;
+
+    batch_failed(b, NULL, b->unsent);
+    batch_free(b);
+}
+
 static void send_batch(struct wh_store *s, struct batch *b)
 {
     size_t cap = 3, len = 0;
@@ -325,8 +342,8 @@ static void send_batch(struct wh_store *s, struct batch *b)
     json = malloc(cap);
     if (json == NULL || (marks = marks_literal(&b->marks)) == NULL) {
         free(json);
-        batch_failed(b, NULL, "out of memory");
-        batch_free(b);
+        b->unsent = "out of memory";
+        jc_later(s->app->base, unsent, b);
         return;
     }
     json[len++] = '[';
@@ -345,8 +362,8 @@ static void send_batch(struct wh_store *s, struct batch *b)
         JC_OK) {
         s->in_flight++;
     } else {
-        batch_failed(b, NULL, "cannot submit the query");
-        batch_free(b);
+        b->unsent = "cannot submit the query";
+        jc_later(s->app->base, unsent, b);
     }
     free(json);
     free(marks);

@@ -54,8 +54,8 @@ struct wh_store *wh_store_new(struct jc_app *app);
 /* Frees the store and its pending marks (call after wh_store_flush). NULL is a no-op. */
 void wh_store_free(struct wh_store *s);
 
-/* Queues row for the next statement; cb runs once with its outcome (never inside this call
- * unless the statement cannot even be submitted). */
+/* Queues row for the next statement; cb runs exactly once with its outcome, never inside this
+ * call. */
 void wh_store_add(struct wh_store *s, struct wh_row *row);
 
 /* A job reached Redis: its rows are marked enqueued by the next statement (no statement or

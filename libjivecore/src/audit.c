@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jc/later.h"
 #include "jc/audit.h"
 #include "jc/clock.h"
 #include "jc/crypto.h"
@@ -420,7 +421,7 @@ void jc_audit_flush(struct jc_audit *a, void (*cb)(void *ud), void *ud)
 {
     event_del(a->timer);
     if (a->nrows == 0 && a->in_flight == 0) {
-        cb(ud);
+        jc_later(a->base, cb, ud);
         return;
     }
     a->flush_cb = cb;
@@ -429,7 +430,7 @@ void jc_audit_flush(struct jc_audit *a, void (*cb)(void *ud), void *ud)
         a->flush_cb = NULL;
         jc_warn(a->log, "audit: the database is down; %d row(s) stay in %s for the next start",
                 a->nrows, a->journal != NULL ? a->journal : "memory (no journal: lost)");
-        cb(ud);
+        jc_later(a->base, cb, ud);
         return;
     }
     send_batch(a);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jc/later.h"
 #include "jc/keys.h"
 #include "jc/crypto.h"
 #include "jc/outbox.h"
@@ -320,7 +321,7 @@ void jc_outbox_drain(struct jc_outbox *ob, jc_outbox_drained_cb *cb, void *ud)
     ob->draining = true;
     event_del(ob->timer);
     if (!ob->busy) {
-        cb(ud);
+        jc_later(ob->base, cb, ud);
         return;
     }
     ob->drained_cb = cb;

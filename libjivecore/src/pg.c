@@ -689,8 +689,9 @@ static void conn_connect(struct pg_conn *c)
     c->state = C_CONNECTING;
     tv_ms(&tv, pg->connect_timeout_ms);
     evtimer_add(c->retry, &tv); /* connect deadline; retry_cb sees C_CONNECTING */
+    /* a lookup that cannot be made (NULL) is retried when the connect deadline above passes */
     if (pg->dns_host != NULL)
-        c->dnsreq = jc_dns_resolve(pg->dns, pg->dns_host, dns_cb, c);
+        c->dnsreq = jc_dns_resolve(pg->base, pg->dns, pg->dns_host, dns_cb, c);
     else
         conn_start(c, NULL);
 }

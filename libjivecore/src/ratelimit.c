@@ -54,23 +54,23 @@ void jc_ratelimit_init(struct jc_ratelimit *rl, struct jc_redis *redis)
     jc_redis_script_init(&rl->bucket, bucket_lua);
 }
 
-void jc_ratelimit_take(struct jc_ratelimit *rl, const char *key, long per_minute, jc_rate_cb *cb,
-                       void *ud)
+enum jc_err jc_ratelimit_take(struct jc_ratelimit *rl, const char *key, long per_minute,
+                              jc_rate_cb *cb, void *ud)
 {
     struct take *t = malloc(sizeof(*t));
     char cap[32], now[32];
     const char *argv[3] = {key, cap, now};
+    enum jc_err rc;
 
-    if (t == NULL) {
-        struct jc_rate rate = {true, true, per_minute, per_minute, 0, 0};
-        cb(&rate, ud);
-        return;
-    }
+    if (t == NULL)
+        return JC_ENOMEM;
     t->cb = cb;
     t->ud = ud;
     t->limit = per_minute;
     snprintf(cap, sizeof(cap), "%ld", per_minute);
     snprintf(now, sizeof(now), "%lld", jc_clock_ms());
-    if (jc_redis_eval(rl->redis, &rl->bucket, 1, 3, argv, replied, t) != JC_OK)
-        replied(NULL, JC_EREDIS, "cannot submit", t);
+    rc = jc_redis_eval(rl->redis, &rl->bucket, 1, 3, argv, replied, t);
+    if (rc != JC_OK)
+        free(t);
+    return rc;
 }

@@ -527,10 +527,15 @@ static void connect_start(struct jc_redis *r)
 {
     if (r->closing || r->ac != NULL || r->dnsreq != NULL)
         return;
-    if (r->dns != NULL && !jc_dns_is_numeric(r->host))
-        r->dnsreq = jc_dns_resolve(r->dns, r->host, dns_cb, r);
-    else
+    if (r->dns == NULL || jc_dns_is_numeric(r->host)) {
         connect_to(r, r->host);
+        return;
+    }
+    r->dnsreq = jc_dns_resolve(r->base, r->dns, r->host, dns_cb, r);
+    if (r->dnsreq == NULL) {
+        went_down(r, "cannot resolve the host: out of memory");
+        schedule_retry(r);
+    }
 }
 
 struct jc_redis *jc_redis_new(struct event_base *base, struct jc_log *log,

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jc/later.h"
 #include "jc/keys.h"
 #include "jc/clock.h"
 #include "jc/crypto.h"
@@ -841,6 +842,12 @@ static void gone(const redisReply *r, enum jc_err err, const char *msg, void *ud
         cb(w->drained_ud);
 }
 
+/* The heartbeat's removal could not be sent: drained all the same. */
+static void gone_unsent(void *w)
+{
+    gone(NULL, JC_EREDIS, "cannot submit", w);
+}
+
 static void check_drained(struct jc_worker *w)
 {
     char key[160];
@@ -860,7 +867,7 @@ static void check_drained(struct jc_worker *w)
         const char *argv[2] = {w->id, "1"};
         if (jc_redis_command(w->app->redis, 0, NULL, NULL, 2, del, NULL) != JC_OK ||
             jc_redis_eval(w->app->redis, &w->recover_s, 0, 2, argv, gone, w) != JC_OK)
-            gone(NULL, JC_EREDIS, "cannot submit", w);
+            jc_later(w->app->base, gone_unsent, w);
     }
 }
 

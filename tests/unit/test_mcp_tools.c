@@ -54,12 +54,12 @@ static void every_entry_is_whole_and_its_schemas_parse(void **state)
         if (t->event != NULL)
             assert_true(!t->read_only &&
                         cJSON_GetObjectItem(cJSON_GetObjectItem(out, "properties"), t->event_data));
-        assert_int_equal(
-            cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "annotations"), "readOnlyHint")),
-            t->read_only);
-        assert_string_equal(
-            cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "_meta"), "io.jive/scope")),
-            t->scope);
+        assert_int_equal(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "annotations"),
+                                                          "readOnlyHint")),
+                         t->read_only);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(
+                                cJSON_GetObjectItem(d, "_meta"), "io.jive/scope")),
+                            t->scope);
         cJSON_Delete(in);
         cJSON_Delete(out);
         cJSON_Delete(d);

@@ -19,16 +19,16 @@ static void story_files_inside_the_repository_may_be_moved(void **state)
 static void anything_else_is_refused(void **state)
 {
     static const char *const bad[] = {
-        "",                                /* nothing */
-        "/etc/passwd",                     /* absolute */
-        "/docs/stories/1.2.story.md",      /* absolute, even a story's shape */
-        "docs/stories/../../.git/config",  /* out of the tree */
-        "docs/stories/..hidden/1.2.md",    /* ".." anywhere */
-        "docs\\stories\\1.2.story.md",     /* backslashes */
-        "docs//stories/1.2.story.md",      /* an empty segment */
-        "docs/prd.md",                     /* not a story */
-        "docs/qa/gates/1.2-login.yml",     /* a gate, not a story */
-        ".github/workflows/ci.yml",        /* not BMAD at all */
+        "",                               /* nothing */
+        "/etc/passwd",                    /* absolute */
+        "/docs/stories/1.2.story.md",     /* absolute, even a story's shape */
+        "docs/stories/../../.git/config", /* out of the tree */
+        "docs/stories/..hidden/1.2.md",   /* ".." anywhere */
+        "docs\\stories\\1.2.story.md",    /* backslashes */
+        "docs//stories/1.2.story.md",     /* an empty segment */
+        "docs/prd.md",                    /* not a story */
+        "docs/qa/gates/1.2-login.yml",    /* a gate, not a story */
+        ".github/workflows/ci.yml",       /* not BMAD at all */
     };
     char long_path[1100];
     size_t i;

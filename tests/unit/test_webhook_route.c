@@ -57,6 +57,7 @@ static void a_push_whose_list_may_be_incomplete_is_a_full_scan(void **state)
     char commits[4096] = "[";
     char payload[5000];
     struct wh_route r;
+    size_t len = 1;
     int i;
 
     (void)state;
@@ -70,8 +71,8 @@ static void a_push_whose_list_may_be_incomplete_is_a_full_scan(void **state)
     assert_true(r.has_job && cJSON_IsTrue(cJSON_GetObjectItem(r.payload, "full")));
     cJSON_Delete(r.payload);
     for (i = 0; i < 20; i++) /* GitHub cuts the list at 20 */
-        strcat(commits, i == 0 ? "{}" : ",{}");
-    strcat(commits, "]");
+        len += (size_t)snprintf(commits + len, sizeof(commits) - len, "%s{}", i == 0 ? "" : ",");
+    snprintf(commits + len, sizeof(commits) - len, "]");
     snprintf(payload, sizeof(payload), "{\"ref\":\"refs/heads/main\",\"commits\":%s}", commits);
     r = route("push", payload, "main");
     assert_true(r.has_job && cJSON_IsTrue(cJSON_GetObjectItem(r.payload, "full")));

@@ -18,7 +18,8 @@ struct jc_dns_req;
 /*
  * Result callback: addr is the numeric address (IPv4 preferred), valid only during the call;
  * on failure err is JC_EIO, addr NULL and errmsg says why. Called exactly once unless the
- * request is cancelled first; it may run inside jc_dns_resolve itself (numeric host, hosts file).
+ * request is cancelled first, and never inside jc_dns_resolve: an answer known at once (numeric
+ * host, hosts file) comes on the loop's next turn (jc/later.h).
  */
 typedef void jc_dns_cb(enum jc_err err, const char *addr, const char *errmsg, void *ud);
 
@@ -27,12 +28,12 @@ bool jc_dns_is_numeric(const char *host);
 
 /*
  * Resolves host with dns (borrowed; must outlive the request or be freed with
- * evdns_base_free(dns, 1)). Returns a handle for jc_dns_cancel while the lookup is pending, or
- * NULL when cb already ran (success or failure) or could not be started (then cb ran with
- * JC_ENOMEM).
+ * evdns_base_free(dns, 1)) on base's loop. Returns a handle, valid until cb has run, for
+ * jc_dns_cancel; NULL when the request could not be made (out of memory): cb is then never
+ * called.
  */
-struct jc_dns_req *jc_dns_resolve(struct evdns_base *dns, const char *host, jc_dns_cb *cb,
-                                  void *ud);
+struct jc_dns_req *jc_dns_resolve(struct event_base *base, struct evdns_base *dns, const char *host,
+                                  jc_dns_cb *cb, void *ud);
 
 /* Cancels a pending lookup: cb will not be called. The handle is invalid afterwards. */
 void jc_dns_cancel(struct jc_dns_req *req);

@@ -30,11 +30,12 @@ typedef void jc_rate_cb(const struct jc_rate *rate, void *ud);
 void jc_ratelimit_init(struct jc_ratelimit *rl, struct jc_redis *redis);
 
 /*
- * Takes one token from key's bucket of per_minute tokens (refilled continuously). cb runs
- * exactly once, never inside this call... except when the command cannot be submitted, then it
- * runs at once with degraded set.
+ * Takes one token from key's bucket of per_minute tokens (refilled continuously). Returns JC_OK
+ * when cb will run: exactly once, never inside this call, with degraded set when Redis did not
+ * answer. Otherwise (out of memory, the command refused) an error, and cb is not called: the
+ * caller decides, as for a degraded answer.
  */
-void jc_ratelimit_take(struct jc_ratelimit *rl, const char *key, long per_minute, jc_rate_cb *cb,
-                       void *ud);
+enum jc_err jc_ratelimit_take(struct jc_ratelimit *rl, const char *key, long per_minute,
+                              jc_rate_cb *cb, void *ud) JC_MUSTCHECK;
 
 #endif
