@@ -1,6 +1,9 @@
 -- SPDX-License-Identifier: MIT
--- 001_init.sql: JIVE's data model (DESIGN.md "Data"), tenant isolation by row-level security,
--- and the runtime role jive-mcp drops to inside each transaction.
+-- 001_init.sql: JIVE's data model (docs/ARCHITECTURE.md, "Schema and tenancy"), tenant
+-- isolation by row-level security, and the runtime role jive-mcp drops to inside each
+-- transaction.
+-- supersedes sha256 2f78c4910f11474a3f24426499e2043f9876c52b44b0592c0038a7789057975d
+-- (the same migration before this header pointed at our own docs; only comments changed)
 
 -- The runtime role: no login, not the owner of anything, never BYPASSRLS. The migrating user
 -- (Railway's single DATABASE_URL owner) is made a member so it can SET LOCAL ROLE to it.

@@ -50,6 +50,24 @@ def test_refuses_edited_migration(stack, fresh_db):
     assert "001_init.sql changed after it was applied" in p.stderr
 
 
+def test_a_migration_edited_in_its_comments_names_the_checksum_it_supersedes(stack, fresh_db):
+    """A database migrated before 001_init.sql's header comment changed records the old checksum;
+    the file names it in a '-- supersedes sha256' line, so the database migrates on, and an
+    unrelated checksum is still refused."""
+    old = "2f78c4910f11474a3f24426499e2043f9876c52b44b0592c0038a7789057975d"
+    assert f"-- supersedes sha256 {old}" in (ROOT / "schema" / "001_init.sql").read_text()
+    assert migrate(stack, fresh_db).returncode == 0
+    with psycopg.connect(fresh_db) as c:
+        c.execute("UPDATE schema_migrations SET checksum = %s WHERE version = '001_init.sql'",
+                  (old,))
+    assert migrate(stack, fresh_db).returncode == 0
+    with psycopg.connect(fresh_db) as c:
+        c.execute("UPDATE schema_migrations SET checksum = %s WHERE version = '001_init.sql'",
+                  (old[:-1] + "0",))
+    p = migrate(stack, fresh_db)
+    assert p.returncode == 1 and "001_init.sql changed after it was applied" in p.stderr
+
+
 def test_failed_migration_rolls_back_and_names_file(stack, fresh_db, tmp_path):
     for f in (ROOT / "schema").glob("*.sql"):
         (tmp_path / f.name).write_text(f.read_text())
