@@ -148,27 +148,30 @@ def test_a_connection_that_sends_nothing_is_closed_at_the_header_deadline(spawn)
     assert dropped(svc, "read_deadline") == 1
 
 
+def trickle(sock, chunks):
+    """Sends chunks one by one, about 0.25 s apart, until the server closes the connection;
+    returns how many were sent before it did, or None when all went and it is still open."""
+    sock.settimeout(0.25)
+    for sent, chunk in enumerate(chunks):
+        try:
+            sock.sendall(chunk)
+            if sock.recv(1) == b"":
+                return sent
+        except socket.timeout:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            return sent
+    return None
+
+
 def test_headers_trickled_a_byte_at_a_time_are_cut_off(spawn):
     svc = slow_svc(spawn)
     s = socket.create_connection(("127.0.0.1", svc.port))
     line = b"GET /livez HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200
-    sent = 0
-    s.settimeout(0.25)
-    closed = False
-    for i in range(len(line)):  # a byte every 0.1 s resets no timer: the deadline stands
-        try:
-            s.sendall(line[i:i + 1])
-            sent += 1
-            if s.recv(1) == b"":
-                closed = True
-                break
-        except socket.timeout:
-            continue
-        except (BrokenPipeError, ConnectionResetError):
-            closed = True
-            break
+    # each byte resets no timer: the deadline stands, long before the line is done
+    sent = trickle(s, (line[i:i + 1] for i in range(len(line))))
     s.close()
-    assert closed and sent < len(line)
+    assert sent is not None and sent < len(line)
     assert dropped(svc, "read_deadline") == 1
 
 
@@ -195,21 +198,10 @@ def test_a_body_slower_than_the_minimum_rate_is_cut_off(spawn):
     s = socket.create_connection(("127.0.0.1", svc.port))
     s.sendall(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
               b"Content-Length: 2000\r\n\r\n{")
-    s.settimeout(0.25)
-    closed = False
-    for _ in range(60):  # 4 bytes/s, under the 100 B/s floor: cut after about a second
-        try:
-            s.sendall(b" ")
-            if s.recv(1) == b"":
-                closed = True
-                break
-        except socket.timeout:
-            continue
-        except (BrokenPipeError, ConnectionResetError):
-            closed = True
-            break
+    # 4 bytes/s, under the 100 B/s floor: cut after about a second, long before the body is done
+    sent = trickle(s, (b" " for _ in range(60)))
     s.close()
-    assert closed
+    assert sent is not None
     assert dropped(svc, "read_deadline") == 1
 
 

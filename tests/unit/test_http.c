@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* test_http.c: the evhttp front in-process: routing, envelope, request ids, deferred replies,
- * drain. */
+ * drain, and the connection guard under it (a reply nobody reads is cut at its write deadline;
+ * closed connections leave no entry). The guard's read-side deadlines and the address cap are
+ * played by a real client in tests/integration/test_http.py. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -25,7 +27,10 @@ struct fx {
     struct jc_req *held; /* a request the deferred handler keeps */
     int drained;
     int unfinished;
+    char *big;
 };
+
+#define BIG (16u << 20) /* more than the kernel buffers of both ends hold */
 
 struct reply {
     int done;
@@ -75,11 +80,29 @@ static void hold(struct jc_req *req, void *ud)
     fx->held = req; /* replied later by the test */
 }
 
+static void big(struct jc_req *req, void *ud)
+{
+    struct fx *fx = ud;
+
+    jc_http_reply_raw(req, 200, "application/octet-stream", fx->big, BIG);
+}
+
 static int setup(void **state)
 {
-    static const char *env[] = {
-        "DATABASE_URL", "postgresql://u@h/db",      "REDIS_URL", "redis://r", "JIVE_BIND",
-        "127.0.0.1",    "JIVE_SHUTDOWN_TIMEOUT_MS", "300",       NULL};
+    /* the guard: 300 ms for a request's headers, replies at 50 MB/s or faster */
+    static const char *env[] = {"DATABASE_URL",
+                                "postgresql://u@h/db",
+                                "REDIS_URL",
+                                "redis://r",
+                                "JIVE_BIND",
+                                "127.0.0.1",
+                                "JIVE_SHUTDOWN_TIMEOUT_MS",
+                                "300",
+                                "JIVE_HTTP_HEADER_TIMEOUT_MS",
+                                "300",
+                                "JIVE_HTTP_MIN_RATE",
+                                "50000000",
+                                NULL};
     struct fx *fx = calloc(1, sizeof(*fx));
     char err[128];
 
@@ -94,6 +117,9 @@ static int setup(void **state)
     assert_int_equal(jc_http_route(fx->http, "GET", "/exact", echo_path, NULL), JC_OK);
     assert_int_equal(jc_http_route(fx->http, "POST", "/items/*", echo_path, NULL), JC_OK);
     assert_int_equal(jc_http_route(fx->http, "GET", "/slow", hold, fx), JC_OK);
+    assert_int_equal(jc_http_route(fx->http, "GET", "/big", big, fx), JC_OK);
+    fx->big = malloc(BIG);
+    memset(fx->big, 'x', BIG);
     fx->port = free_port();
     assert_int_equal(jc_http_listen(fx->http, fx->port, err, sizeof(err)), JC_OK);
     *state = fx;
@@ -110,6 +136,7 @@ static int teardown(void **state)
     fclose(fx->devnull);
     jc_config_clear(&fx->cfg);
     event_base_free(fx->base);
+    free(fx->big);
     free(fx);
     return 0;
 }
@@ -258,6 +285,79 @@ static void drain_gives_up_after_timeout(void **state)
     evhttp_connection_free(conn);
 }
 
+static int client(struct fx *fx, const char *path, int rcvbuf)
+{
+    struct sockaddr_in a = {0};
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    char req[128];
+    int n;
+
+    if (rcvbuf > 0)
+        assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)fx->port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(s, (struct sockaddr *)&a, sizeof(a)), 0);
+    n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", path);
+    assert_int_equal(send(s, req, (size_t)n, 0), n);
+    return s;
+}
+
+static double series(struct fx *fx, const char *name, const char *labels)
+{
+    struct jc_metric *m = labels != NULL ? jc_metrics_counter(fx->metrics, name, "", labels)
+                                         : jc_metrics_gauge(fx->metrics, name, "", NULL);
+
+    return jc_metric_value(m);
+}
+
+/* Runs the loop until the series reaches want or timeout_ms passes; returns its value. */
+static double run_until(struct fx *fx, const char *name, const char *labels, double want,
+                        long timeout_ms)
+{
+    struct timeval step = {0, 10000};
+    long waited;
+
+    for (waited = 0; waited < timeout_ms && series(fx, name, labels) != want; waited += 10) {
+        event_base_loopexit(fx->base, &step);
+        event_base_dispatch(fx->base);
+    }
+    return series(fx, name, labels);
+}
+
+static void a_reply_nobody_reads_is_cut_at_its_write_deadline(void **state)
+{
+    struct fx *fx = *state;
+    int s = client(fx, "/big", 4096);
+
+    /* 16 MiB at the 50 MB/s floor is 0.3 + 0.34 s; the client never reads */
+    assert_true(run_until(fx, "jive_http_connections_dropped_total", "reason=\"write_deadline\"", 1,
+                          10000) == 1);
+    assert_true(run_until(fx, "jive_http_connections_open", NULL, 0, 2000) == 0);
+    close(s);
+}
+
+static void an_answered_connection_leaves_no_entry_once_closed(void **state)
+{
+    struct fx *fx = *state;
+    int s[3], i;
+    char buf[512];
+
+    for (i = 0; i < 3; i++)
+        s[i] = client(fx, "/exact", 0);
+    assert_true(run_until(fx, "jive_http_requests_total",
+                          "method=\"GET\",route=\"/exact\",status=\"200\"", 3, 2000) == 3);
+    assert_true(series(fx, "jive_http_connections_open", NULL) == 3); /* kept alive */
+    for (i = 0; i < 3; i++) {
+        assert_true(recv(s[i], buf, sizeof(buf), 0) > 0);
+        close(s[i]);
+    }
+    assert_true(run_until(fx, "jive_http_connections_open", NULL, 0, 2000) == 0);
+    assert_true(series(fx, "jive_http_connections_dropped_total", "reason=\"write_deadline\"") ==
+                0);
+    assert_true(series(fx, "jive_http_connections_dropped_total", "reason=\"read_deadline\"") == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +365,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(not_found_and_wrong_method, setup, teardown),
         cmocka_unit_test_setup_teardown(drain_waits_for_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(drain_gives_up_after_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_reply_nobody_reads_is_cut_at_its_write_deadline, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(an_answered_connection_leaves_no_entry_once_closed, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
