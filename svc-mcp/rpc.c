@@ -37,34 +37,52 @@ static bool legacy_supported(const char *v)
     return false;
 }
 
-/* 401: no usable token. The body code tells agents what to do. */
+/*
+ * The URL of this resource's metadata (RFC 9728 section 3.1): the well-known path inserted
+ * between the origin and the path of the resource URL (JIVE_JWT_AUDIENCE), so
+ * https://jive.example/mcp has https://jive.example/.well-known/oauth-protected-resource/mcp.
+ */
+static void metadata_url(const struct jc_config *cfg, char *out, size_t len)
+{
+    const char *aud = cfg->jwt_audience != NULL ? cfg->jwt_audience : "";
+    const char *p = strstr(aud, "://");
+    const char *path = p != NULL ? strchr(p + 3, '/') : NULL;
+    int origin = path != NULL ? (int)(path - aud) : (int)strlen(aud);
+
+    snprintf(out, len, "%.*s/.well-known/oauth-protected-resource%s", origin, aud,
+             path != NULL && strcmp(path, "/") != 0 ? path : "");
+}
+
+/* How to get a token here: no sign-in is configured on this server, an operator mints them. */
+#define HOW_TO_GET_A_TOKEN "ask an operator for a token (jivectl token mint)"
+
+/*
+ * 401: no usable token. The body code tells agents what to do. As RFC 6750 asks, a request
+ * without credentials gets a challenge without an error code; a bad token gets invalid_token.
+ */
 static void unauthorized(struct mcp_call *c, const char *code, const char *why)
 {
-    struct jc_app *app = c->mcp->app;
-    char www[700], meta[300], msg[300];
+    char www[900], meta[400], msg[300];
     struct mcp_answer a = {.kind = MCP_ERROR, .status = 401, .rest_status = 401, .code = -32001};
 
-    snprintf(meta, sizeof(meta), "%s", app->cfg.jwt_audience);
-    /* the resource metadata sits at the origin of the resource URL */
-    {
-        char *p = strstr(meta, "://");
-        char *slash = p != NULL ? strchr(p + 3, '/') : NULL;
-        if (slash != NULL)
-            *slash = '\0';
-    }
-    snprintf(www, sizeof(www),
-             "Bearer error=\"invalid_token\", error_description=\"%s\", "
-             "resource_metadata=\"%s/.well-known/oauth-protected-resource\"",
-             why, meta);
+    metadata_url(&c->mcp->app->cfg, meta, sizeof(meta));
+    if (strcmp(code, "TOKEN_REQUIRED") == 0)
+        snprintf(www, sizeof(www), "Bearer resource_metadata=\"%s\"", meta);
+    else
+        snprintf(www, sizeof(www),
+                 "Bearer error=\"invalid_token\", error_description=\"%s\", "
+                 "resource_metadata=\"%s\"",
+                 why, meta);
     mcp_call_header(c, "WWW-Authenticate", www);
     if (c->method != NULL && (strcmp(c->method, "tools/call") == 0 || mcp_metered(c)))
         mcp_audit(c, "denied", why);
-    snprintf(msg, sizeof(msg), "unauthorized: %s", why);
+    snprintf(msg, sizeof(msg), "unauthorized: %s; %s", why, HOW_TO_GET_A_TOKEN);
     a.msg = msg;
     a.rest_msg = why;
     a.rest_code = code;
     a.data = cJSON_CreateObject();
     cJSON_AddStringToObject(a.data, "code", code);
+    cJSON_AddStringToObject(a.data, "how", HOW_TO_GET_A_TOKEN);
     c->send(c, &a);
 }
 
@@ -577,7 +595,11 @@ static void rest_invoke(struct jc_req *req, void *ud)
     authenticate(c);
 }
 
-/* RFC 9728 protected resource metadata. */
+/*
+ * RFC 9728 protected resource metadata, at the well-known URL and at its path-specific form.
+ * No authorization server is named: this server has no sign-in, tokens come from an operator
+ * (jivectl token mint), and naming one that does not exist sends clients to a dead end.
+ */
 static void resource_metadata(struct jc_req *req, void *ud)
 {
     struct mcp *m = ud;
@@ -585,10 +607,6 @@ static void resource_metadata(struct jc_req *req, void *ud)
     const struct mcp_tool *t;
 
     cJSON_AddStringToObject(d, "resource", m->app->cfg.jwt_audience);
-    cJSON_AddItemToObject(d, "authorization_servers", cJSON_CreateArray());
-    if (m->app->cfg.jwt_issuer != NULL)
-        cJSON_AddItemToArray(cJSON_GetObjectItem(d, "authorization_servers"),
-                             cJSON_CreateString(m->app->cfg.jwt_issuer));
     cJSON_AddItemToObject(d, "bearer_methods_supported",
                           cJSON_CreateStringArray((const char *[]){"header"}, 1));
     scopes = cJSON_AddArrayToObject(d, "scopes_supported");
@@ -601,6 +619,19 @@ static void resource_metadata(struct jc_req *req, void *ud)
     }
     cJSON_AddStringToObject(d, "resource_name", "JIVE MCP server");
     jc_http_reply_json(req, 200, d);
+}
+
+/* The authorization-server endpoints a client may try anyway: an OAuth error (RFC 6749 section
+ * 5.2 shape, "error" a string), never an envelope an OAuth client cannot read. */
+static void no_authorization_server(struct jc_req *req, void *ud)
+{
+    cJSON *e = cJSON_CreateObject();
+
+    (void)ud;
+    cJSON_AddStringToObject(e, "error", "invalid_request");
+    cJSON_AddStringToObject(e, "error_description",
+                            "this server has no sign-in; " HOW_TO_GET_A_TOKEN);
+    jc_http_reply_json(req, 404, e);
 }
 
 enum jc_err mcp_routes(struct mcp *m)
@@ -620,5 +651,21 @@ enum jc_err mcp_routes(struct mcp *m)
         rc = jc_http_route(h, "POST", "/mcp/invoke", rest_invoke, m);
     if (rc == JC_OK)
         rc = jc_http_route(h, "GET", "/.well-known/oauth-protected-resource", resource_metadata, m);
+    if (rc == JC_OK)
+        rc = jc_http_route(h, "GET", "/.well-known/oauth-protected-resource/*", resource_metadata,
+                           m);
+    /* what OAuth clients try when they look for an authorization server */
+    if (rc == JC_OK)
+        rc = jc_http_route(h, "GET", "/.well-known/oauth-authorization-server*",
+                           no_authorization_server, m);
+    if (rc == JC_OK)
+        rc = jc_http_route(h, "GET", "/.well-known/openid-configuration*", no_authorization_server,
+                           m);
+    if (rc == JC_OK)
+        rc = jc_http_route(h, "POST", "/register", no_authorization_server, m);
+    if (rc == JC_OK)
+        rc = jc_http_route(h, "GET", "/authorize", no_authorization_server, m);
+    if (rc == JC_OK)
+        rc = jc_http_route(h, "POST", "/token", no_authorization_server, m);
     return rc;
 }

@@ -233,9 +233,13 @@ def test_no_token(mcp, tenant, db):
     rid = str(uuid.uuid4())
     r = call(mcp, "status_get", {"project_id": tenant["project"]}, None, rid=rid)
     assert r.status_code == 401
-    assert r.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
-    assert "resource_metadata=" in r.headers["WWW-Authenticate"]
+    # no credentials: a challenge without an error code (RFC 6750 section 3.1), pointing at the
+    # path-specific metadata of http://127.0.0.1/mcp
+    assert r.headers["WWW-Authenticate"] == \
+        'Bearer resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource/mcp"'
     assert r.json()["error"]["data"]["code"] == "TOKEN_REQUIRED"
+    assert "jivectl token mint" in r.json()["error"]["data"]["how"]
+    assert "jivectl token mint" in r.json()["error"]["message"]
     row = one_audit(db, rid)
     assert row[0] == "anonymous" and row[4] == "denied" and row[2] == "status_get"
 
@@ -480,6 +484,33 @@ def test_rest_routes(mcp, tenant, db):
     meta = requests.get(mcp.url("/.well-known/oauth-protected-resource")).json()
     assert meta["resource"] == JWT_AUDIENCE and "status:read" in meta["scopes_supported"]
     assert requests.get(mcp.url("/mcp/health")).json()["service"] == "jive-mcp"
+
+
+def test_without_sign_in_no_authorization_server_is_advertised(mcp):
+    """The resource metadata names no authorization server (there is none to send a client to),
+    at both its URLs; what OAuth clients try next answers an OAuth error, not our envelope; a bad
+    token's challenge says invalid_token."""
+    for path in ("/.well-known/oauth-protected-resource",
+                 "/.well-known/oauth-protected-resource/mcp"):
+        r = requests.get(mcp.url(path))
+        assert r.status_code == 200
+        meta = r.json()
+        assert meta["resource"] == JWT_AUDIENCE and "authorization_servers" not in meta
+    for method, path in (("GET", "/.well-known/oauth-authorization-server"),
+                         ("GET", "/.well-known/oauth-authorization-server/mcp"),
+                         ("GET", "/.well-known/openid-configuration"),
+                         ("POST", "/register"), ("GET", "/authorize"), ("POST", "/token")):
+        r = requests.request(method, mcp.url(path), json={} if method == "POST" else None)
+        assert r.status_code == 404, path
+        body = r.json()
+        assert body["error"] == "invalid_request" and "jivectl token mint" in body["error_description"]
+    r = requests.post(mcp.url("/mcp"), headers={"Authorization": "Bearer not.a.token",
+                                                "Accept": "application/json, text/event-stream"},
+                      json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+    assert 'resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource/mcp"' in \
+        r.headers["WWW-Authenticate"]
 
 
 def test_sigterm_flushes_the_audit(mcp, tenant, db):

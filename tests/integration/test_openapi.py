@@ -70,6 +70,11 @@ def test_live_replies_match_the_schemas(services):
     validate("/mcp/health", "get", requests.get(mcp.url("/mcp/health")))
     validate("/.well-known/oauth-protected-resource", "get",
              requests.get(mcp.url("/.well-known/oauth-protected-resource")))
+    validate("/.well-known/oauth-protected-resource/{resourcePath}", "get",
+             requests.get(mcp.url("/.well-known/oauth-protected-resource/mcp")))
+    validate("/register", "post", requests.post(mcp.url("/register"), json={}))
+    validate("/.well-known/oauth-authorization-server{suffix}", "get",
+             requests.get(mcp.url("/.well-known/oauth-authorization-server")))
     tools = validate("/mcp/tools", "get", requests.get(mcp.url("/mcp/tools"), headers=t)).json()
     assert len(tools["tools"]) == 11
     validate("/mcp/tools", "get", requests.get(mcp.url("/mcp/tools")))  # 401
