@@ -198,7 +198,7 @@ static void created(struct mcp_call *c, cJSON *json, enum jc_err err, const char
     job.queue = JC_Q_STORY_MOVE;
     job.project_id = c->project_id;
     job.org_id = org;
-    job.max_attempts = 3;
+    job.max_attempts = c->mcp->app->cfg.max_attempts[JC_Q_STORY_MOVE];
     job.payload = payload;
     text = jc_queue_message(&job);
     cJSON_Delete(json);
@@ -213,8 +213,8 @@ static void create_job(struct move *m)
     struct mcp_call *c = m->c;
     cJSON *payload = cJSON_CreateObject(), *actor;
     const char *k;
-    char *text;
-    const char *p[5];
+    char *text, max[16];
+    const char *p[6];
 
     if ((k = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "key"))) != NULL)
         cJSON_AddStringToObject(payload, "key", k);
@@ -234,13 +234,15 @@ static void create_job(struct move *m)
     p[2] = text;
     p[3] = c->req->request_id;
     p[4] = c->req->traceparent;
+    snprintf(max, sizeof(max), "%d", c->mcp->app->cfg.max_attempts[JC_Q_STORY_MOVE]);
+    p[5] = max;
     mcp_db(c,
            "WITH p AS (SELECT id, org_id FROM projects WHERE id = $1::uuid),"
            " j AS (INSERT INTO jobs (id, org_id, project_id, queue, payload, request_id,"
-           "  traceparent) SELECT $2::uuid, org_id, id, 'story-move', $3::jsonb, $4, $5 FROM p"
-           "  RETURNING org_id, payload::text)"
+           "  traceparent, max_attempts) SELECT $2::uuid, org_id, id, 'story-move', $3::jsonb,"
+           "  $4, $5, $6::int FROM p RETURNING org_id, payload::text)"
            " SELECT (SELECT json_build_object('org_id', org_id, 'payload', payload) FROM j)::text",
-           5, p, created);
+           6, p, created);
     cJSON_free(text);
 }
 

@@ -86,7 +86,7 @@ static void inserted(const PGresult *res, enum jc_err err, const char *msg, void
     job.queue = e->queue;
     job.project_id = e->project_id;
     job.org_id = e->org_id;
-    job.max_attempts = 3;
+    job.max_attempts = e->wh->app->cfg.max_attempts[e->queue];
     job.payload = e->payload;
     m = jc_queue_message(&job);
     if (m == NULL || jc_queue_push(e->wh->app->redis, e->queue, m, pushed, e) != JC_OK)
@@ -155,19 +155,22 @@ static void enqueue_route(struct jc_req *req, void *ud)
     }
     {
         /* the token's org bounds the project (no token only in development) */
-        const char *p[7] = {e->id,
+        char max[16];
+        const char *p[8] = {e->id,
                             e->project_id,
                             jc_queue_name(e->queue),
                             e->payload,
                             req->request_id,
                             req->traceparent,
-                            who.org_id[0] != '\0' ? who.org_id : NULL};
+                            who.org_id[0] != '\0' ? who.org_id : NULL,
+                            max};
+        snprintf(max, sizeof(max), "%d", wh->app->cfg.max_attempts[e->queue]);
         if (jc_pg_query(wh->app->pg, 0,
                         "INSERT INTO jobs (id, org_id, project_id, queue, payload, request_id, "
-                        "traceparent) SELECT $1::uuid, org_id, id, $3, $4::jsonb, $5, $6 "
-                        "FROM projects WHERE id = $2::uuid AND ($7::uuid IS NULL OR "
-                        "org_id = $7::uuid) RETURNING org_id",
-                        7, p, inserted, e) != JC_OK) {
+                        "traceparent, max_attempts) SELECT $1::uuid, org_id, id, $3, $4::jsonb, "
+                        "$5, $6, $8::int FROM projects WHERE id = $2::uuid AND ($7::uuid IS NULL "
+                        "OR org_id = $7::uuid) RETURNING org_id",
+                        8, p, inserted, e) != JC_OK) {
             jc_http_reply_error(req, 503, "unavailable", "cannot submit the query");
             goto fail;
         }

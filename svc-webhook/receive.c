@@ -221,7 +221,7 @@ static void stored(struct delivery *d, bool inserted)
     job.project_id = d->proj.id;
     job.org_id = d->proj.org_id;
     job.event_id = d->id;
-    job.max_attempts = 3;
+    job.max_attempts = d->wh->app->cfg.max_attempts[d->route.queue];
     job.payload = d->job_payload;
     m = jc_queue_message(&job);
     if (m == NULL || jc_queue_push(d->wh->app->redis, d->route.queue, m, pushed, d) != JC_OK)
@@ -267,6 +267,8 @@ static char *row_object(const struct delivery *d)
     add_string(o, "queue", d->route.has_job ? jc_queue_name(d->route.queue) : NULL);
     add_string(o, "request_id", d->req->request_id);
     add_string(o, "traceparent", d->req->traceparent);
+    if (d->route.has_job)
+        cJSON_AddNumberToObject(o, "max_attempts", d->wh->app->cfg.max_attempts[d->route.queue]);
     cols = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (cols == NULL)

@@ -235,11 +235,12 @@ static const char store_sql[] =
     "  ON CONFLICT (id) DO NOTHING RETURNING id),"
     " j AS ("
     "  INSERT INTO jobs (id, org_id, project_id, queue, payload, event_id, request_id,"
-    "    traceparent)"
+    "    traceparent, max_attempts)"
     "  SELECT v.job_id, v.org_id, v.project_id, v.queue, v.job_payload, v.id, v.request_id,"
-    "    v.traceparent"
+    "    v.traceparent, v.max_attempts"
     "  FROM jsonb_to_recordset($1::jsonb) AS v (id text, job_id uuid, org_id uuid,"
-    "    project_id uuid, queue text, job_payload jsonb, request_id text, traceparent text)"
+    "    project_id uuid, queue text, job_payload jsonb, request_id text, traceparent text,"
+    "    max_attempts int)"
     "  JOIN ev ON ev.id = v.id WHERE v.job_id IS NOT NULL)"
     " SELECT id FROM ev WHERE EXISTS (SELECT FROM m)";
 

@@ -27,7 +27,8 @@ struct wh_project {
  * One row of the group commit (store.c): a delivery's event row and, when it has one, its job
  * row, as one JSON object with the columns of store.c's statement (id, org_id, project_id,
  * event_type, action, payload, payload_hash, status, processed, error_message, job_id, queue,
- * job_payload, request_id, traceparent). The owner keeps id and json alive until cb.
+ * job_payload, request_id, traceparent, max_attempts). The owner keeps id and json alive
+ * until cb.
  */
 enum wh_row_outcome {
     WH_ROW_INSERTED,  /* committed */

@@ -10,13 +10,14 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
-#include "jc/keys.h"
 #include "jc/auth.h"
 #include "jc/config.h"
 #include "jc/crypto.h"
 #include "jc/migrate.h"
 #include "jc/parse.h"
 #include "jc/repo.h"
+#include "jc/keys.h"
+#include "jc/queue.h"
 #include "inspect.h"
 
 #define MAX_OPTS 8
@@ -173,12 +174,15 @@ static int cmd_project_add(const struct jc_config *cfg, struct opt *opts, int n)
     if (conn == NULL)
         return 1;
     {
-        const char *p[6] = {org,
+        char max[16];
+        const char *p[7] = {org,
                             name,
                             repo,
                             branch != NULL ? branch : "main",
                             secret != NULL ? secret : generated,
-                            scan_first ? "true" : "false"};
+                            scan_first ? "true" : "false",
+                            max};
+        snprintf(max, sizeof(max), "%d", cfg->max_attempts[JC_Q_ARTIFACT_SCAN]);
         /* the project and its first full scan commit together; the outbox sweeper queues it */
         r = PQexecParams(conn,
                          "WITH o AS (INSERT INTO orgs (slug, name) VALUES ($1, $1) "
@@ -186,11 +190,12 @@ static int cmd_project_add(const struct jc_config *cfg, struct opt *opts, int n)
                          "p AS (INSERT INTO projects (org_id, name, repo_url, default_branch, "
                          "  webhook_secret) SELECT o.id, $2, $3, $4, $5 FROM o "
                          "  RETURNING id, org_id), "
-                         "j AS (INSERT INTO jobs (org_id, project_id, queue, payload) "
-                         "  SELECT org_id, id, 'artifact-scan', '{\"full\": true}'::jsonb FROM p "
-                         "  WHERE $6::boolean RETURNING id) "
+                         "j AS (INSERT INTO jobs (org_id, project_id, queue, payload, "
+                         "  max_attempts) SELECT org_id, id, 'artifact-scan', "
+                         "  '{\"full\": true}'::jsonb, $7::int FROM p WHERE $6::boolean "
+                         "  RETURNING id) "
                          "SELECT p.id, (SELECT id FROM j) FROM p",
-                         6, NULL, p, NULL, NULL, 0);
+                         7, NULL, p, NULL, NULL, 0);
     }
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -477,10 +482,12 @@ static int cmd_jobs_retry(const struct jc_config *cfg, struct opt *opts, int n)
 static int cmd_scan(const struct jc_config *cfg, struct opt *opts, int n)
 {
     const char *project = opt_get(opts, n, "project");
-    const char *queue = opt_get(opts, n, "gates") != NULL ? "gate-evaluation" : "artifact-scan";
+    enum jc_queue q = opt_get(opts, n, "gates") != NULL ? JC_Q_GATE_EVALUATION : JC_Q_ARTIFACT_SCAN;
+    const char *queue = jc_queue_name(q);
     PGconn *conn;
     PGresult *r;
-    const char *p[2];
+    char max[16];
+    const char *p[3];
 
     if (project == NULL)
         return fail("scan: a project id or name is required (jivectl project list)");
@@ -488,14 +495,16 @@ static int cmd_scan(const struct jc_config *cfg, struct opt *opts, int n)
     if (conn == NULL)
         return 1;
     /* a committed job row: the outbox sweeper (jive-webhook, jive-orchestrator) queues it */
+    snprintf(max, sizeof(max), "%d", cfg->max_attempts[q]);
     p[0] = project;
     p[1] = queue;
+    p[2] = max;
     r = PQexecParams(conn,
-                     "INSERT INTO jobs (org_id, project_id, queue, payload) "
-                     "SELECT org_id, id, $2, '{\"full\": true}'::jsonb FROM projects "
+                     "INSERT INTO jobs (org_id, project_id, queue, payload, max_attempts) "
+                     "SELECT org_id, id, $2, '{\"full\": true}'::jsonb, $3::int FROM projects "
                      "WHERE id::text = $1 OR name = $1 ORDER BY created_at LIMIT 1 "
                      "RETURNING id, project_id",
-                     2, NULL, p, NULL, NULL, 0);
+                     3, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         if (PQresultStatus(r) != PGRES_TUPLES_OK)
             fprintf(stderr, "jivectl: scan: %s", PQresultErrorMessage(r));

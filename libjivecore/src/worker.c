@@ -522,7 +522,8 @@ static void locked(const redisReply *r, enum jc_err err, const char *msg, void *
 {
     struct jc_job_run *run = ud;
     struct jc_worker *w = run->worker;
-    const char *p[2] = {run->job.id, w->id};
+    char max[16];
+    const char *p[3] = {run->job.id, w->id, max};
 
     if (err != JC_OK) {
         jc_warn(w->app->log, "job %s: cannot lock (%s); retrying later", run->job.id, msg);
@@ -534,12 +535,14 @@ static void locked(const redisReply *r, enum jc_err err, const char *msg, void *
         requeue_later(run, w->app->cfg.retry_base_ms, true);
         return;
     }
+    /* this worker's configuration decides how many attempts the job gets: the row says so */
+    snprintf(max, sizeof(max), "%d", w->app->cfg.max_attempts[run->job.queue]);
     if (jc_pg_query(w->app->pg, 0,
                     "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
-                    "started_at = now(), updated_at = now(), worker = $2 "
+                    "started_at = now(), updated_at = now(), worker = $2, max_attempts = $3::int "
                     "WHERE id = $1::uuid AND status IN ('queued', 'running') "
                     "RETURNING attempts",
-                    2, p, claimed, run) != JC_OK)
+                    3, p, claimed, run) != JC_OK)
         claimed(NULL, JC_EPG, "cannot submit", run);
 }
 

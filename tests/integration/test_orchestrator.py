@@ -138,6 +138,17 @@ def test_failing_job_retries_with_growing_delays_then_dies(spawn, webhook, proje
     assert again.returncode == 1 and "no dead job" in again.stderr
 
 
+def test_the_consuming_worker_decides_the_attempts_and_the_row_says_so(spawn, webhook, project, db):
+    """A job queued under the producer's default (3) runs under the orchestrator's
+    JIVE_MAX_ATTEMPTS_RUN_SYNC=2: it dies after two attempts, and its row records 2."""
+    spawn("jive-orchestrator", JIVE_MAX_ATTEMPTS_RUN_SYNC="2", **FAST)
+    job_id = enqueue(webhook, {"queue": "run-sync", "project_id": project["id"],
+                               "payload": {"event": "workflow_run"}})
+    assert wait_for(lambda: job(db, job_id)[0] == "dead", 15), job(db, job_id)
+    assert job(db, job_id)[1] == 2
+    assert db.execute("SELECT max_attempts FROM jobs WHERE id = %s", (job_id,)).fetchone()[0] == 2
+
+
 def test_duplicate_message_has_one_set_of_effects(spawn, webhook, project, db, stack, examples):
     payload = workflow_run(examples, run_id=9100003)
     r = deliver(webhook, project["id"], "workflow_run", payload, project["secret"])

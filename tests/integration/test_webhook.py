@@ -176,6 +176,23 @@ def test_push_to_tracked_branch_becomes_artifact_scan(webhook, project, db, stac
     assert event["data"] == {"jobs": [job_id], "delivery": delivery, "event": "push"}
 
 
+def test_max_attempts_come_from_the_configuration(spawn, project, db, stack, examples):
+    """The job row and its message carry the queue's JIVE_MAX_ATTEMPTS_<QUEUE>, not a constant;
+    another queue keeps JIVE_MAX_ATTEMPTS."""
+    wh = spawn("jive-webhook", JIVE_MAX_ATTEMPTS="4", JIVE_MAX_ATTEMPTS_ARTIFACT_SCAN="7")
+    payload = push_with_all_changes(examples)
+    r = deliver(wh, project["id"], "push", payload, project["secret"])
+    assert r.status_code == 202, r.text
+    job_id = r.json()["jobs"][0]
+    assert db.execute("SELECT max_attempts FROM jobs WHERE id = %s", (job_id,)).fetchone()[0] == 7
+    assert queued(stack, "artifact-scan", job_id)["max_attempts"] == 7
+    r = deliver(wh, project["id"], "workflow_run", example(examples, "workflow_run", "completed"),
+                project["secret"])
+    job_id = r.json()["jobs"][0]
+    assert db.execute("SELECT max_attempts FROM jobs WHERE id = %s", (job_id,)).fetchone()[0] == 4
+    assert queued(stack, "run-sync", job_id)["max_attempts"] == 4
+
+
 def test_delivery_trace_context_reaches_the_job(webhook, project, db, examples):
     trace = "5bf92f3577b34da6a3ce929d0e0e4736"
     p = example(examples, "workflow_run", "completed")
