@@ -18,6 +18,7 @@
 #include "jc/repo.h"
 #include "jc/keys.h"
 #include "jc/queue.h"
+#include "events.h"
 #include "inspect.h"
 
 #define MAX_OPTS 8
@@ -404,28 +405,42 @@ static int cmd_jobs_show(const struct jc_config *cfg, struct opt *opts, int n)
     return code;
 }
 
+/* A Redis connection from REDIS_URL (authenticated, database selected), or NULL. */
+static redisContext *connect_redis(const struct jc_config *cfg)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c;
+
+    if (cfg->redis_host == NULL)
+        return NULL;
+    c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
+    if (c == NULL || c->err != 0) {
+        redisFree(c);
+        return NULL;
+    }
+    if (cfg->redis_password != NULL)
+        freeReplyObject(redisCommand(c, "AUTH %s", cfg->redis_password));
+    if (cfg->redis_db != 0)
+        freeReplyObject(redisCommand(c, "SELECT %d", cfg->redis_db));
+    return c;
+}
+
 /* Removes the job's message from jive:dead:<queue> (best effort: a stale dead message is
  * harmless, the row is what counts). */
 static void drop_dead_message(const struct jc_config *cfg, const char *queue, const char *id)
 {
     redisContext *c;
     redisReply *list;
-    struct timeval tv = {2, 0};
     char key[96], needle[64];
     size_t i;
 
     if (cfg->redis_host == NULL)
         return;
-    c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
-    if (c == NULL || c->err != 0) {
+    c = connect_redis(cfg);
+    if (c == NULL) {
         fprintf(stderr, "jivectl: note: Redis unreachable; the old dead message stays listed\n");
-        redisFree(c);
         return;
     }
-    if (cfg->redis_password != NULL)
-        freeReplyObject(redisCommand(c, "AUTH %s", cfg->redis_password));
-    if (cfg->redis_db != 0)
-        freeReplyObject(redisCommand(c, "SELECT %d", cfg->redis_db));
     jc_key_dead(key, sizeof(key), queue);
     snprintf(needle, sizeof(needle), "\"id\":\"%s\"", id);
     list = redisCommand(c, "LRANGE %s 0 -1", key);
@@ -522,6 +537,48 @@ static int cmd_scan(const struct jc_config *cfg, struct opt *opts, int n)
     return 0;
 }
 
+static int cmd_events(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    const char *project = opt_get(opts, n, "project");
+    const char *follow_opt = opt_get(opts, n, "follow");
+    bool follow = true;
+    char id[40], err[128];
+    redisContext *c;
+    int code;
+
+    if (project == NULL)
+        return fail("events: a project id or name is required (jivectl project list)");
+    if (jc_parse_bool(follow_opt != NULL ? follow_opt : "yes", &follow) != JC_OK)
+        return fail("--follow takes yes or no");
+    if (jc_config_require(cfg, "REDIS_URL", err, sizeof(err)) != JC_OK)
+        return fail("events: %s", err);
+    if (jc_crypto_is_uuid(project)) {
+        snprintf(id, sizeof(id), "%s", project);
+    } else { /* a name: its id from the database */
+        PGconn *conn = connect_db(cfg);
+        PGresult *r;
+        if (conn == NULL)
+            return 1;
+        r = PQexecParams(conn,
+                         "SELECT id FROM projects WHERE name = $1 ORDER BY created_at LIMIT 1", 1,
+                         NULL, &project, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+            PQclear(r);
+            PQfinish(conn);
+            return fail("events: no project %s (jivectl project list)", project);
+        }
+        snprintf(id, sizeof(id), "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+        PQfinish(conn);
+    }
+    c = connect_redis(cfg);
+    if (c == NULL)
+        return fail("events: Redis unreachable at %s:%d", cfg->redis_host, cfg->redis_port);
+    code = jivectl_events(c, id, opt_get(opts, n, "from"), follow, stdout);
+    redisFree(c);
+    return code;
+}
+
 static int cmd_inspect(const struct jc_config *cfg, struct opt *opts, int n)
 {
     const char *dir = opt_get(opts, n, "dir");
@@ -586,6 +643,16 @@ static const struct cmd cmds[] = {
      "project",
      {"project", "gates"},
      cmd_scan},
+    {"events",
+     NULL,
+     "jivectl events <project> [--from STREAM-ID] [--follow no]",
+     "Prints a project's events (id or name), one JSON object per line as on its channel\n"
+     "project:<id>: the last ten, or with --from every one kept after that stream id (0: all\n"
+     "kept, about 1000), then follows new ones until stopped (--follow no: print and exit).\n"
+     "Needs REDIS_URL (and DATABASE_URL for a name).",
+     "project",
+     {"project", "from", "follow"},
+     cmd_events},
     {"inspect",
      NULL,
      "jivectl inspect <dir> [--json]",

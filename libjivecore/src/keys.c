@@ -53,6 +53,12 @@ const char *jc_key_idem(char *buf, size_t len, const char *org_id, const char *s
     return buf;
 }
 
+const char *jc_key_events(char *buf, size_t len, const char *project_id)
+{
+    snprintf(buf, len, "jive:events:%s", project_id);
+    return buf;
+}
+
 const char *jc_channel_project(char *buf, size_t len, const char *project_id)
 {
     snprintf(buf, len, "%s%s", JC_CHANNEL_PREFIX, project_id);

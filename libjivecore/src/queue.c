@@ -69,10 +69,23 @@ enum jc_err jc_queue_push(struct jc_redis *r, enum jc_queue q, const char *messa
     return jc_redis_command(r, 0, cb, ud, 3, argv, NULL);
 }
 
+/*
+ * KEYS: the project's stream, its channel; ARGV: the event (a JSON object), the cap. The event
+ * is appended to the stream (trimmed to about the cap, expiring after a week without events),
+ * then published with the entry's id spliced in front as "stream_id", so that a listener can
+ * resume from the stream where the channel left off. Returns the id.
+ */
+static const char publish_lua[] =
+    "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])\n"
+    "redis.call('PEXPIRE', KEYS[1], 604800000)\n"
+    "redis.call('PUBLISH', KEYS[2], '{\"stream_id\":\"' .. id .. '\",' .. "
+    "string.sub(ARGV[1], 2))\n"
+    "return id\n";
+
 enum jc_err jc_events_publish(struct jc_redis *r, const char *project_id, const char *type,
                               const char *job_id, const cJSON *data, jc_redis_cb *cb, void *ud)
 {
-    char channel[96];
+    char channel[96], stream[JC_KEY_LEN], cap[16];
     char at[JC_ISO_LEN];
     cJSON *ev = cJSON_CreateObject();
     char *text = NULL;
@@ -92,9 +105,12 @@ enum jc_err jc_events_publish(struct jc_redis *r, const char *project_id, const 
                           data != NULL ? cJSON_Duplicate(data, 1) : cJSON_CreateObject());
     text = cJSON_PrintUnformatted(ev);
     if (text != NULL) {
-        const char *argv[3] = {"PUBLISH", channel, text};
+        /* EVAL with the source (Redis keeps it compiled by its hash): no script state here */
+        const char *argv[7] = {"EVAL", publish_lua, "2", stream, channel, text, cap};
+        jc_key_events(stream, sizeof(stream), project_id);
         jc_channel_project(channel, sizeof(channel), project_id);
-        rc = jc_redis_command(r, 0, cb, ud, 3, argv, NULL);
+        snprintf(cap, sizeof(cap), "%d", JC_EVENTS_KEPT);
+        rc = jc_redis_command(r, 0, cb, ud, 7, argv, NULL);
     }
     cJSON_free(text);
     cJSON_Delete(ev);

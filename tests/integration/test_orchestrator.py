@@ -84,7 +84,8 @@ def test_run_sync_end_to_end(spawn, webhook, project, db, stack, examples):
         m = sub.get_message(timeout=0.5)
         if m and m["type"] == "message":
             ev = json.loads(m["data"])
-            assert set(ev) == {"type", "project_id", "at", "job_id", "data"}
+            assert set(ev) == {"stream_id", "type", "project_id", "at", "job_id", "data"}
+            assert list(ev)[0] == "stream_id"  # first, then the event as stored in the stream
             types.append(ev["type"])
     sub.close()
     assert types[:3] == ["webhook.received", "run.updated", "job.succeeded"], types

@@ -6,7 +6,9 @@ import hashlib
 import hmac
 import json
 import secrets
+import select
 import socket
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -18,7 +20,7 @@ import psycopg
 import pytest
 import requests
 
-from conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, ROOT, wait_for
+from conftest import BIN, JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET, ROOT, run_bin, wait_for
 
 EXAMPLES = ROOT / "tests/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
 APP_SECRET = "app-wide-secret-" + "x" * 20
@@ -191,6 +193,57 @@ def test_max_attempts_come_from_the_configuration(spawn, project, db, stack, exa
     job_id = r.json()["jobs"][0]
     assert db.execute("SELECT max_attempts FROM jobs WHERE id = %s", (job_id,)).fetchone()[0] == 4
     assert queued(stack, "run-sync", job_id)["max_attempts"] == 4
+
+
+def test_events_are_kept_in_a_stream_that_jivectl_replays_and_follows(webhook, project, db, stack):
+    """Each event is appended to jive:events:<project> beside the PUBLISH, and the channel's
+    message carries the entry's stream_id first; jivectl events prints the same objects from the
+    stream (all kept, after a stream id, the last ten), then follows new ones."""
+    name = db.execute("UPDATE projects SET name = %s WHERE id = %s RETURNING name",
+                     ("events-" + secrets.token_hex(3), project["id"])).fetchone()[0]
+    sub = stack.redis.client().pubsub()
+    sub.subscribe(f"project:{project['id']}")
+    sub.get_message(timeout=2)
+
+    def published(n):
+        got, deadline = [], time.time() + 10
+        while len(got) < n and time.time() < deadline:
+            m = sub.get_message(timeout=0.5)
+            if m and m["type"] == "message":
+                got.append(json.loads(m["data"]))
+        return got
+
+    for _ in range(3):
+        assert deliver(webhook, project["id"], "issues", {"action": "opened"},
+                       project["secret"]).status_code == 202
+    live = published(3)
+    assert len(live) == 3 and all(list(e)[0] == "stream_id" for e in live)
+    assert stack.redis.client().pttl(f"jive:events:{project['id']}") > 0  # idle streams expire
+
+    def ctl(*args):
+        p = run_bin("jivectl", stack.env(), "events", *args)
+        assert p.returncode == 0, p.stderr
+        return [json.loads(line) for line in p.stdout.splitlines()]
+    assert ctl(project["id"], "--from", "0", "--follow", "no") == live
+    assert ctl(project["id"], "--from", live[0]["stream_id"], "--follow", "no") == live[1:]
+    assert ctl(name, "--follow", "no") == live  # by name; the last ten
+
+    tail = subprocess.Popen([str(BIN / "jivectl"), "events", project["id"]], env=stack.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(3):  # the backlog first
+            assert json.loads(tail.stdout.readline()) in live
+        assert deliver(webhook, project["id"], "issues", {"action": "closed"},
+                       project["secret"]).status_code == 202
+        newest = published(1)[0]
+        ready, _, _ = select.select([tail.stdout], [], [], 10)
+        assert ready and json.loads(tail.stdout.readline()) == newest
+    finally:
+        tail.terminate()
+        tail.wait(10)
+    sub.close()
+    bad = run_bin("jivectl", stack.env(), "events", "no-such-project", "--follow", "no")
+    assert bad.returncode == 1 and "no project no-such-project" in bad.stderr
 
 
 def test_delivery_trace_context_reaches_the_job(webhook, project, db, examples):

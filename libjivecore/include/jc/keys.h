@@ -35,6 +35,8 @@ const char *jc_key_rate(char *buf, size_t len, const char *org_id, const char *s
 /* jive:idem:<org>:<subject>:<key>: a kanban move's idempotency record. */
 const char *jc_key_idem(char *buf, size_t len, const char *org_id, const char *subject,
                         const char *key);
+/* jive:events:<project>: a project's recent events (a capped stream, jc_events_publish). */
+const char *jc_key_events(char *buf, size_t len, const char *project_id);
 /* project:<project>: the channel of a project's events. */
 const char *jc_channel_project(char *buf, size_t len, const char *project_id);
 

@@ -52,10 +52,16 @@ char *jc_queue_message(const struct jc_job *job);
 enum jc_err jc_queue_push(struct jc_redis *r, enum jc_queue q, const char *message, jc_redis_cb *cb,
                           void *ud) JC_MUSTCHECK;
 
+/* Events kept per project in its stream (jive:events:<project>), about this many. */
+#define JC_EVENTS_KEPT 1000
+
 /*
- * PUBLISHes {"type","project_id","at","job_id","data"} on project:<project_id>. job_id may be
- * NULL; data is borrowed (NULL: {}). cb may be NULL (fire and forget: failures only cost a
- * notification, the state is in Postgres).
+ * Appends {"type","project_id","at","job_id","data"} to the project's event stream
+ * (jive:events:<project_id>, the last JC_EVENTS_KEPT or so, expiring after a week without
+ * events) and PUBLISHes it on project:<project_id> with the stream entry's id first as
+ * "stream_id", in one script. job_id may be NULL; data is borrowed (NULL: {}). cb may be NULL
+ * (fire and forget: failures only cost a notification, the state is in Postgres); its reply is
+ * the stream id.
  */
 enum jc_err jc_events_publish(struct jc_redis *r, const char *project_id, const char *type,
                               const char *job_id, const cJSON *data, jc_redis_cb *cb,
