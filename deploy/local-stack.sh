@@ -131,7 +131,7 @@ if [ -z "$project_id" ]; then
     say "demo project $project_id registered"
 fi
 token=$("$bin/jivectl" token mint --sub demo-agent --name "Demo agent" --org demo --ttl 30d \
-    --scopes "status:read projects:read stories:read conflicts:read gates:read runs:read jobs:read kanban:write agents:write runs:write")
+    --scopes "status:read projects:read stories:read conflicts:read gates:read runs:read jobs:read events:read kanban:write agents:write runs:write")
 printf '%s\n' "$token" > "$home/agent-token"
 chmod 600 "$home/agent-token"
 

@@ -24,11 +24,13 @@ struct mcp {
     struct jc_auth_cache *tokens; /* tokens verified before (jc/auth.h) */
     struct mcp_cache *cache;      /* read results per project (cache.h) */
     struct jc_redis *events;      /* subscriber to project:* (invalidates the cache) */
+    struct mcp_stream *streams;   /* GET /events listeners (events.c) */
     cJSON *tools_cache;           /* parsed schemas of the tool table (owned) */
 };
 
 struct mcp_tool;
 struct mcp_call;
+struct mcp_stream;
 
 /* One JSON-RPC batch of 2025-03-26 (call.c). */
 struct mcp_batch;
@@ -214,6 +216,20 @@ void mcp_complete(struct mcp_call *c);
 
 /* kanban_move_story (kanban.c). */
 void mcp_kanban_move_story(struct mcp_call *c);
+
+/* rpc.c: verifies the bearer token into c->who and c->org_id; false after answering 401 (c is
+ * then freed). */
+bool mcp_authenticate(struct mcp_call *c);
+
+/* rpc.c: the Origin a browser request came from when it is refused (DNS-rebinding defence, the
+ * same on every route), else NULL. */
+const char *mcp_origin_refused(const struct mcp *m, struct jc_req *req);
+
+/* events.c: GET /events/<project-id>, Server-Sent Events of the project's events (resumable
+ * with Last-Event-ID); mcp_events_deliver hands each message of project:* to its listeners. */
+enum jc_err mcp_events_init(struct mcp *m) JC_MUSTCHECK;
+void mcp_events_deliver(struct mcp *m, const char *project_id, const char *json, size_t len);
+void mcp_events_free(struct mcp *m);
 
 /* Registers POST/GET/DELETE /mcp, GET /mcp/tools, POST /mcp/invoke and the resource metadata. */
 enum jc_err mcp_routes(struct mcp *m) JC_MUSTCHECK;

@@ -245,22 +245,28 @@ static bool token_verified(struct mcp_call *c)
     return false;
 }
 
-static void authenticate(struct mcp_call *c)
+bool mcp_authenticate(struct mcp_call *c)
 {
     if (!token_verified(c))
-        return;
+        return false;
     c->authed = true;
     if (c->who.projects[0] != '\0' &&
         jc_crypto_sha256_hex(c->who.projects, strlen(c->who.projects), c->projects_tag) != JC_OK) {
         unauthorized(c, "TOKEN_INVALID", "cannot read the projects claim");
-        return;
+        return false;
     }
     if (!jc_crypto_is_uuid(c->who.org_id)) {
         unauthorized(c, "TOKEN_INVALID", "the token names no org (org_id)");
-        return;
+        return false;
     }
     snprintf(c->org_id, sizeof(c->org_id), "%s", c->who.org_id);
-    dispatch(c);
+    return true;
+}
+
+static void authenticate(struct mcp_call *c)
+{
+    if (mcp_authenticate(c))
+        dispatch(c);
 }
 
 /* ---- transport checks ---- */
@@ -474,7 +480,7 @@ static void post_batch(struct mcp_call *c)
 
 /* DNS-rebinding defence, the same on /mcp and the REST routes: a browser page from a foreign
  * origin is refused. Returns the refused Origin, NULL when the request may go on. */
-static const char *origin_refused(const struct mcp *m, struct jc_req *req)
+const char *mcp_origin_refused(const struct mcp *m, struct jc_req *req)
 {
     const char *origin = jc_req_header(req, "Origin");
 
@@ -488,7 +494,7 @@ static void post_mcp(struct jc_req *req, void *ud)
 {
     struct mcp *m = ud;
     struct mcp_call *c;
-    const char *origin = origin_refused(m, req);
+    const char *origin = mcp_origin_refused(m, req);
     const char *accept = jc_req_header(req, "Accept");
     const char *body;
     size_t len = 0;
@@ -547,7 +553,7 @@ static void not_allowed(struct jc_req *req, void *ud)
 /* GET /mcp/tools: the tool list for REST clients (the token's scopes decide). */
 static void rest_tools(struct jc_req *req, void *ud)
 {
-    const char *origin = origin_refused(ud, req);
+    const char *origin = mcp_origin_refused(ud, req);
     struct mcp_call *c;
 
     if (origin != NULL) {
@@ -566,7 +572,7 @@ static void rest_tools(struct jc_req *req, void *ud)
 /* POST /mcp/invoke {"tool", "arguments"}: the same tools without JSON-RPC. */
 static void rest_invoke(struct jc_req *req, void *ud)
 {
-    const char *origin = origin_refused(ud, req);
+    const char *origin = mcp_origin_refused(ud, req);
     struct mcp_call *c;
     const char *body;
     size_t len = 0;
@@ -617,6 +623,7 @@ static void resource_metadata(struct jc_req *req, void *ud)
         if (!seen)
             cJSON_AddItemToArray(scopes, cJSON_CreateString(t->scope));
     }
+    cJSON_AddItemToArray(scopes, cJSON_CreateString("events:read")); /* GET /events/<id> */
     cJSON_AddStringToObject(d, "resource_name", "JIVE MCP server");
     jc_http_reply_json(req, 200, d);
 }

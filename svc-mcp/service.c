@@ -20,6 +20,7 @@ static void mcp_free(struct mcp *m)
 {
     if (m == NULL)
         return;
+    mcp_events_free(m);
     jc_redis_free(m->events);
     mcp_cache_free(m->cache);
     jc_audit_free(m->audit);
@@ -27,16 +28,18 @@ static void mcp_free(struct mcp *m)
     free(m);
 }
 
-/* project:<id> events drop that project's cached reads; a (re)subscription drops them all. */
+/* project:<id> events drop that project's cached reads and go to its GET /events listeners; a
+ * (re)subscription drops every cached read. */
 static void on_event(const char *channel, const char *payload, size_t len, void *ud)
 {
     struct mcp *m = ud;
 
-    (void)len;
-    if (payload == NULL || strncmp(channel, JC_CHANNEL_PREFIX, strlen(JC_CHANNEL_PREFIX)) != 0)
+    if (payload == NULL || strncmp(channel, JC_CHANNEL_PREFIX, strlen(JC_CHANNEL_PREFIX)) != 0) {
         mcp_cache_invalidate(m->cache, NULL);
-    else
-        mcp_cache_invalidate(m->cache, channel + strlen(JC_CHANNEL_PREFIX));
+        return;
+    }
+    mcp_cache_invalidate(m->cache, channel + strlen(JC_CHANNEL_PREFIX));
+    mcp_events_deliver(m, channel + strlen(JC_CHANNEL_PREFIX), payload, len);
 }
 
 struct stopping {
@@ -100,7 +103,8 @@ enum jc_err mcp_setup(struct jc_app *app, char *err, size_t errlen)
     if (m->cache == NULL || m->events == NULL || m->tokens == NULL ||
         jc_redis_subscribe(m->events, JC_CHANNEL_PROJECTS, on_event, m) != JC_OK)
         goto nomem;
-    if (jc_app_route_health(app, "/mcp/health") != JC_OK || mcp_routes(m) != JC_OK)
+    if (jc_app_route_health(app, "/mcp/health") != JC_OK || mcp_routes(m) != JC_OK ||
+        mcp_events_init(m) != JC_OK)
         goto nomem;
     app->on_shutdown = on_shutdown;
     app->on_shutdown_ud = m;

@@ -33,8 +33,8 @@ static int redis_failed(const redisContext *c, redisReply *r)
 {
     fprintf(stderr, "jivectl: events: %s\n",
             r != NULL && r->type == REDIS_REPLY_ERROR ? r->str
-            : c->err != 0                            ? c->errstr
-                                                     : "unexpected reply from Redis");
+            : c->err != 0                             ? c->errstr
+                                                      : "unexpected reply from Redis");
     freeReplyObject(r);
     return 1;
 }

@@ -629,8 +629,9 @@ static const struct cmd cmds[] = {
      "Mints an HS256 access token with JIVE_JWT_SECRET, JIVE_JWT_ISSUER and JIVE_JWT_AUDIENCE\n"
      "and prints only the token. The org must exist (needs DATABASE_URL). Scopes include\n"
      "status:read projects:read stories:read conflicts:read gates:read runs:read jobs:read\n"
-     "kanban:write agents:write runs:write admin. --projects limits the token to those\n"
-     "projects of the org (ids or names; the \"projects\" claim), else it sees the whole org.",
+     "events:read kanban:write agents:write runs:write admin. --projects limits the token to\n"
+     "those projects of the org (ids or names; the \"projects\" claim), else it sees the whole\n"
+     "org.",
      NULL,
      {"sub", "name", "org", "scopes", "ttl", "projects"},
      cmd_token_mint},

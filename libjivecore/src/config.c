@@ -313,6 +313,9 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
         rc = JC_EINVAL;
         goto fail;
     }
+    if ((rc = get_long(&l, "JIVE_SSE_HEARTBEAT_MS", 15000, 100, 600000, &cfg->sse_heartbeat_ms)) !=
+        JC_OK)
+        goto fail;
     if ((rc = get_long(&l, "JIVE_HTTP_HEADER_TIMEOUT_MS", 10000, 100, 600000,
                        &cfg->http_header_timeout_ms)) != JC_OK ||
         (rc = get_long(&l, "JIVE_HTTP_IDLE_TIMEOUT_MS", 60000, 100, 3600000,

@@ -33,9 +33,11 @@ struct jc_conn {
     struct event *timer; /* the deadline; fired at once for the set-up */
     struct addr_count *addr;
     enum phase phase;
-    double t0;       /* PH_READ: when the request's first byte came */
-    size_t got;      /* PH_READ: bytes received for it since */
-    double deadline; /* PH_IDLE, PH_WRITE */
+    double t0;                  /* PH_READ: when the request's first byte came */
+    size_t got;                 /* PH_READ: bytes received for it since */
+    double deadline;            /* PH_IDLE, PH_WRITE */
+    void (*on_close)(void *ud); /* jc_conns_on_close */
+    void *on_close_ud;
     struct jc_conn *prev, *next;
 };
 
@@ -117,8 +119,12 @@ static void conn_free(struct jc_conn *c)
 
 static void closecb(struct evhttp_connection *evcon, void *arg)
 {
+    struct jc_conn *c = arg;
+
     (void)evcon;
-    conn_free(arg);
+    if (c->on_close != NULL)
+        c->on_close(c->on_close_ud);
+    conn_free(c);
 }
 
 /* Closes c's connection without a reply; c is freed through closecb. */
@@ -346,6 +352,12 @@ void jc_conns_replying(struct jc_conn *c, struct evhttp_request *req, size_t len
         jc_clock_mono() + (double)lim->header_ms / 1000.0 + (double)len / (double)lim->min_rate;
     arm(c);
     evhttp_request_set_on_complete_cb(req, on_complete, c);
+}
+
+void jc_conns_on_close(struct jc_conn *c, void (*cb)(void *ud), void *ud)
+{
+    c->on_close = cb;
+    c->on_close_ud = ud;
 }
 
 size_t jc_conns_open(const struct jc_conns *cs)

@@ -14,6 +14,7 @@
 #include "jc/clock.h"
 #include "jc/crypto.h"
 #include "jc/http.h"
+#include "jc/later.h"
 
 struct route {
     const char *method;
@@ -66,11 +67,28 @@ static void drain_timer_cb(evutil_socket_t fd, short what, void *arg)
     drain_finish(http, http->in_flight);
 }
 
+/* Tells every stream's owner to end it (the drain waits for streams as for any request). */
+static void end_streams(void *arg)
+{
+    struct jc_http *http = arg;
+    struct jc_req *req, *next;
+
+    for (req = http->active; req != NULL; req = next) {
+        void (*gone)(void *ud) = req->stream_gone;
+        next = req->next;
+        if (gone != NULL) {
+            req->stream_gone = NULL;
+            gone(req->stream_ud); /* may end (and free) req */
+        }
+    }
+}
+
 void jc_http_drain(struct jc_http *http, jc_http_drained_cb *cb, void *ud)
 {
     struct timeval tv;
 
     http->draining = true;
+    jc_later(http->base, end_streams, http);
     if (http->sock != NULL) {
         evhttp_del_accept_socket(http->ev, http->sock);
         http->sock = NULL;
@@ -219,6 +237,61 @@ void jc_http_reply_raw(struct jc_req *req, int status, const char *content_type,
     evhttp_send_reply(req->ev, status, NULL, out);
     if (out != NULL)
         evbuffer_free(out);
+    req_free(req);
+}
+
+/* ---- streamed replies ---- */
+
+/* The stream's connection closed (conn guard): tell the owner, once. */
+static void stream_closed(void *arg)
+{
+    struct jc_req *req = arg;
+    void (*gone)(void *ud) = req->stream_gone;
+
+    req->conn = NULL; /* the guard's entry goes with the connection */
+    req->client_gone = true;
+    if (gone != NULL) {
+        req->stream_gone = NULL;
+        gone(req->stream_ud);
+    }
+}
+
+void jc_http_stream_start(struct jc_req *req, const char *content_type, void (*gone)(void *ud),
+                          void *ud)
+{
+    add_common_headers(req);
+    evhttp_add_header(evhttp_request_get_output_headers(req->ev), "Content-Type", content_type);
+    /* the connection ends with the stream: no keep-alive after a reply of unknown length */
+    if (evhttp_find_header(evhttp_request_get_output_headers(req->ev), "Connection") == NULL)
+        evhttp_add_header(evhttp_request_get_output_headers(req->ev), "Connection", "close");
+    record(req, 200);
+    req->streaming = true;
+    req->stream_gone = gone;
+    req->stream_ud = ud;
+    if (req->conn != NULL && evhttp_request_get_connection(req->ev) != NULL)
+        jc_conns_on_close(req->conn, stream_closed, req);
+    evhttp_send_reply_start(req->ev, 200, "OK");
+}
+
+void jc_http_stream_write(struct jc_req *req, const char *data, size_t len)
+{
+    struct evbuffer *b;
+
+    if (req->client_gone || evhttp_request_get_connection(req->ev) == NULL)
+        return;
+    b = evbuffer_new();
+    if (b == NULL)
+        return;
+    evbuffer_add(b, data, len);
+    evhttp_send_reply_chunk(req->ev, b);
+    evbuffer_free(b);
+}
+
+void jc_http_stream_end(struct jc_req *req)
+{
+    if (req->conn != NULL)
+        jc_conns_on_close(req->conn, NULL, NULL);
+    evhttp_send_reply_end(req->ev); /* frees the evhttp request, also when its client is gone */
     req_free(req);
 }
 

@@ -63,6 +63,8 @@ struct jc_config {
     int max_attempts[5];      /* per queue (enum jc_queue order): JIVE_MAX_ATTEMPTS, overridden by
                                  JIVE_MAX_ATTEMPTS_<QUEUE> such as JIVE_MAX_ATTEMPTS_RUN_SYNC */
 
+    long sse_heartbeat_ms; /* JIVE_SSE_HEARTBEAT_MS: a comment line on idle event streams */
+
     /* the connection guard (jc/conn.h) */
     long http_header_timeout_ms;  /* JIVE_HTTP_HEADER_TIMEOUT_MS: a request's headers */
     long http_idle_timeout_ms;    /* JIVE_HTTP_IDLE_TIMEOUT_MS: an idle keep-alive connection */

@@ -58,6 +58,10 @@ struct jc_conn *jc_conns_request(struct jc_conns *conns, struct evhttp_request *
  */
 void jc_conns_replying(struct jc_conn *conn, struct evhttp_request *req, size_t len);
 
+/* cb(ud) runs once when conn closes (the client went away, a deadline, the server's end), while
+ * the connection still exists; NULL cb removes it. For a reply that streams. */
+void jc_conns_on_close(struct jc_conn *conn, void (*cb)(void *ud), void *ud);
+
 /* Connections currently open and guarded. */
 size_t jc_conns_open(const struct jc_conns *conns);
 

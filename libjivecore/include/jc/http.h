@@ -38,6 +38,9 @@ struct jc_req {
     const char *method;   /* "GET", "POST", ... */
     bool client_gone;     /* the client disconnected; replying is still required and harmless */
     bool body_terminated; /* jc_req_body appended its NUL */
+    bool streaming;       /* jc_http_stream_start was called */
+    void (*stream_gone)(void *ud); /* the stream's owner, told when it must end */
+    void *stream_ud;
     double start;         /* monotonic seconds */
     struct jc_conn *conn; /* the connection's guard entry (jc/conn.h); NULL when unguarded */
     struct jc_req *prev, *next;
@@ -104,5 +107,22 @@ void jc_http_reply_raw(struct jc_req *req, int status, const char *content_type,
 /* Sends the error envelope {"error":{"code":code,"message":<fmt>,"request_id":...}}. */
 void jc_http_reply_error(struct jc_req *req, int status, const char *code, const char *fmt, ...)
     JC_PRINTF(4, 5);
+
+/* ---- streamed replies (Server-Sent Events and the like) ---- */
+
+/*
+ * Starts a 200 reply with content_type whose body is written piece by piece. gone(ud) runs at
+ * most once, on the loop thread and never inside a jc_http call, when the stream must end: the
+ * client went away, or the server drains for shutdown. The owner then (or whenever it is done)
+ * calls jc_http_stream_end, which frees req. The request counts as in flight until then.
+ */
+void jc_http_stream_start(struct jc_req *req, const char *content_type, void (*gone)(void *ud),
+                          void *ud);
+
+/* Sends len bytes of the body now (nothing when the client is gone). */
+void jc_http_stream_write(struct jc_req *req, const char *data, size_t len);
+
+/* Ends the body and frees req. */
+void jc_http_stream_end(struct jc_req *req);
 
 #endif

@@ -1,0 +1,173 @@
+# SPDX-License-Identifier: MIT
+"""GET /events/<project-id> on jive-mcp: a project's events as Server-Sent Events, live and
+resumed with Last-Event-ID from the project's stream, with the token, scope, tenant and audit
+rules of every read, heartbeats, and an end at shutdown."""
+import json
+import select
+import signal
+import socket
+import time
+import uuid
+
+import pytest
+
+from conftest import wait_for
+from test_mcp import ALL_SCOPES, call, seed_org, token
+
+EVENTS = ALL_SCOPES + " events:read"
+
+
+@pytest.fixture
+def tenant(db):
+    return seed_org(db)
+
+
+@pytest.fixture
+def mcp(spawn, tmp_path):
+    return spawn("jive-mcp", JIVE_AUDIT_SPOOL=str(tmp_path / "spool.jsonl"),
+                 JIVE_SSE_HEARTBEAT_MS="60000")
+
+
+class Stream:
+    """A raw client of GET /events/<id>: the status, the headers, then SSE records."""
+
+    def __init__(self, svc, project, tok=None, last=None, rid=None):
+        self.sock = socket.create_connection(("127.0.0.1", svc.port))
+        head = f"GET /events/{project} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+        if tok:
+            head += f"Authorization: Bearer {tok}\r\n"
+        if last:
+            head += f"Last-Event-ID: {last}\r\n"
+        head += f"X-Request-Id: {rid or uuid.uuid4()}\r\n\r\n"
+        self.sock.sendall(head.encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self._fill(10)
+        raw, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        lines = raw.decode().split("\r\n")
+        self.status = int(lines[0].split(" ")[1])
+        self.text = ""
+        self.headers = {k.lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
+
+    def _fill(self, timeout):
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            raise TimeoutError("nothing from the server")
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("the server closed the stream")
+        self.buf += chunk
+
+    def body(self):
+        """The whole (non-stream) body of an error answer."""
+        n = int(self.headers.get("content-length", "0"))
+        while len(self.buf) < n:
+            self._fill(10)
+        return json.loads(self.buf[:n])
+
+    def _dechunk(self):
+        """Moves every complete chunk of self.buf into self.text (the SSE text)."""
+        while b"\r\n" in self.buf:
+            size, after = self.buf.split(b"\r\n", 1)
+            n = int(size, 16)
+            if n == 0:
+                raise EOFError("the server ended the stream")
+            if len(after) < n + 2:
+                return
+            self.text += after[:n].decode()
+            self.buf = after[n + 2:]
+
+    def record(self, timeout=10):
+        """The next SSE record: {"id", "event", "data"} or {"comment"}."""
+        deadline = time.time() + timeout
+        self._dechunk()
+        while "\n\n" not in self.text:
+            self._fill(max(0.1, deadline - time.time()))
+            self._dechunk()
+        rec, self.text = self.text.split("\n\n", 1)
+        out = {}
+        for line in rec.split("\n"):
+            if line.startswith(":"):
+                out["comment"] = line[1:].strip()
+            elif ": " in line:
+                k, v = line.split(": ", 1)
+                out[k] = json.loads(v) if k == "data" else v
+        return out
+
+    def close(self):
+        self.sock.close()
+
+
+def report(mcp, tenant, tok, state):
+    r = call(mcp, "agent_report", {"project_id": tenant["project"], "story_key": "1.2",
+                                   "state": state}, tok)
+    assert r.status_code == 200 and not r.json()["result"]["isError"], r.text
+
+
+def test_live_events_then_a_resume_from_last_event_id(mcp, tenant, db):
+    tok = token(tenant, EVENTS)
+    rid = str(uuid.uuid4())
+    s = Stream(mcp, tenant["project"], tok, rid=rid)
+    assert s.status == 200 and s.headers["content-type"] == "text/event-stream"
+    report(mcp, tenant, tok, "planning")
+    first = s.record()
+    assert first["event"] == "agent.updated" and first["data"]["stream_id"] == first["id"]
+    assert first["data"]["data"]["state"] == "planning"
+    s.close()
+    def audited():
+        return db.execute("SELECT tool, result, project_id::text FROM mcp_audit_logs "
+                          "WHERE request_id = %s", (rid,)).fetchone()
+    assert wait_for(audited, 5) == (f"events {tenant['project']}", "success", tenant["project"])
+    # two events while nobody listens, then a reconnect from the first: those two, in order,
+    # then the live ones, none twice
+    report(mcp, tenant, tok, "working")
+    report(mcp, tenant, tok, "reviewing")
+    s = Stream(mcp, tenant["project"], tok, last=first["id"])
+    got = [s.record(), s.record()]
+    assert [g["data"]["data"]["state"] for g in got] == ["working", "reviewing"]
+    assert got[0]["id"] < got[1]["id"] or len(got[0]["id"]) < len(got[1]["id"])
+    report(mcp, tenant, tok, "done")
+    live = s.record()
+    assert live["data"]["data"]["state"] == "done" and live["id"] not in {g["id"] for g in got}
+    s.close()
+
+
+def test_refusals_name_the_problem_and_another_org_sees_nothing(mcp, tenant, db):
+    other = seed_org(db)
+    cases = [
+        (None, tenant["project"], None, 401, "TOKEN_REQUIRED"),
+        (token(tenant, ALL_SCOPES), tenant["project"], None, 403, "insufficient_scope"),
+        (token(tenant, EVENTS), other["project"], None, 404, "not_found"),
+        (token(tenant, EVENTS), "not-a-project", None, 404, "not_found"),
+        (token(tenant, EVENTS), tenant["project"], "yesterday", 400, "invalid_argument"),
+    ]
+    for tok, project, last, status, code in cases:
+        rid = str(uuid.uuid4())
+        s = Stream(mcp, project, tok, last=last, rid=rid)
+        assert s.status == status, (project, last)
+        assert s.body()["error"]["code"] == code
+        s.close()
+        if tok is not None:
+            row = wait_for(lambda: db.execute("SELECT result FROM mcp_audit_logs WHERE "
+                                              "request_id = %s", (rid,)).fetchone(), 5)
+            assert row is not None and row[0] in ("denied", "invalid"), (project, last)
+    assert Stream(mcp, tenant["project"], None).headers["www-authenticate"].startswith("Bearer ")
+
+
+def test_heartbeats_keep_an_idle_stream_open(spawn, tenant, tmp_path):
+    svc = spawn("jive-mcp", JIVE_AUDIT_SPOOL=str(tmp_path / "hb.jsonl"), JIVE_SSE_HEARTBEAT_MS="200")
+    s = Stream(svc, tenant["project"], token(tenant, EVENTS))
+    assert s.status == 200
+    assert s.record(timeout=5) == {"comment": "keep-alive"}
+    assert s.record(timeout=5) == {"comment": "keep-alive"}
+    s.close()
+
+
+def test_shutdown_ends_open_streams_and_exits_zero(mcp, tenant):
+    s = Stream(mcp, tenant["project"], token(tenant, EVENTS))
+    assert s.status == 200
+    assert mcp.stop(signal.SIGTERM, timeout=15) == 0
+    with pytest.raises(EOFError):
+        while True:
+            s.record(timeout=10)
+    s.close()
