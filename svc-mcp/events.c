@@ -8,6 +8,14 @@
  * A client that reconnects with Last-Event-ID first gets what the project's stream
  * (jive:events:<id>, about the last 1000) holds after that id, then the live events, none twice.
  * A comment line every JIVE_SSE_HEARTBEAT_MS keeps proxies from closing an idle stream.
+ *
+ * The same listeners serve MCP 2026-07-28 subscriptions: subscriptions/listen on POST /mcp
+ * answers with an SSE stream that starts with notifications/subscriptions/acknowledged (the
+ * filter honoured: resourcesListChanged and the resourceSubscriptions the token may read), then
+ * notifications/resources/updated for a subscribed jive:// URI whose document changed and
+ * notifications/resources/list_changed when a visible project's documents appear or go, each
+ * with the subscription id (the request's id) in _meta; at shutdown the stream ends with the
+ * request's result, resultType "complete".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +37,14 @@ struct held {
 struct mcp_stream {
     struct mcp *m;
     struct jc_req *req;
-    char project[40];
-    char last[48];    /* the stream id of the last event sent ("" before any) */
-    bool replaying;   /* Last-Event-ID replay in flight: live events wait in held */
+    char project[40]; /* GET /events: the project; "" for a subscription */
+    /* a subscription: its id (the listen request's id, as JSON), what it honours */
+    char *sub_id;
+    bool list_changed;
+    cJSON *projects; /* the project ids the token sees (strings) */
+    cJSON *uris;     /* the subscribed jive:// URIs */
+    char last[48];   /* the stream id of the last event sent ("" before any) */
+    bool replaying;  /* Last-Event-ID replay in flight: live events wait in held */
     struct held *held, **held_tail;
     struct event *beat;
     struct mcp_stream *prev, *next;
@@ -98,17 +111,92 @@ static void stream_free(struct mcp_stream *s)
     }
     if (s->beat != NULL)
         event_free(s->beat);
+    free(s->sub_id);
+    cJSON_Delete(s->projects);
+    cJSON_Delete(s->uris);
     free(s);
 }
 
-/* The client went away, or the server drains: the stream ends. */
+/* A JSON-RPC message as one SSE record on s. */
+static void send_message(struct mcp_stream *s, cJSON *msg)
+{
+    char *json = cJSON_PrintUnformatted(msg);
+    size_t n = json != NULL ? strlen(json) + 16 : 0;
+    char *text = json != NULL ? malloc(n) : NULL;
+
+    if (text != NULL) {
+        snprintf(text, n, "data: %s\n\n", json);
+        jc_http_stream_write(s->req, text, strlen(text));
+    }
+    free(text);
+    cJSON_free(json);
+    cJSON_Delete(msg);
+}
+
+/* {"jsonrpc","method","params":{...,"_meta":{subscriptionId}}} of subscription s. */
+static cJSON *notification(const struct mcp_stream *s, const char *method, cJSON *params)
+{
+    cJSON *msg = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
+    cJSON_AddStringToObject(msg, "method", method);
+    cJSON_AddItemToObject(cJSON_AddObjectToObject(params, "_meta"),
+                          "io.modelcontextprotocol/subscriptionId", cJSON_Parse(s->sub_id));
+    cJSON_AddItemToObject(msg, "params", params);
+    return msg;
+}
+
+/* The client went away, or the server drains: the stream ends (a subscription with its
+ * request's result, when anyone is still there to read it). */
 static void gone(void *ud)
 {
     struct mcp_stream *s = ud;
     struct jc_req *req = s->req;
 
+    if (s->sub_id != NULL) {
+        cJSON *msg = cJSON_CreateObject(), *result;
+        cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
+        cJSON_AddItemToObject(msg, "id", cJSON_Parse(s->sub_id));
+        result = cJSON_AddObjectToObject(msg, "result");
+        cJSON_AddStringToObject(result, "resultType", "complete");
+        send_message(s, msg);
+    }
     stream_free(s);
     jc_http_stream_end(req);
+}
+
+static bool has_string(const cJSON *list, const char *v)
+{
+    const cJSON *e;
+
+    cJSON_ArrayForEach(e,
+                       list) if (cJSON_IsString(e) && strcmp(e->valuestring, v) == 0) return true;
+    return false;
+}
+
+/* An event of project_id (parsed) told to subscription s, as the filter it honours allows. */
+static void tell_subscription(struct mcp_stream *s, const char *project_id, const cJSON *ev)
+{
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(ev, "type"));
+    const cJSON *data = cJSON_GetObjectItem(ev, "data");
+    const char *path = cJSON_GetStringValue(cJSON_GetObjectItem(data, "path"));
+    const char *change = cJSON_GetStringValue(cJSON_GetObjectItem(data, "change"));
+    char uri[1200];
+
+    if (type == NULL || !has_string(s->projects, project_id))
+        return; /* never a word about a project the token does not see */
+    if (s->list_changed && strcmp(type, "artifact.changed") == 0 && change != NULL &&
+        (strcmp(change, "added") == 0 || strcmp(change, "deleted") == 0))
+        send_message(s,
+                     notification(s, "notifications/resources/list_changed", cJSON_CreateObject()));
+    if (path == NULL)
+        return;
+    snprintf(uri, sizeof(uri), "jive://projects/%s/%s", project_id, path);
+    if (has_string(s->uris, uri)) {
+        cJSON *params = cJSON_CreateObject();
+        cJSON_AddStringToObject(params, "uri", uri);
+        send_message(s, notification(s, "notifications/resources/updated", params));
+    }
 }
 
 static void heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -126,20 +214,25 @@ static void heartbeat(evutil_socket_t fd, short what, void *arg)
 
 void mcp_events_deliver(struct mcp *m, const char *project_id, const char *json, size_t len)
 {
-    struct mcp_stream *s;
-    cJSON *ev = NULL;
-    const char *id = NULL;
+    cJSON *ev = cJSON_ParseWithLength(json, len);
+    const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(ev, "stream_id"));
     char *text = NULL;
+    bool recorded = false;
+    struct mcp_stream *s;
 
-    for (s = m->streams; s != NULL; s = s->next) {
-        if (strcmp(s->project, project_id) != 0)
+    for (s = m->streams; ev != NULL && s != NULL; s = s->next) {
+        if (s->sub_id != NULL) {
+            tell_subscription(s, project_id, ev);
             continue;
-        if (ev == NULL) { /* once per message, for the first listener */
-            ev = cJSON_ParseWithLength(json, len);
-            id = cJSON_GetStringValue(cJSON_GetObjectItem(ev, "stream_id"));
-            if (id == NULL || !id_ok(id) || (text = record(id, json, len)) == NULL)
-                break; /* not an event of the stream: nothing to tell */
         }
+        if (strcmp(s->project, project_id) != 0 || id == NULL || !id_ok(id))
+            continue;
+        if (!recorded) { /* once per message, for the first listener */
+            recorded = true;
+            text = record(id, json, len);
+        }
+        if (text == NULL)
+            continue;
         if (s->replaying) {
             struct held *h = calloc(1, sizeof(*h));
             if (h == NULL || (h->text = strdup(text)) == NULL) {
@@ -183,8 +276,8 @@ static void replayed(const redisReply *r, enum jc_err err, const char *msg, void
             spliced = malloc(n);
             if (spliced == NULL)
                 continue;
-            snprintf(spliced, n, "{\"stream_id\":\"%s\",%.*s", e->element[0]->str,
-                     (int)v->len - 1, v->str + 1);
+            snprintf(spliced, n, "{\"stream_id\":\"%s\",%.*s", e->element[0]->str, (int)v->len - 1,
+                     v->str + 1);
             text = record(e->element[0]->str, spliced, strlen(spliced));
             if (text != NULL)
                 send_record(s, e->element[0]->str, text);
@@ -316,8 +409,101 @@ enum jc_err mcp_events_init(struct mcp *m)
     return jc_http_route(m->app->http, "GET", "/events/*", get_events, m);
 }
 
+/* ---- MCP subscriptions (2026-07-28) ---- */
+
+/* The projects the token sees are known: acknowledge what is honoured and start the stream. */
+static void subscribed(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
+{
+    struct mcp *m = c->mcp;
+    const cJSON *want = cJSON_GetObjectItem(c->params, "notifications"), *u;
+    struct mcp_stream *s;
+    struct timeval tv = {m->app->cfg.sse_heartbeat_ms / 1000,
+                         (m->app->cfg.sse_heartbeat_ms % 1000) * 1000};
+    struct jc_req *req = c->req;
+    cJSON *honoured, *params;
+
+    if (err != JC_OK) {
+        cJSON_Delete(json);
+        mcp_reply(c, NULL, -32603, NULL, msg);
+        return;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->beat = evtimer_new(m->app->base, heartbeat, s)) == NULL ||
+        (s->sub_id = cJSON_PrintUnformatted(c->id)) == NULL ||
+        (s->uris = cJSON_CreateArray()) == NULL) {
+        if (s != NULL && s->beat != NULL)
+            event_free(s->beat);
+        if (s != NULL)
+            free(s->sub_id);
+        free(s);
+        cJSON_Delete(json);
+        mcp_reply(c, NULL, -32603, NULL, "out of memory");
+        return;
+    }
+    s->m = m;
+    s->req = req;
+    s->held_tail = &s->held;
+    s->projects = cJSON_IsArray(json) ? json : (cJSON_Delete(json), cJSON_CreateArray());
+    s->list_changed = cJSON_IsTrue(cJSON_GetObjectItem(want, "resourcesListChanged"));
+    /* a URI is honoured when it names a document of a project the token sees */
+    cJSON_ArrayForEach(u, cJSON_GetObjectItem(want, "resourceSubscriptions"))
+    {
+        char pid[40];
+        if (!cJSON_IsString(u) || strncmp(u->valuestring, "jive://projects/", 16) != 0 ||
+            strlen(u->valuestring) < 16 + 37 || strlen(u->valuestring) > 1100)
+            continue;
+        snprintf(pid, sizeof(pid), "%.36s", u->valuestring + 16);
+        if (u->valuestring[16 + 36] == '/' && has_string(s->projects, pid) &&
+            !has_string(s->uris, u->valuestring))
+            cJSON_AddItemToArray(s->uris, cJSON_CreateString(u->valuestring));
+    }
+    s->next = m->streams;
+    if (m->streams != NULL)
+        m->streams->prev = s;
+    m->streams = s;
+    mcp_audit(c, "success", NULL);
+    jc_req_add_header(req, "MCP-Protocol-Version", c->version);
+    mcp_call_free(c);
+    jc_http_stream_start(req, "text/event-stream", gone, s);
+    evtimer_add(s->beat, &tv);
+    honoured = cJSON_CreateObject();
+    if (s->list_changed)
+        cJSON_AddTrueToObject(honoured, "resourcesListChanged");
+    if (cJSON_GetArraySize(s->uris) > 0)
+        cJSON_AddItemToObject(honoured, "resourceSubscriptions", cJSON_Duplicate(s->uris, 1));
+    params = cJSON_CreateObject();
+    cJSON_AddItemToObject(params, "notifications", honoured);
+    send_message(s, notification(s, "notifications/subscriptions/acknowledged", params));
+}
+
+static void listen_metered(struct mcp_call *c)
+{
+    /* the projects this token sees, under row-level security (and its projects claim) */
+    mcp_db(c, "SELECT coalesce(json_agg(id::text), '[]')::text FROM projects", 0, NULL, subscribed);
+}
+
+void mcp_subscriptions_listen(struct mcp_call *c)
+{
+    const cJSON *want = cJSON_GetObjectItem(c->params, "notifications");
+
+    if (!cJSON_IsObject(want)) {
+        mcp_error(c, 200, 400, -32602, NULL, NULL,
+                  "subscriptions/listen needs params.notifications (an object)");
+        return;
+    }
+    if (!jc_principal_has_scope(&c->who, "stories:read")) {
+        mcp_reply(c, NULL, -32003, NULL, "subscriptions need the stories:read scope");
+        return;
+    }
+    mcp_meter(c, listen_metered);
+}
+
 void mcp_events_free(struct mcp *m)
 {
-    while (m->streams != NULL)
-        gone(m->streams);
+    struct mcp_stream *s, *next;
+
+    for (s = m->streams; s != NULL; s = next) {
+        next = s->next;
+        gone(s);
+    }
 }

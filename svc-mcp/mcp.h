@@ -231,6 +231,9 @@ enum jc_err mcp_events_init(struct mcp *m) JC_MUSTCHECK;
 void mcp_events_deliver(struct mcp *m, const char *project_id, const char *json, size_t len);
 void mcp_events_free(struct mcp *m);
 
+/* events.c: subscriptions/listen (2026-07-28): an SSE stream of resource notifications. */
+void mcp_subscriptions_listen(struct mcp_call *c);
+
 /* Registers POST/GET/DELETE /mcp, GET /mcp/tools, POST /mcp/invoke and the resource metadata. */
 enum jc_err mcp_routes(struct mcp *m) JC_MUSTCHECK;
 

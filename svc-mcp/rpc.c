@@ -94,8 +94,13 @@ static cJSON *capabilities(const struct mcp_call *c)
 
     cJSON_AddItemToObject(cJSON_AddObjectToObject(caps, "tools"), "listChanged",
                           cJSON_CreateFalse());
-    cJSON_AddItemToObject(cJSON_AddObjectToObject(caps, "resources"), "listChanged",
-                          cJSON_CreateFalse());
+    {
+        /* 2026-07-28: subscriptions/listen delivers resource updates and list changes */
+        cJSON *res = cJSON_AddObjectToObject(caps, "resources");
+        cJSON_AddBoolToObject(res, "listChanged", c->modern);
+        if (c->modern)
+            cJSON_AddTrueToObject(res, "subscribe");
+    }
     cJSON_AddItemToObject(cJSON_AddObjectToObject(caps, "prompts"), "listChanged",
                           cJSON_CreateFalse());
     cJSON_AddObjectToObject(caps, "completions");
@@ -198,6 +203,11 @@ static void dispatch(struct mcp_call *c)
         if (c->modern)
             caching(result);
         mcp_result(c, result);
+        return;
+    }
+    if (strcmp(m, "subscriptions/listen") == 0 && c->modern) {
+        snprintf(c->op, sizeof(c->op), "subscriptions/listen");
+        mcp_subscriptions_listen(c);
         return;
     }
     for (h = handlers; h->method != NULL; h++) {

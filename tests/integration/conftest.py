@@ -356,14 +356,29 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             headers["Authorization"] = "Bearer " + self.server.bearer
         upstream = self.server.pick(method or self.command)
         r = requests.request(self.command, upstream + self.path, data=body, headers=headers,
-                             timeout=30)
+                             timeout=30, stream=True)
         self.send_response(r.status_code)
         for k, v in r.headers.items():
             if k.lower() not in ("content-length", "connection", "transfer-encoding",
                                  "content-encoding"):
                 self.send_header(k, v)
-        self.send_header("Content-Length", str(len(r.content)))
+        if r.headers.get("Content-Type", "").startswith("text/event-stream"):
+            # a stream goes through as it comes, until either side closes (HTTP/1.0: the end
+            # of the connection ends the body)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            try:
+                for chunk in r.iter_content(chunk_size=None):
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
+            except (OSError, requests.RequestException):
+                pass
+            finally:
+                r.close()
+            return
+        content = r.content
+        self.send_header("Content-Length", str(len(content)))
         self.end_headers()
-        self.wfile.write(r.content)
+        self.wfile.write(content)
 
     do_GET = do_POST = do_DELETE = do_OPTIONS = forward

@@ -31,15 +31,22 @@ def mcp(spawn, tmp_path):
 class Stream:
     """A raw client of GET /events/<id>: the status, the headers, then SSE records."""
 
-    def __init__(self, svc, project, tok=None, last=None, rid=None):
+    def __init__(self, svc, project, tok=None, last=None, rid=None, post=None, headers=None):
         self.sock = socket.create_connection(("127.0.0.1", svc.port))
-        head = f"GET /events/{project} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+        body = json.dumps(post).encode() if post is not None else b""
+        line = "POST /mcp" if post is not None else f"GET /events/{project}"
+        head = f"{line} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        head += "Accept: application/json, text/event-stream\r\n"
         if tok:
             head += f"Authorization: Bearer {tok}\r\n"
         if last:
             head += f"Last-Event-ID: {last}\r\n"
+        for k, v in (headers or {}).items():
+            head += f"{k}: {v}\r\n"
+        if post is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         head += f"X-Request-Id: {rid or uuid.uuid4()}\r\n\r\n"
-        self.sock.sendall(head.encode())
+        self.sock.sendall(head.encode() + body)
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
             self._fill(10)
@@ -47,6 +54,7 @@ class Stream:
         lines = raw.decode().split("\r\n")
         self.status = int(lines[0].split(" ")[1])
         self.text = ""
+        self.ended = False
         self.headers = {k.lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
 
     def _fill(self, timeout):
@@ -71,7 +79,8 @@ class Stream:
             size, after = self.buf.split(b"\r\n", 1)
             n = int(size, 16)
             if n == 0:
-                raise EOFError("the server ended the stream")
+                self.ended = True
+                return
             if len(after) < n + 2:
                 return
             self.text += after[:n].decode()
@@ -82,6 +91,8 @@ class Stream:
         deadline = time.time() + timeout
         self._dechunk()
         while "\n\n" not in self.text:
+            if self.ended:
+                raise EOFError("the server ended the stream")
             self._fill(max(0.1, deadline - time.time()))
             self._dechunk()
         rec, self.text = self.text.split("\n\n", 1)
@@ -171,3 +182,69 @@ def test_shutdown_ends_open_streams_and_exits_zero(mcp, tenant):
         while True:
             s.record(timeout=10)
     s.close()
+
+
+# ---- MCP 2026-07-28 subscriptions ----
+
+def listen(svc, tok, notifications, id="sub-1"):
+    body = {"jsonrpc": "2.0", "id": id, "method": "subscriptions/listen",
+            "params": {"_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                                 "io.modelcontextprotocol/clientCapabilities": {}},
+                       "notifications": notifications}}
+    return Stream(svc, None, tok, post=body, headers={"MCP-Protocol-Version": "2026-07-28",
+                                                     "Mcp-Method": "subscriptions/listen"})
+
+
+def publish(stack, project, type_, data, n=[0]):
+    """An event on project:<id> as jc_events_publish writes it (the orchestrator's words)."""
+    n[0] += 1
+    ev = {"stream_id": f"{int(time.time() * 1000)}-{n[0]}", "type": type_, "project_id": project,
+          "at": "2026-12-01T00:00:00Z", "job_id": None, "data": data}
+    stack.redis.client().publish(f"project:{project}", json.dumps(ev))
+
+
+def test_a_subscription_is_acknowledged_then_told_only_what_it_asked_for(mcp, tenant, db, stack):
+    other = seed_org(db)
+    mine = f"jive://projects/{tenant['project']}/docs/stories/1.2.s1.md"
+    theirs = f"jive://projects/{other['project']}/docs/stories/1.2.s1.md"
+    s = listen(mcp, token(tenant, EVENTS), {"resourcesListChanged": True,
+                                            "resourceSubscriptions": [mine, theirs],
+                                            "toolsListChanged": True})
+    assert s.status == 200 and s.headers["content-type"] == "text/event-stream"
+    ack = s.record()["data"]
+    assert ack["method"] == "notifications/subscriptions/acknowledged"
+    assert ack["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "sub-1"
+    # honoured: the list changes and the one document this token may read; no tools (they never
+    # change), never another org's document
+    assert ack["params"]["notifications"] == {"resourcesListChanged": True,
+                                              "resourceSubscriptions": [mine]}
+    time.sleep(0.3)  # the subscriber is in place before the events below
+    publish(stack, other["project"], "artifact.changed",
+            {"path": "docs/stories/1.2.s1.md", "change": "added"})
+    publish(stack, tenant["project"], "agent.updated", {"agent_id": "a"})
+    publish(stack, tenant["project"], "artifact.changed",
+            {"path": "docs/stories/1.2.s1.md", "change": "modified"})
+    got = s.record()["data"]
+    assert got["method"] == "notifications/resources/updated" and got["params"]["uri"] == mine
+    assert got["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "sub-1"
+    publish(stack, tenant["project"], "artifact.changed",
+            {"path": "docs/stories/9.9.new.md", "change": "added"})
+    got = s.record()["data"]
+    assert got["method"] == "notifications/resources/list_changed"
+    s.close()
+
+
+def test_a_subscription_ends_with_a_complete_result_at_shutdown(mcp, tenant):
+    s = listen(mcp, token(tenant, EVENTS), {"resourcesListChanged": True}, id=7)
+    assert s.record()["data"]["method"] == "notifications/subscriptions/acknowledged"
+    assert mcp.stop(signal.SIGTERM, timeout=15) == 0
+    end = s.record()["data"]
+    assert end == {"jsonrpc": "2.0", "id": 7, "result": {"resultType": "complete"}}
+    s.close()
+
+
+def test_subscription_refusals(mcp, tenant, db):
+    r = listen(mcp, token(tenant, "projects:read"), {"resourcesListChanged": True})
+    assert r.status == 403 and r.body()["error"]["code"] == -32003
+    r = listen(mcp, token(tenant, EVENTS), "everything")
+    assert r.status == 200 and r.body()["error"]["code"] == -32602
