@@ -43,6 +43,7 @@ struct mcp_stream {
     bool list_changed;
     cJSON *projects; /* the project ids the token sees (strings) */
     cJSON *uris;     /* the subscribed jive:// URIs */
+    bool doomed;     /* its client went or reads too slowly: ended on the next turn */
     char last[48];   /* the stream id of the last event sent ("" before any) */
     bool replaying;  /* Last-Event-ID replay in flight: live events wait in held */
     struct held *held, **held_tail;
@@ -85,12 +86,23 @@ static char *record(const char *id, const char *json, size_t len)
     return out;
 }
 
+/* Writes text on s; a client that is gone or too far behind has its stream ended on the next
+ * turn (never here: the caller may be walking the listeners). */
+static void put(struct mcp_stream *s, const char *text, size_t len)
+{
+    if (s->doomed || jc_http_stream_write(s->req, text, len))
+        return;
+    s->doomed = true;
+    /* a pending activation is kept, and freed with mcp_events_free */
+    event_active(s->m->sweep, EV_TIMEOUT, 1);
+}
+
 static void send_record(struct mcp_stream *s, const char *id, const char *text)
 {
     if (!after(id, s->last))
         return; /* sent already (by the replay, or the channel before it) */
     snprintf(s->last, sizeof(s->last), "%s", id);
-    jc_http_stream_write(s->req, text, strlen(text));
+    put(s, text, strlen(text));
 }
 
 static void stream_free(struct mcp_stream *s)
@@ -126,7 +138,7 @@ static void send_message(struct mcp_stream *s, cJSON *msg)
 
     if (text != NULL) {
         snprintf(text, n, "data: %s\n\n", json);
-        jc_http_stream_write(s->req, text, strlen(text));
+        put(s, text, strlen(text));
     }
     free(text);
     cJSON_free(json);
@@ -208,8 +220,27 @@ static void heartbeat(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    jc_http_stream_write(s->req, beat, sizeof(beat) - 1);
+    put(s, beat, sizeof(beat) - 1);
     evtimer_add(s->beat, &tv);
+}
+
+/* Ends the streams put() gave up on. */
+static void sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcp *m = arg;
+    struct mcp_stream *s, *next;
+
+    (void)fd;
+    (void)what;
+    for (s = m->streams; s != NULL; s = next) {
+        next = s->next;
+        if (s->doomed) {
+            JC_LOG(m->app->log, JC_LOG_INFO, s->req->request_id, NULL,
+                   "event stream %s ended: its client is gone or reads too slowly",
+                   s->project[0] != '\0' ? s->project : "(subscription)");
+            gone(s);
+        }
+    }
 }
 
 void mcp_events_deliver(struct mcp *m, const char *project_id, const char *json, size_t len)
@@ -406,6 +437,9 @@ static void get_events(struct jc_req *req, void *ud)
 
 enum jc_err mcp_events_init(struct mcp *m)
 {
+    m->sweep = event_new(m->app->base, -1, 0, sweep, m);
+    if (m->sweep == NULL)
+        return JC_ENOMEM;
     return jc_http_route(m->app->http, "GET", "/events/*", get_events, m);
 }
 
@@ -506,4 +540,7 @@ void mcp_events_free(struct mcp *m)
         next = s->next;
         gone(s);
     }
+    if (m->sweep != NULL)
+        event_free(m->sweep);
+    m->sweep = NULL;
 }

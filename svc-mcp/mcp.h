@@ -25,6 +25,7 @@ struct mcp {
     struct mcp_cache *cache;      /* read results per project (cache.h) */
     struct jc_redis *events;      /* subscriber to project:* (invalidates the cache) */
     struct mcp_stream *streams;   /* GET /events listeners (events.c) */
+    struct event *sweep;          /* events.c: ends the streams whose clients fell behind */
     cJSON *tools_cache;           /* parsed schemas of the tool table (owned) */
 };
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <sys/queue.h>
 
 #include <event2/keyvalq_struct.h>
@@ -273,18 +274,22 @@ void jc_http_stream_start(struct jc_req *req, const char *content_type, void (*g
     evhttp_send_reply_start(req->ev, 200, "OK");
 }
 
-void jc_http_stream_write(struct jc_req *req, const char *data, size_t len)
+bool jc_http_stream_write(struct jc_req *req, const char *data, size_t len)
 {
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req->ev);
     struct evbuffer *b;
 
-    if (req->client_gone || evhttp_request_get_connection(req->ev) == NULL)
-        return;
+    if (req->client_gone || evcon == NULL ||
+        evbuffer_get_length(bufferevent_get_output(evhttp_connection_get_bufferevent(evcon))) >
+            JC_HTTP_STREAM_BACKLOG)
+        return false;
     b = evbuffer_new();
     if (b == NULL)
-        return;
+        return false;
     evbuffer_add(b, data, len);
     evhttp_send_reply_chunk(req->ev, b);
     evbuffer_free(b);
+    return true;
 }
 
 void jc_http_stream_end(struct jc_req *req)

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from conftest import wait_for
 from test_mcp import ALL_SCOPES, call, seed_org, token
@@ -248,3 +249,29 @@ def test_subscription_refusals(mcp, tenant, db):
     assert r.status == 403 and r.body()["error"]["code"] == -32003
     r = listen(mcp, token(tenant, EVENTS), "everything")
     assert r.status == 200 and r.body()["error"]["code"] == -32602
+
+
+def test_a_listener_that_never_reads_is_let_go(mcp, tenant, stack):
+    """A client that stops reading must not make the server keep everything for it: once about
+    a megabyte waits unsent, its stream ends (and the service goes on serving)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", mcp.port))
+    sock.sendall((f"GET /events/{tenant['project']} HTTP/1.1\r\nHost: x\r\n"
+                  f"Authorization: Bearer {token(tenant, EVENTS)}\r\n\r\n").encode())
+    time.sleep(0.3)
+    big = "x" * 200_000
+    for i in range(60):  # 12 MB of events, none of them read
+        publish(stack, tenant["project"], "agent.updated", {"note": big, "n": i})
+    assert wait_for(lambda: "reads too slowly" in mcp.log(), 20), mcp.log()[-2000:]
+    sock.settimeout(10)
+    got, total = b"", 0
+    while True:  # what was already on its way, then the end
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        total += len(chunk)
+        got = (got + chunk)[-16:]
+    assert total < 12_000_000 and got.endswith(b"0\r\n\r\n")  # cut short, then a clean end
+    sock.close()
+    assert requests.get(mcp.url("/livez")).status_code == 200

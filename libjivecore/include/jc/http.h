@@ -119,8 +119,15 @@ void jc_http_reply_error(struct jc_req *req, int status, const char *code, const
 void jc_http_stream_start(struct jc_req *req, const char *content_type, void (*gone)(void *ud),
                           void *ud);
 
-/* Sends len bytes of the body now (nothing when the client is gone). */
-void jc_http_stream_write(struct jc_req *req, const char *data, size_t len);
+/* A stream's client that has this much unsent is too slow to keep: its stream should end. */
+#define JC_HTTP_STREAM_BACKLOG (1u << 20)
+
+/*
+ * Sends len bytes of the body now. False (nothing sent) when the client is gone, or has not
+ * taken JC_HTTP_STREAM_BACKLOG bytes already: the owner should end the stream then (a reader
+ * that never reads must not make the server hold everything for it).
+ */
+bool jc_http_stream_write(struct jc_req *req, const char *data, size_t len);
 
 /* Ends the body and frees req. */
 void jc_http_stream_end(struct jc_req *req);
