@@ -87,9 +87,14 @@ static void end_streams(void *arg)
 void jc_http_drain(struct jc_http *http, jc_http_drained_cb *cb, void *ud)
 {
     struct timeval tv;
+    struct jc_req *r;
 
     http->draining = true;
-    jc_later(http->base, end_streams, http);
+    for (r = http->active; r != NULL; r = r->next)
+        if (r->stream_gone != NULL) { /* streams to end: on the next turn, not in here */
+            jc_later(http->base, end_streams, http);
+            break;
+        }
     if (http->sock != NULL) {
         evhttp_del_accept_socket(http->ev, http->sock);
         http->sock = NULL;
