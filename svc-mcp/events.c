@@ -23,6 +23,7 @@
 
 #include "jc/crypto.h"
 #include "jc/keys.h"
+#include "jc/queue.h"
 #include "mcp.h"
 
 #define REPLAY_MAX "1000"
@@ -71,10 +72,10 @@ static bool id_ok(const char *id)
     return strlen(id) < 48 && sscanf(id, "%llu-%llu%c", &ms, &seq, &end) == 2;
 }
 
-/* The SSE record of one event (json, len bytes): malloc'd, NULL when json is not an event. */
-static char *record(const char *id, const char *json, size_t len)
+/* The SSE record of one event (json, len bytes; ev the same, parsed): malloc'd, NULL when it
+ * is not an event. */
+static char *record(const char *id, const cJSON *ev, const char *json, size_t len)
 {
-    cJSON *ev = cJSON_ParseWithLength(json, len);
     const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(ev, "type"));
     size_t cap = len + strlen(id) + 64 + (type != NULL ? strlen(type) : 0);
     char *out = type != NULL ? malloc(cap) : NULL;
@@ -82,7 +83,6 @@ static char *record(const char *id, const char *json, size_t len)
     /* a JSON text has no raw newline, so it is one data line */
     if (out != NULL)
         snprintf(out, cap, "id: %s\nevent: %s\ndata: %.*s\n\n", id, type, (int)len, json);
-    cJSON_Delete(ev);
     return out;
 }
 
@@ -260,7 +260,7 @@ void mcp_events_deliver(struct mcp *m, const char *project_id, const char *json,
             continue;
         if (!recorded) { /* once per message, for the first listener */
             recorded = true;
-            text = record(id, json, len);
+            text = record(id, ev, json, len);
         }
         if (text == NULL)
             continue;
@@ -297,21 +297,19 @@ static void replayed(const redisReply *r, enum jc_err err, const char *msg, void
             continue;
         for (j = 0; j + 1 < e->element[1]->elements; j += 2) {
             const redisReply *k = e->element[1]->element[j], *v = e->element[1]->element[j + 1];
-            char *spliced, *text;
-            size_t n;
+            char *spliced, *text = NULL;
+            cJSON *ev;
             if (k->type != REDIS_REPLY_STRING || strcmp(k->str, "e") != 0 ||
-                v->type != REDIS_REPLY_STRING || v->len < 2 || v->str[0] != '{')
+                v->type != REDIS_REPLY_STRING)
                 continue;
             /* as on the channel: the stream id first */
-            n = v->len + strlen(e->element[0]->str) + 20;
-            spliced = malloc(n);
-            if (spliced == NULL)
-                continue;
-            snprintf(spliced, n, "{\"stream_id\":\"%s\",%.*s", e->element[0]->str, (int)v->len - 1,
-                     v->str + 1);
-            text = record(e->element[0]->str, spliced, strlen(spliced));
+            spliced = jc_events_with_id(e->element[0]->str, v->str, v->len);
+            ev = cJSON_ParseWithLength(v->str, v->len);
+            if (spliced != NULL && ev != NULL)
+                text = record(e->element[0]->str, ev, spliced, strlen(spliced));
             if (text != NULL)
                 send_record(s, e->element[0]->str, text);
+            cJSON_Delete(ev);
             free(text);
             free(spliced);
         }

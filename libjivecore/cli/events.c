@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* events.c: `jivectl events`: XRANGE / XREVRANGE for what is kept, XREAD BLOCK to follow. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "events.h"
 #include "jc/keys.h"
+#include "jc/queue.h"
 
 /* One stream entry [id, [field, value, ...]] printed as the channel shows it; its id in last. */
 static bool print_entry(const redisReply *e, FILE *out, char *last, size_t lastlen)
@@ -21,9 +23,13 @@ static bool print_entry(const redisReply *e, FILE *out, char *last, size_t lastl
     snprintf(last, lastlen, "%s", id->str);
     for (i = 0; i + 1 < fields->elements; i += 2) {
         const redisReply *k = fields->element[i], *v = fields->element[i + 1];
-        if (k->type == REDIS_REPLY_STRING && strcmp(k->str, "e") == 0 &&
-            v->type == REDIS_REPLY_STRING && v->len > 1 && v->str[0] == '{')
-            fprintf(out, "{\"stream_id\":\"%s\",%.*s\n", id->str, (int)v->len - 1, v->str + 1);
+        char *ev;
+        if (k->type != REDIS_REPLY_STRING || strcmp(k->str, "e") != 0 ||
+            v->type != REDIS_REPLY_STRING ||
+            (ev = jc_events_with_id(id->str, v->str, v->len)) == NULL)
+            continue;
+        fprintf(out, "%s\n", ev);
+        free(ev);
     }
     fflush(out);
     return true;

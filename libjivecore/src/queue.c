@@ -69,6 +69,18 @@ enum jc_err jc_queue_push(struct jc_redis *r, enum jc_queue q, const char *messa
     return jc_redis_command(r, 0, cb, ud, 3, argv, NULL);
 }
 
+char *jc_events_with_id(const char *stream_id, const char *json, size_t len)
+{
+    size_t n = len + strlen(stream_id) + 20;
+    char *out;
+
+    if (len < 2 || json[0] != '{' || (out = malloc(n)) == NULL)
+        return NULL;
+    /* the same splice as publish_lua below does for the channel */
+    snprintf(out, n, "{\"stream_id\":\"%s\",%.*s", stream_id, (int)len - 1, json + 1);
+    return out;
+}
+
 /*
  * KEYS: the project's stream, its channel; ARGV: the event (a JSON object), the cap. The event
  * is appended to the stream (trimmed to about the cap, expiring after a week without events),

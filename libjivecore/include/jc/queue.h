@@ -63,6 +63,12 @@ enum jc_err jc_queue_push(struct jc_redis *r, enum jc_queue q, const char *messa
  * (fire and forget: failures only cost a notification, the state is in Postgres); its reply is
  * the stream id.
  */
+/*
+ * An event as stored in its stream (json, len bytes, a JSON object) as the channel shows it:
+ * with "stream_id" first. malloc'd (free()); NULL when json is not an object or on ENOMEM.
+ */
+char *jc_events_with_id(const char *stream_id, const char *json, size_t len);
+
 enum jc_err jc_events_publish(struct jc_redis *r, const char *project_id, const char *type,
                               const char *job_id, const cJSON *data, jc_redis_cb *cb,
                               void *ud) JC_MUSTCHECK;
