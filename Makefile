@@ -12,7 +12,7 @@
 ifeq ($(origin CC),default)
 CC      := gcc
 endif
-PKGS    := libevent libpq hiredis libcjson libjwt openssl yaml-0.1
+PKGS    := libevent libpq hiredis libcjson libjwt openssl yaml-0.1 libcurl
 PY      := /usr/bin/python3
 
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -57,10 +57,7 @@ void mcp_call_header(struct mcp_call *c, const char *name, const char *value)
 void mcp_audit(struct mcp_call *c, const char *result, const char *error)
 {
     struct jc_audit_entry e = {0};
-    const char *fwd = NULL;
-    char *host = NULL;
-    ev_uint16_t port = 0;
-    char first[64] = "";
+    char addr[64];
 
     e.org_id = c->org_id[0] != '\0' ? c->org_id : NULL;
     e.project_id = jc_crypto_is_uuid(c->project_id) ? c->project_id : NULL;
@@ -74,16 +71,12 @@ void mcp_audit(struct mcp_call *c, const char *result, const char *error)
     e.args_hash = c->args_hash[0] != '\0' ? c->args_hash : NULL;
     e.result = result;
     e.error = error;
-    /* the client's address: the socket peer, or X-Forwarded-For behind a trusted proxy */
-    if (c->mcp->app->cfg.trust_proxy)
-        fwd = jc_req_header(c->req, "X-Forwarded-For");
-    evhttp_connection_get_peer(evhttp_request_get_connection(c->req->ev), &host, &port);
-    if (fwd != NULL)
-        snprintf(first, sizeof(first), "%.*s", (int)strcspn(fwd, ", "), fwd);
-    e.ip = fwd != NULL && first[0] != '\0' ? first : host;
+    jc_req_client_addr(c->req, c->mcp->app->cfg.trust_proxy, addr, sizeof(addr));
+    e.ip = addr[0] != '\0' ? addr : NULL;
     e.user_agent = jc_req_header(c->req, "User-Agent");
     e.request_id = c->req->request_id;
     e.traceparent = c->req->traceparent;
+    e.client_id = c->authed && c->who.client_id[0] != '\0' ? c->who.client_id : NULL;
     e.duration_ms = (long)((jc_clock_mono() - c->t0) * 1000.0);
     jc_audit_add(c->mcp->audit, &e);
 }

@@ -27,6 +27,8 @@ struct mcp {
     struct mcp_stream *streams;   /* GET /events listeners (events.c) */
     struct event *sweep;          /* events.c: ends the streams whose clients fell behind */
     cJSON *tools_cache;           /* parsed schemas of the tool table (owned) */
+    struct jc_fetch *fetch;       /* outbound HTTPS (sign-in: GitHub, client metadata) */
+    char page_style_hash[80];     /* CSP hash of the sign-in pages' style (oauth.c) */
 };
 
 struct mcp_tool;
@@ -234,6 +236,11 @@ void mcp_events_free(struct mcp *m);
 
 /* events.c: subscriptions/listen (2026-07-28): an SSE stream of resource notifications. */
 void mcp_subscriptions_listen(struct mcp_call *c);
+
+/* oauth.c: the sign-in routes when sign-in is configured (oauth.h), else the answers that say
+ * there is none. */
+enum jc_err mcp_oauth_init(struct mcp *m, char *err, size_t errlen) JC_MUSTCHECK;
+void mcp_oauth_free(struct mcp *m);
 
 /* Registers POST/GET/DELETE /mcp, GET /mcp/tools, POST /mcp/invoke and the resource metadata. */
 enum jc_err mcp_routes(struct mcp *m) JC_MUSTCHECK;

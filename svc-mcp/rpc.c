@@ -53,8 +53,16 @@ static void metadata_url(const struct jc_config *cfg, char *out, size_t len)
              path != NULL && strcmp(path, "/") != 0 ? path : "");
 }
 
-/* How to get a token here: no sign-in is configured on this server, an operator mints them. */
+/* How to get a token here: without sign-in an operator mints them. */
 #define HOW_TO_GET_A_TOKEN "ask an operator for a token (jivectl token mint)"
+#define HOW_TO_SIGN_IN                                                                             \
+    "sign in with GitHub through your MCP client (OAuth; the resource metadata names the "         \
+    "authorization server), or ask an operator for a token (jivectl token mint)"
+
+static const char *how_to_get_a_token(const struct mcp *m)
+{
+    return m->app->cfg.oauth_enabled ? HOW_TO_SIGN_IN : HOW_TO_GET_A_TOKEN;
+}
 
 /*
  * 401: no usable token. The body code tells agents what to do. As RFC 6750 asks, a request
@@ -76,13 +84,13 @@ static void unauthorized(struct mcp_call *c, const char *code, const char *why)
     mcp_call_header(c, "WWW-Authenticate", www);
     if (c->method != NULL && (strcmp(c->method, "tools/call") == 0 || mcp_metered(c)))
         mcp_audit(c, "denied", why);
-    snprintf(msg, sizeof(msg), "unauthorized: %s; %s", why, HOW_TO_GET_A_TOKEN);
+    snprintf(msg, sizeof(msg), "unauthorized: %s; %s", why, how_to_get_a_token(c->mcp));
     a.msg = msg;
     a.rest_msg = why;
     a.rest_code = code;
     a.data = cJSON_CreateObject();
     cJSON_AddStringToObject(a.data, "code", code);
-    cJSON_AddStringToObject(a.data, "how", HOW_TO_GET_A_TOKEN);
+    cJSON_AddStringToObject(a.data, "how", how_to_get_a_token(c->mcp));
     c->send(c, &a);
 }
 
@@ -613,8 +621,9 @@ static void rest_invoke(struct jc_req *req, void *ud)
 
 /*
  * RFC 9728 protected resource metadata, at the well-known URL and at its path-specific form.
- * No authorization server is named: this server has no sign-in, tokens come from an operator
- * (jivectl token mint), and naming one that does not exist sends clients to a dead end.
+ * With sign-in configured, jive-mcp is the resource's authorization server (oauth.h). Without
+ * it none is named: tokens come from an operator (jivectl token mint), and naming one that does
+ * not exist sends clients to a dead end.
  */
 static void resource_metadata(struct jc_req *req, void *ud)
 {
@@ -623,6 +632,10 @@ static void resource_metadata(struct jc_req *req, void *ud)
     const struct mcp_tool *t;
 
     cJSON_AddStringToObject(d, "resource", m->app->cfg.jwt_audience);
+    if (m->app->cfg.oauth_enabled)
+        cJSON_AddItemToObject(
+            d, "authorization_servers",
+            cJSON_CreateStringArray((const char *[]){m->app->cfg.oauth_issuer}, 1));
     cJSON_AddItemToObject(d, "bearer_methods_supported",
                           cJSON_CreateStringArray((const char *[]){"header"}, 1));
     scopes = cJSON_AddArrayToObject(d, "scopes_supported");
@@ -671,7 +684,9 @@ enum jc_err mcp_routes(struct mcp *m)
     if (rc == JC_OK)
         rc = jc_http_route(h, "GET", "/.well-known/oauth-protected-resource/*", resource_metadata,
                            m);
-    /* what OAuth clients try when they look for an authorization server */
+    /* what OAuth clients try when they look for an authorization server that is not there */
+    if (m->app->cfg.oauth_enabled)
+        return rc; /* oauth.c serves them */
     if (rc == JC_OK)
         rc = jc_http_route(h, "GET", "/.well-known/oauth-authorization-server*",
                            no_authorization_server, m);

@@ -21,6 +21,7 @@ static void mcp_free(struct mcp *m)
     if (m == NULL)
         return;
     mcp_events_free(m);
+    mcp_oauth_free(m);
     jc_redis_free(m->events);
     mcp_cache_free(m->cache);
     jc_audit_free(m->audit);
@@ -103,6 +104,10 @@ enum jc_err mcp_setup(struct jc_app *app, char *err, size_t errlen)
     if (m->cache == NULL || m->events == NULL || m->tokens == NULL ||
         jc_redis_subscribe(m->events, JC_CHANNEL_PROJECTS, on_event, m) != JC_OK)
         goto nomem;
+    if (mcp_oauth_init(m, err, errlen) != JC_OK) {
+        mcp_free(m);
+        return JC_EINVAL;
+    }
     if (jc_app_route_health(app, "/mcp/health") != JC_OK || mcp_routes(m) != JC_OK ||
         mcp_events_init(m) != JC_OK)
         goto nomem;

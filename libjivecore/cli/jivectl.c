@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* jivectl: operator CLI: migrations, projects, tokens, inspect. Blocking libpq is fine here. */
+/* jivectl: operator CLI: migrations, projects, tokens, members and OAuth clients (signin.c),
+ * inspect. Blocking libpq is fine here. */
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,15 +19,10 @@
 #include "jc/repo.h"
 #include "jc/keys.h"
 #include "jc/queue.h"
+#include "cli.h"
 #include "events.h"
 #include "inspect.h"
 
-#define MAX_OPTS 8
-
-struct opt {
-    const char *name; /* without the leading "--" */
-    const char *value;
-};
 
 struct cmd {
     const char *group;
@@ -38,7 +34,7 @@ struct cmd {
     int (*run)(const struct jc_config *cfg, struct opt *opts, int nopts);
 };
 
-static const char *opt_get(struct opt *opts, int n, const char *name)
+const char *opt_get(struct opt *opts, int n, const char *name)
 {
     int i;
 
@@ -48,9 +44,7 @@ static const char *opt_get(struct opt *opts, int n, const char *name)
     return NULL;
 }
 
-static int fail(const char *fmt, ...) JC_PRINTF(1, 2);
-
-static int fail(const char *fmt, ...)
+int fail(const char *fmt, ...)
 {
     va_list ap;
 
@@ -62,7 +56,7 @@ static int fail(const char *fmt, ...)
     return 1;
 }
 
-static PGconn *connect_db(const struct jc_config *cfg)
+PGconn *connect_db(const struct jc_config *cfg)
 {
     char err[256];
     PGconn *conn;
@@ -635,6 +629,42 @@ static const struct cmd cmds[] = {
      NULL,
      {"sub", "name", "org", "scopes", "ttl", "projects"},
      cmd_token_mint},
+    {"member",
+     "add",
+     "jivectl member add --org SLUG (--github LOGIN | --github-org ORG) --role ROLE",
+     "Lets a GitHub user (or every member of a GitHub organisation) sign in to the org with\n"
+     "the role's scopes (JIVE_OAUTH_ROLES; default roles viewer, developer, lead). The org is\n"
+     "created when new; adding again changes the role. Needs DATABASE_URL.",
+     NULL,
+     {"org", "github", "github-org", "role"},
+     cmd_member_add},
+    {"member",
+     "list",
+     "jivectl member list [--org SLUG]",
+     "Lists who may sign in: org, GitHub login (or organisation/*), role, GitHub user id once\n"
+     "seen.",
+     NULL,
+     {"org"},
+     cmd_member_list},
+    {"member",
+     "remove",
+     "jivectl member remove --org SLUG (--github LOGIN | --github-org ORG)",
+     "Removes a member; their refresh tokens stop working at once, access tokens at expiry.",
+     NULL,
+     {"org", "github", "github-org"},
+     cmd_member_remove},
+    {"oauth",
+     "client",
+     "jivectl oauth client add --name NAME --redirect-uri URI [--redirect-uri URI...]\n"
+     "                         [--confidential yes]\n"
+     "       jivectl oauth client list | remove --id CLIENT-ID",
+     "Registers an OAuth client for sign-in and prints its client_id (and with --confidential\n"
+     "yes a secret, once). Redirect URIs: https, http on 127.0.0.1/[::1]/localhost (any port\n"
+     "matches), or an app's own scheme. Clients can also register themselves (POST /register)\n"
+     "or use a client ID metadata document. Needs DATABASE_URL.",
+     "action",
+     {"action", "name", "redirect-uri", "confidential", "id"},
+     cmd_oauth_client},
     {"scan",
      NULL,
      "jivectl scan <project> [--gates yes]",

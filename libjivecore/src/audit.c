@@ -22,14 +22,14 @@
 static const char insert_sql[] =
     "INSERT INTO mcp_audit_logs (entry_id, org_id, project_id, actor_type, actor_id, actor_name,"
     " tool, scope, args_hash, result, error_message, \"timestamp\", ip_address, user_agent,"
-    " request_id, traceparent, duration_ms) "
+    " request_id, traceparent, duration_ms, client_id) "
     "SELECT r.entry_id, r.org_id, r.project_id, r.actor_type, r.actor_id, r.actor_name, r.tool,"
     " r.scope, r.args_hash, r.result, r.error, r.ts, r.ip, r.user_agent, r.request_id,"
-    " r.traceparent, r.duration_ms "
+    " r.traceparent, r.duration_ms, r.client_id "
     "FROM jsonb_to_recordset($1::jsonb) AS r(entry_id uuid, org_id uuid, project_id uuid,"
     " actor_type text, actor_id text, actor_name text, tool text, scope text, args_hash text,"
     " result text, error text, ts timestamptz, ip inet, user_agent text, request_id text,"
-    " traceparent text, duration_ms int) "
+    " traceparent text, duration_ms int, client_id text) "
     "ON CONFLICT (entry_id) DO NOTHING";
 
 /* One row as its JSON line: printed once, then both journaled and sent to Postgres as is. */
@@ -395,6 +395,7 @@ void jc_audit_add(struct jc_audit *a, const struct jc_audit_entry *e)
     PUT("user_agent", e->user_agent);
     PUT("request_id", e->request_id);
     PUT("traceparent", e->traceparent);
+    PUT("client_id", e->client_id);
     PUT("ts", ts);
 #undef PUT
     cJSON_AddNumberToObject(row, "duration_ms", (double)(e->duration_ms >= 0 ? e->duration_ms : 0));

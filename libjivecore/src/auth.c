@@ -9,7 +9,13 @@
 
 #include <cjson/cJSON.h>
 #include <jwt.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/buffer.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "jc/auth.h"
 #include "jc/crypto.h"
@@ -53,8 +59,10 @@ out:
     return json;
 }
 
-enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claims *c, char **out,
-                         char *err, size_t errlen)
+/* Mints claims with alg and key under issuer iss; kid (may be NULL) goes in the header. */
+static enum jc_err mint(const struct jc_config *cfg, const struct jc_auth_claims *c, jwt_alg_t alg,
+                        const char *key, const char *iss, const char *kid, char **out, char *err,
+                        size_t errlen)
 {
     jwt_t *jwt = NULL;
     char jti[33];
@@ -64,11 +72,6 @@ enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claim
     char *projects = NULL;
 
     *out = NULL;
-    if ((rc = jc_config_require(cfg, "JIVE_JWT_SECRET", err, errlen)) != JC_OK ||
-        (rc = jc_config_require(cfg, "JIVE_JWT_ISSUER", err, errlen)) != JC_OK ||
-        (rc = jc_config_require(cfg, "JIVE_JWT_AUDIENCE", err, errlen)) != JC_OK)
-        return rc;
-    rc = JC_EINVAL;
     if (c->sub == NULL || c->name == NULL || c->org == NULL || c->scopes == NULL ||
         c->ttl_ms <= 0) {
         jc_errbuf_set(err, errlen, "sub, name, org, scopes and a positive ttl are required");
@@ -86,18 +89,19 @@ enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claim
         jc_errbuf_set(err, errlen, "out of memory");
         return JC_ENOMEM;
     }
-    if (jwt_add_grant(jwt, "iss", cfg->jwt_issuer) != 0 ||
+    if (jwt_add_grant(jwt, "iss", iss) != 0 ||
         jwt_add_grant(jwt, "aud", cfg->jwt_audience) != 0 ||
         jwt_add_grant(jwt, "sub", c->sub) != 0 || jwt_add_grant(jwt, "name", c->name) != 0 ||
         jwt_add_grant(jwt, "org", c->org) != 0 ||
         (c->org_id != NULL && jwt_add_grant(jwt, "org_id", c->org_id) != 0) ||
         jwt_add_grant(jwt, "scope", c->scopes) != 0 ||
+        (c->client_id != NULL && jwt_add_grant(jwt, "client_id", c->client_id) != 0) ||
         (projects != NULL && jwt_add_grants_json(jwt, projects) != 0) ||
         jwt_add_grant(jwt, "jti", jti) != 0 || jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
         jwt_add_grant_int(jwt, "nbf", (long)now) != 0 ||
         jwt_add_grant_int(jwt, "exp", (long)(now + c->ttl_ms / 1000)) != 0 ||
-        jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)cfg->jwt_secret,
-                    (int)strlen(cfg->jwt_secret)) != 0) {
+        (kid != NULL && jwt_add_header(jwt, "kid", kid) != 0) ||
+        jwt_set_alg(jwt, alg, (const unsigned char *)key, (int)strlen(key)) != 0) {
         jc_errbuf_set(err, errlen, "cannot build the token");
         goto out;
     }
@@ -112,6 +116,131 @@ out:
     jwt_free(jwt);
     cJSON_free(projects);
     return rc;
+}
+
+enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claims *c, char **out,
+                         char *err, size_t errlen)
+{
+    enum jc_err rc;
+
+    *out = NULL;
+    if ((rc = jc_config_require(cfg, "JIVE_JWT_SECRET", err, errlen)) != JC_OK ||
+        (rc = jc_config_require(cfg, "JIVE_JWT_ISSUER", err, errlen)) != JC_OK ||
+        (rc = jc_config_require(cfg, "JIVE_JWT_AUDIENCE", err, errlen)) != JC_OK)
+        return rc;
+    return mint(cfg, c, JWT_ALG_HS256, cfg->jwt_secret, cfg->jwt_issuer, NULL, out, err, errlen);
+}
+
+enum jc_err jc_auth_mint_signed_in(const struct jc_config *cfg, const struct jc_auth_claims *c,
+                                   char **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!cfg->oauth_enabled) {
+        jc_errbuf_set(err, errlen, "sign-in is not configured");
+        return JC_EINVAL;
+    }
+    return mint(cfg, c, JWT_ALG_ES256, cfg->oauth_key_pem, cfg->oauth_issuer, cfg->oauth_kid, out,
+                err, errlen);
+}
+
+/* ---- the sign-in key ---- */
+
+enum jc_err jc_auth_key_load(struct jc_config *cfg, const char *path, char *err, size_t errlen)
+{
+    BIO *in = BIO_new_file(path, "r"), *priv = NULL, *pub = NULL;
+    EVP_PKEY *pkey = NULL;
+    BIGNUM *bx = NULL, *by = NULL;
+    unsigned char x[32], y[32], digest[JC_SHA256_LEN];
+    char group[64], thumb[256];
+    BUF_MEM *mem;
+    enum jc_err rc = JC_EINVAL;
+
+    if (in == NULL) {
+        jc_errbuf_set(err, errlen, "JIVE_OAUTH_SIGNING_KEY: cannot open %s", path);
+        return JC_EINVAL;
+    }
+    pkey = PEM_read_bio_PrivateKey(in, NULL, NULL, NULL);
+    if (pkey == NULL || EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC ||
+        EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       NULL) != 1 ||
+        strcmp(group, "prime256v1") != 0) {
+        jc_errbuf_set(err, errlen,
+                      "JIVE_OAUTH_SIGNING_KEY: %s is not an EC P-256 private key in PEM "
+                      "(openssl ecparam -name prime256v1 -genkey -noout)",
+                      path);
+        goto out;
+    }
+    if (EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &bx) != 1 ||
+        EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &by) != 1 ||
+        BN_bn2binpad(bx, x, 32) != 32 || BN_bn2binpad(by, y, 32) != 32) {
+        jc_errbuf_set(err, errlen, "JIVE_OAUTH_SIGNING_KEY: cannot read the public point");
+        goto out;
+    }
+    jc_crypto_base64url(x, 32, cfg->oauth_jwk_x, sizeof(cfg->oauth_jwk_x));
+    jc_crypto_base64url(y, 32, cfg->oauth_jwk_y, sizeof(cfg->oauth_jwk_y));
+    /* RFC 7638: the thumbprint of the required members in lexicographic order */
+    snprintf(thumb, sizeof(thumb), "{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
+             cfg->oauth_jwk_x, cfg->oauth_jwk_y);
+    if (jc_crypto_sha256(thumb, strlen(thumb), digest) != JC_OK)
+        goto out;
+    jc_crypto_base64url(digest, sizeof(digest), cfg->oauth_kid, sizeof(cfg->oauth_kid));
+    priv = BIO_new(BIO_s_mem());
+    pub = BIO_new(BIO_s_mem());
+    if (priv == NULL || pub == NULL || PEM_write_bio_PrivateKey(priv, pkey, NULL, NULL, 0, NULL, NULL) != 1 ||
+        PEM_write_bio_PUBKEY(pub, pkey) != 1) {
+        jc_errbuf_set(err, errlen, "JIVE_OAUTH_SIGNING_KEY: cannot encode the key");
+        goto out;
+    }
+    BIO_get_mem_ptr(priv, &mem);
+    cfg->oauth_key_pem = strndup(mem->data, mem->length);
+    BIO_get_mem_ptr(pub, &mem);
+    cfg->oauth_pub_pem = strndup(mem->data, mem->length);
+    if (cfg->oauth_key_pem == NULL || cfg->oauth_pub_pem == NULL) {
+        jc_errbuf_set(err, errlen, "out of memory");
+        rc = JC_ENOMEM;
+        goto out;
+    }
+    rc = JC_OK;
+out:
+    OPENSSL_cleanse(x, sizeof(x));
+    BN_free(bx);
+    BN_free(by);
+    EVP_PKEY_free(pkey);
+    BIO_free(in);
+    BIO_free_all(priv);
+    BIO_free_all(pub);
+    return rc;
+}
+
+/*
+ * The "kid" of token's header, unverified, into out ("" when there is none): only to choose the
+ * key the signature is then checked with.
+ */
+static void header_kid(const char *token, char *out, size_t len)
+{
+    const char *dot = strchr(token, '.');
+    size_t n = dot != NULL ? (size_t)(dot - token) : 0, i;
+    char b64[1024];
+    unsigned char raw[800];
+    int got;
+    cJSON *h;
+    const cJSON *kid;
+
+    out[0] = '\0';
+    if (n == 0 || n + 4 >= sizeof(b64))
+        return;
+    for (i = 0; i < n; i++)
+        b64[i] = token[i] == '-' ? '+' : token[i] == '_' ? '/' : token[i];
+    while (i % 4 != 0)
+        b64[i++] = '=';
+    got = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)i);
+    if (got <= 0)
+        return;
+    h = cJSON_ParseWithLength((const char *)raw, (size_t)got);
+    kid = cJSON_GetObjectItemCaseSensitive(h, "kid");
+    if (cJSON_IsString(kid))
+        snprintf(out, len, "%s", kid->valuestring);
+    cJSON_Delete(h);
 }
 
 static jwt_alg_t pinned_alg(const struct jc_config *cfg)
@@ -231,10 +360,22 @@ enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long 
 {
     jwt_t *jwt = NULL;
     const char *key = cfg->jwt_secret != NULL ? cfg->jwt_secret : cfg->jwt_public_key;
+    const char *iss = cfg->jwt_issuer;
+    jwt_alg_t alg = pinned_alg(cfg);
     enum jc_err rc = JC_EAUTH;
     long exp, nbf;
+    char kid[64];
 
     memset(out, 0, sizeof(*out));
+    if (cfg->oauth_enabled && token != NULL && strlen(token) <= 8192) {
+        /* a token JIVE's sign-in issued names its key; it is checked with that key only */
+        header_kid(token, kid, sizeof(kid));
+        if (strcmp(kid, cfg->oauth_kid) == 0) {
+            key = cfg->oauth_pub_pem;
+            iss = cfg->oauth_issuer;
+            alg = JWT_ALG_ES256;
+        }
+    }
     if (key == NULL) {
         jc_errbuf_set(err, errlen, "token verification is not configured");
         return JC_EAUTH;
@@ -247,7 +388,7 @@ enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long 
         jc_errbuf_set(err, errlen, "malformed token or bad signature");
         goto out;
     }
-    if (jwt_get_alg(jwt) != pinned_alg(cfg)) {
+    if (jwt_get_alg(jwt) != alg) {
         jc_errbuf_set(err, errlen, "token algorithm %s is not accepted",
                       jwt_alg_str(jwt_get_alg(jwt)));
         goto out;
@@ -268,7 +409,7 @@ enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long 
         jc_errbuf_set(err, errlen, "token not valid yet");
         goto out;
     }
-    if (cfg->jwt_issuer != NULL && !json_claim_has(jwt, "iss", cfg->jwt_issuer)) {
+    if (iss != NULL && !json_claim_has(jwt, "iss", iss)) {
         jc_errbuf_set(err, errlen, "wrong issuer");
         goto out;
     }
@@ -284,6 +425,7 @@ enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long 
     copy_grant(jwt, "name", out->name, sizeof(out->name));
     copy_grant(jwt, "org", out->org, sizeof(out->org));
     copy_grant(jwt, "org_id", out->org_id, sizeof(out->org_id));
+    copy_grant(jwt, "client_id", out->client_id, sizeof(out->client_id));
     read_scopes(jwt, out->scopes, sizeof(out->scopes));
     if (!read_projects(jwt, out->projects, sizeof(out->projects))) {
         jc_errbuf_set(err, errlen, "the projects claim must be an array of at most %d project ids",

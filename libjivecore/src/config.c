@@ -6,6 +6,7 @@
 #include <event2/http.h>
 #include <libpq-fe.h>
 
+#include "jc/auth.h"
 #include "jc/config.h"
 #include "jc/parse.h"
 
@@ -161,6 +162,108 @@ nomem:
     return JC_ENOMEM;
 }
 
+/* "role=scope scope;..." with role names of [a-z0-9_-] and scopes of [a-z0-9_:.-]. */
+static bool roles_valid(const char *v)
+{
+    const char *p = v;
+
+    while (*p != '\0') {
+        size_t name = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+        if (name == 0 || p[name] != '=')
+            return false;
+        p += name + 1;
+        p += strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_:.- ");
+        if (*p == ';')
+            p++;
+        else if (*p != '\0')
+            return false;
+    }
+    return true;
+}
+
+bool jc_config_role_scopes(const struct jc_config *cfg, const char *role, char *out, size_t len)
+{
+    const char *p = cfg->oauth_roles != NULL ? cfg->oauth_roles : JC_DEFAULT_OAUTH_ROLES;
+    size_t rl = strlen(role);
+
+    while (p != NULL && *p != '\0') {
+        const char *end = strchr(p, ';');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (rl > 0 && n > rl && strncmp(p, role, rl) == 0 && p[rl] == '=') {
+            snprintf(out, len, "%.*s", (int)(n - rl - 1), p + rl + 1);
+            return true;
+        }
+        p = end != NULL ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/*
+ * Sign-in: JIVE_OAUTH_SIGNING_KEY with the GitHub app (JIVE_GITHUB_CLIENT_ID and _SECRET) turns
+ * it on; one without the others is an error. The issuer is the origin of JIVE_JWT_AUDIENCE,
+ * which must then be the resource's absolute URL (https outside development).
+ */
+static enum jc_err load_sign_in(struct loader *l, struct jc_config *cfg)
+{
+    enum jc_err rc;
+    const char *aud = cfg->jwt_audience, *slash;
+    int set;
+
+    if ((rc = dup_str(l, "JIVE_OAUTH_SIGNING_KEY", NULL, false, &cfg->oauth_signing_key)) !=
+            JC_OK ||
+        (rc = dup_str(l, "JIVE_GITHUB_CLIENT_ID", NULL, false, &cfg->github_client_id)) != JC_OK ||
+        (rc = dup_str(l, "JIVE_GITHUB_CLIENT_SECRET", NULL, false, &cfg->github_client_secret)) !=
+            JC_OK ||
+        (rc = dup_str(l, "JIVE_GITHUB_URL", "https://github.com", false, &cfg->github_url)) !=
+            JC_OK ||
+        (rc = dup_str(l, "JIVE_GITHUB_API_URL", "https://api.github.com", false,
+                      &cfg->github_api_url)) != JC_OK ||
+        (rc = dup_str(l, "JIVE_CA_FILE", NULL, false, &cfg->ca_file)) != JC_OK ||
+        (rc = dup_str(l, "JIVE_OAUTH_ROLES", JC_DEFAULT_OAUTH_ROLES, false, &cfg->oauth_roles)) !=
+            JC_OK ||
+        (rc = get_long(l, "JIVE_OAUTH_ACCESS_TTL_S", 3600, 60, 86400, &cfg->oauth_access_ttl_s)) !=
+            JC_OK ||
+        (rc = get_long(l, "JIVE_OAUTH_REFRESH_TTL_S", 30L * 86400, 600, 365L * 86400,
+                       &cfg->oauth_refresh_ttl_s)) != JC_OK ||
+        (rc = get_long(l, "JIVE_SIGNIN_RATE_PER_MINUTE", 60, 1, 1000000,
+                       &cfg->signin_rate_per_minute)) != JC_OK)
+        return rc;
+    if (!roles_valid(cfg->oauth_roles)) {
+        jc_errbuf_set(l->err, l->errlen,
+                      "JIVE_OAUTH_ROLES: must be role=scope scope;role=... (lower-case names)");
+        return JC_EINVAL;
+    }
+    set = (cfg->oauth_signing_key != NULL) + (cfg->github_client_id != NULL) +
+          (cfg->github_client_secret != NULL);
+    if (set == 0)
+        return JC_OK;
+    if (set != 3) {
+        jc_errbuf_set(l->err, l->errlen, "%s: required for sign-in, not set",
+                      cfg->oauth_signing_key == NULL  ? "JIVE_OAUTH_SIGNING_KEY"
+                      : cfg->github_client_id == NULL ? "JIVE_GITHUB_CLIENT_ID"
+                                                      : "JIVE_GITHUB_CLIENT_SECRET");
+        return JC_EINVAL;
+    }
+    if (cfg->svc == JC_SVC_WEBHOOK || cfg->svc == JC_SVC_ORCHESTRATOR)
+        return JC_OK; /* only jive-mcp and jivectl sign in or mint */
+    if (aud == NULL || !(strncmp(aud, "https://", 8) == 0 ||
+                         (cfg->development && strncmp(aud, "http://", 7) == 0))) {
+        jc_errbuf_set(l->err, l->errlen,
+                      "JIVE_JWT_AUDIENCE: sign-in needs the MCP endpoint's absolute URL "
+                      "(https://host/mcp%s)",
+                      cfg->development ? ", or http:// in development" : "");
+        return JC_EINVAL;
+    }
+    slash = strchr(strstr(aud, "://") + 3, '/');
+    cfg->oauth_issuer = slash != NULL ? strndup(aud, (size_t)(slash - aud)) : strdup(aud);
+    if (cfg->oauth_issuer == NULL)
+        return JC_ENOMEM;
+    if ((rc = jc_auth_key_load(cfg, cfg->oauth_signing_key, l->err, l->errlen)) != JC_OK)
+        return rc;
+    cfg->oauth_enabled = true;
+    return JC_OK;
+}
+
 enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_lookup_fn *lookup,
                            void *ud, char *err, size_t errlen)
 {
@@ -227,7 +330,8 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
         (rc = dup_str(&l, "JIVE_JWT_AUDIENCE", NULL, svc == JC_SVC_MCP, &cfg->jwt_audience)) !=
             JC_OK)
         goto fail;
-    if (svc == JC_SVC_MCP && cfg->jwt_secret == NULL && cfg->jwt_public_key == NULL) {
+    if (svc == JC_SVC_MCP && cfg->jwt_secret == NULL && cfg->jwt_public_key == NULL &&
+        get(&l, "JIVE_OAUTH_SIGNING_KEY") == NULL) {
         jc_errbuf_set(err, errlen, "JIVE_JWT_SECRET: required (or JIVE_JWT_PUBLIC_KEY), not set");
         rc = JC_EINVAL;
         goto fail;
@@ -333,6 +437,8 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
     }
     if ((rc = dup_str(&l, "JIVE_REPO_HOSTS", "github.com", false, &cfg->repo_hosts)) != JC_OK)
         goto fail;
+    if ((rc = load_sign_in(&l, cfg)) != JC_OK)
+        goto fail;
     if (cfg->worker_id != NULL) {
         size_t i, idlen = strlen(cfg->worker_id);
         for (i = 0; i < idlen; i++) {
@@ -377,6 +483,16 @@ void jc_config_clear(struct jc_config *cfg)
     free(cfg->worker_id);
     free(cfg->audit_spool);
     free(cfg->repo_hosts);
+    free(cfg->oauth_signing_key);
+    free(cfg->oauth_key_pem);
+    free(cfg->oauth_pub_pem);
+    free(cfg->oauth_issuer);
+    free(cfg->oauth_roles);
+    free(cfg->github_client_id);
+    free(cfg->github_client_secret);
+    free(cfg->github_url);
+    free(cfg->github_api_url);
+    free(cfg->ca_file);
     for (i = 0; cfg->cors_origins != NULL && cfg->cors_origins[i] != NULL; i++)
         free(cfg->cors_origins[i]);
     free(cfg->cors_origins);

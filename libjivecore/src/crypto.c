@@ -203,3 +203,36 @@ bool jc_crypto_is_uuid(const char *s)
     }
     return true;
 }
+
+size_t jc_crypto_base64url(const void *in, size_t len, char *out, size_t outlen)
+{
+    size_t need = 4 * ((len + 2) / 3) + 1, n, i;
+
+    if (outlen < need || len > (size_t)1 << 28) {
+        if (outlen > 0)
+            out[0] = '\0';
+        return 0;
+    }
+    n = (size_t)EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+    while (n > 0 && out[n - 1] == '=')
+        n--;
+    out[n] = '\0';
+    for (i = 0; i < n; i++) {
+        if (out[i] == '+')
+            out[i] = '-';
+        else if (out[i] == '/')
+            out[i] = '_';
+    }
+    return n;
+}
+
+enum jc_err jc_crypto_random_token(char *out, size_t nbytes)
+{
+    unsigned char buf[64];
+
+    if (nbytes > sizeof(buf) || jc_crypto_random(buf, nbytes) != JC_OK)
+        return JC_EIO;
+    jc_crypto_base64url(buf, nbytes, out, 4 * ((nbytes + 2) / 3) + 1);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return JC_OK;
+}

@@ -186,6 +186,21 @@ void jc_req_add_header(struct jc_req *req, const char *name, const char *value)
     evhttp_add_header(evhttp_request_get_output_headers(req->ev), name, value);
 }
 
+void jc_req_client_addr(struct jc_req *req, bool trust_proxy, char *out, size_t len)
+{
+    const char *fwd = trust_proxy ? jc_req_header(req, "X-Forwarded-For") : NULL;
+    char *host = NULL;
+    ev_uint16_t port = 0;
+
+    out[0] = '\0';
+    if (fwd != NULL)
+        snprintf(out, len, "%.*s", (int)strcspn(fwd, ", "), fwd);
+    if (out[0] != '\0')
+        return;
+    evhttp_connection_get_peer(evhttp_request_get_connection(req->ev), &host, &port);
+    snprintf(out, len, "%s", host != NULL ? host : "");
+}
+
 static void add_common_headers(struct jc_req *req)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req->ev);
@@ -195,7 +210,8 @@ static void add_common_headers(struct jc_req *req)
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     evhttp_add_header(h, "X-Frame-Options", "DENY");
     evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-    evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    if (evhttp_find_header(h, "Content-Security-Policy") == NULL) /* a page sets its own */
+        evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
     evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
     if (evhttp_find_header(h, "Cache-Control") == NULL)
         evhttp_add_header(h, "Cache-Control", "no-store");

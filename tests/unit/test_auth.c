@@ -17,7 +17,7 @@ static void mint_and_verify(void **state)
                                "00000000-0000-4000-8000-000000000001",
                                "status:read kanban:write",
                                3600000,
-                               NULL};
+                               NULL, NULL};
     char err[128] = "";
     char *tok = NULL;
     jwt_t *jwt = NULL;
@@ -50,7 +50,7 @@ static void mint_and_verify(void **state)
 static void refuses_incomplete_config(void **state)
 {
     struct jc_config cfg = {0};
-    struct jc_auth_claims c = {"a", "n", "o", NULL, "s", 1000, NULL};
+    struct jc_auth_claims c = {"a", "n", "o", NULL, "s", 1000, NULL, NULL};
     char err[128] = "";
     char *tok = (char *)"unchanged";
 
@@ -226,7 +226,7 @@ static void cached_verification(void **state)
 static void mint_projects_claim(void **state)
 {
     struct jc_config cfg;
-    struct jc_auth_claims c = {"a", "n", "acme", NULL, "status:read", 60000, NULL};
+    struct jc_auth_claims c = {"a", "n", "acme", NULL, "status:read", 60000, NULL, NULL};
     struct jc_principal p;
     char err[128] = "";
     char *tok = NULL;

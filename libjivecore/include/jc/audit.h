@@ -37,6 +37,7 @@ struct jc_audit_entry {
     const char *user_agent;
     const char *request_id;
     const char *traceparent; /* W3C trace context of the call */
+    const char *client_id;   /* the OAuth client of a sign-in token or a sign-in step */
     long duration_ms;
 };
 

@@ -18,6 +18,7 @@ struct jc_auth_claims {
     /* project uuids separated by spaces or commas, at most JC_AUTH_MAX_PROJECTS: minted as the
      * "projects" claim ("" mints an empty array: no project). NULL: no claim, the whole org. */
     const char *projects;
+    const char *client_id; /* a sign-in token's OAuth client, else NULL */
 };
 
 /*
@@ -28,12 +29,29 @@ struct jc_auth_claims {
 enum jc_err jc_auth_mint(const struct jc_config *cfg, const struct jc_auth_claims *claims,
                          char **out, char *err, size_t errlen) JC_MUSTCHECK;
 
+/*
+ * Mints a sign-in access token: ES256 with the JIVE_OAUTH_SIGNING_KEY key, its thumbprint as the
+ * header's kid, iss the sign-in issuer (cfg->oauth_issuer), aud JIVE_JWT_AUDIENCE, the same
+ * claims as jc_auth_mint plus client_id. JC_EINVAL when sign-in is not configured.
+ */
+enum jc_err jc_auth_mint_signed_in(const struct jc_config *cfg, const struct jc_auth_claims *claims,
+                                   char **out, char *err, size_t errlen) JC_MUSTCHECK;
+
+/*
+ * Reads the EC P-256 private key at path (PEM) into cfg: oauth_key_pem, oauth_pub_pem, the JWK's
+ * x and y and its RFC 7638 thumbprint as oauth_kid. JC_EINVAL with err naming
+ * JIVE_OAUTH_SIGNING_KEY when the file is missing or holds another kind of key.
+ */
+enum jc_err jc_auth_key_load(struct jc_config *cfg, const char *path, char *err,
+                             size_t errlen) JC_MUSTCHECK;
+
 /* The verified caller of a request. */
 struct jc_principal {
     char sub[128];
     char name[128];
     char org[64];      /* org slug */
     char org_id[40];   /* org uuid, "" when the token has none */
+    char client_id[512]; /* the OAuth client of a sign-in token, else "" */
     char scopes[1024]; /* space-separated */
     /* The optional "projects" claim (an array of project uuids): "" when the token has none
      * (every project of the org), else the uuids joined by ',', or "none" for an empty array. */
@@ -43,7 +61,8 @@ struct jc_principal {
 
 /*
  * Verifies token with cfg's key and pinned algorithm (a token announcing another algorithm,
- * "none" included, is refused), then exp and nbf (30 s leeway) against now (seconds), iss and
+ * "none" included, is refused) — or, when sign-in is configured and the token's header names the
+ * sign-in key (kid), with that key, ES256 and the sign-in issuer only — then exp and nbf (30 s leeway) against now (seconds), iss and
  * aud (a string or an array containing the audience). Scopes come from "scope" (space-separated)
  * or "scp" (string or array). An optional "projects" claim must be an array of at most
  * JC_AUTH_MAX_PROJECTS project uuids (anything else refuses the token). Returns JC_OK and fills

@@ -71,7 +71,35 @@ struct jc_config {
     long http_min_rate;           /* JIVE_HTTP_MIN_RATE: bytes/s a body or a reply must keep */
     long http_max_conns_per_addr; /* JIVE_HTTP_MAX_CONNS_PER_ADDR: 0 is no cap; default 256, or
                                      0 with JIVE_TRUST_PROXY (the peer is then the proxy) */
+
+    /* sign-in (docs/SIGN-IN.md): on when the signing key and the GitHub app are both set */
+    bool oauth_enabled;
+    char *oauth_signing_key;    /* JIVE_OAUTH_SIGNING_KEY: path of the EC P-256 private key */
+    char *oauth_key_pem;        /* the key, read at load (jc_auth_key_load) */
+    char *oauth_pub_pem;        /* its public half */
+    char oauth_kid[48];         /* RFC 7638 thumbprint: the tokens' kid and the JWK's */
+    char oauth_jwk_x[48], oauth_jwk_y[48];
+    char *oauth_issuer;         /* the origin of JIVE_JWT_AUDIENCE */
+    char *oauth_roles;          /* JIVE_OAUTH_ROLES: "role=scope scope;role=..." */
+    long oauth_access_ttl_s;    /* JIVE_OAUTH_ACCESS_TTL_S */
+    long oauth_refresh_ttl_s;   /* JIVE_OAUTH_REFRESH_TTL_S */
+    long signin_rate_per_minute; /* JIVE_SIGNIN_RATE_PER_MINUTE: anonymous sign-in requests
+                                    (register, authorize, token, revoke) per client address */
+    char *github_client_id;     /* JIVE_GITHUB_CLIENT_ID */
+    char *github_client_secret; /* JIVE_GITHUB_CLIENT_SECRET */
+    char *github_url;           /* JIVE_GITHUB_URL: web flow base (Enterprise: https://ghe.host) */
+    char *github_api_url;       /* JIVE_GITHUB_API_URL: REST base (Enterprise: .../api/v3) */
+    char *ca_file;              /* JIVE_CA_FILE: extra trusted CAs (PEM) for outbound HTTPS */
 };
+
+/* The default JIVE_OAUTH_ROLES. */
+#define JC_DEFAULT_OAUTH_ROLES                                                                     \
+    "viewer=projects:read status:read stories:read gates:read conflicts:read jobs:read runs:read " \
+    "events:read;"                                                                                 \
+    "developer=projects:read status:read stories:read gates:read conflicts:read jobs:read "        \
+    "runs:read events:read agents:write runs:write kanban:write;"                                  \
+    "lead=projects:read status:read stories:read gates:read conflicts:read jobs:read runs:read "   \
+    "events:read agents:write runs:write kanban:write"
 
 /*
  * Fills cfg for service svc from lookup (NULL: getenv). On error returns JC_EINVAL and writes a
@@ -92,6 +120,12 @@ void jc_config_clear(struct jc_config *cfg);
  */
 enum jc_err jc_config_require(const struct jc_config *cfg, const char *name, char *err,
                               size_t errlen) JC_MUSTCHECK;
+
+/*
+ * The scopes of role in JIVE_OAUTH_ROLES into out (space-separated); false when there is no such
+ * role.
+ */
+bool jc_config_role_scopes(const struct jc_config *cfg, const char *role, char *out, size_t len);
 
 /* True when origin is in the CORS allowlist (exact match; "*" in the list allows any). */
 bool jc_config_origin_allowed(const struct jc_config *cfg, const char *origin);

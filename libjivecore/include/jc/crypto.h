@@ -58,4 +58,14 @@ bool jc_crypto_unhex(const char *hex, unsigned char *out, size_t len);
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
 void jc_crypto_hex(const unsigned char *in, size_t len, char *out);
 
+/*
+ * Unpadded base64url (RFC 4648 section 5) of len bytes into out, which must hold
+ * 4*((len+2)/3)+1 bytes. Returns the length written (0 and "" when out is too small).
+ */
+size_t jc_crypto_base64url(const void *in, size_t len, char *out, size_t outlen);
+
+/* nbytes (at most 64) random bytes as unpadded base64url into out (4*((nbytes+2)/3)+1 bytes):
+ * bearer secrets such as authorization codes and refresh tokens. JC_OK or JC_EIO. */
+enum jc_err jc_crypto_random_token(char *out, size_t nbytes) JC_MUSTCHECK;
+
 #endif

@@ -92,6 +92,10 @@ const char *jc_req_body(struct jc_req *req, size_t *len);
 /* A decoded query-string parameter copied into out; false when absent. */
 bool jc_req_query(const struct jc_req *req, const char *name, char *out, size_t outlen);
 
+/* The client's address: the first X-Forwarded-For entry when trust_proxy (behind a proxy that
+ * sets it), else the socket's peer; "" when unknown. */
+void jc_req_client_addr(struct jc_req *req, bool trust_proxy, char *out, size_t len);
+
 /* Adds a response header before the reply (e.g. Retry-After). */
 void jc_req_add_header(struct jc_req *req, const char *name, const char *value);
 
