@@ -605,3 +605,62 @@ def test_sign_in_configuration_errors(stack, tmp_path, tls):
             p = subprocess.run([str(BIN / "jive-mcp")], env=env, capture_output=True, text=True,
                                timeout=20)
             assert p.returncode == 2 and words in p.stderr, (over, p.stderr)
+
+
+# ---- the official SDK client, with a real browser on the consent page ----
+
+def seed_project(db, slug):
+    org = db.execute("SELECT id FROM orgs WHERE slug = %s", (slug,)).fetchone()[0]
+    return str(db.execute(
+        "INSERT INTO projects (org_id, name, repo_url, webhook_secret) VALUES (%s, 'shop', %s, "
+        "repeat('s', 20)) RETURNING id", (org, f"https://github.com/{slug}/shop")).fetchone()[0])
+
+
+def sdk_sign_in(signin, project, metadata_url=None):
+    args = ["node", str(ROOT / "tests/clients/oauth_client.mjs"), signin.resource, project,
+            str(free_port())] + ([metadata_url] if metadata_url else [])
+    p = subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=ROOT / "tests")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert "error" not in out, out["error"]
+    return out
+
+
+def check_sdk_run(out, signin, project, client_id=None):
+    assert out["callback"] == {"state_ok": True, "iss": signin.base, "error": None}
+    assert out["browser_landed"] and "connected_without_sign_in" not in out
+    assert out["consent"]["login"] == signin.login and out["consent"]["org"] == signin.org
+    assert out["consent"]["redirect_host"].startswith("http://127.0.0.1:")
+    assert set(out["consent"]["scopes"]) == set(DEVELOPER.split())
+    assert set(out["scope"].split()) == set(DEVELOPER.split())
+    assert out["status_error"] is False and out["status_get"]["project"]["id"] == project
+    assert out["refreshed"] and out["revocation_status"] == 200
+    assert out["revoked_refresh"] == "InvalidGrantError"
+    assert out["rotated_refresh"] == "InvalidGrantError"
+    if client_id:
+        assert out["client_id"] == client_id
+
+
+def test_sdk_client_signs_in_with_dynamic_registration(signin, db):
+    signin.member("developer")
+    project = seed_project(db, signin.org)
+    out = sdk_sign_in(signin, project)
+    check_sdk_run(out, signin, project)
+    assert out["client_id"].startswith("jive-")
+    assert db.execute("SELECT kind FROM oauth_clients WHERE client_id = %s",
+                      (out["client_id"],)).fetchone() == ("registered",)
+
+
+def test_sdk_client_signs_in_with_a_client_id_metadata_document(signin, db, tls):
+    signin.member("developer")
+    project = seed_project(db, signin.org)
+    with StaticHTTPS(tls, {}) as site:
+        url = f"{site.url}/jive-sdk-test/client.json"
+        site.docs["/jive-sdk-test/client.json"] = {
+            "client_id": url, "client_name": "SDK via metadata document",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "token_endpoint_auth_method": "none"}
+        out = sdk_sign_in(signin, project, url)
+    check_sdk_run(out, signin, project, client_id=url)
+    assert out["consent"]["client"] == "SDK via metadata document"
