@@ -10,6 +10,12 @@
 # Overrides: JIVE_HOME (.jive), JIVE_BIN (build/bin), JIVE_PG_PORT (55432),
 # JIVE_REDIS_PORT (56379), JIVE_MCP_PORT (4000), JIVE_WEBHOOK_PORT (4001),
 # JIVE_ORCHESTRATOR_PORT (4002).
+#
+# Sign-in with GitHub (docs/SIGN-IN.md): set JIVE_GITHUB_CLIENT_ID and JIVE_GITHUB_CLIENT_SECRET
+# (in the environment or in $JIVE_HOME/env) to a GitHub OAuth app whose callback URL is
+# http://127.0.0.1:4000/oauth/github/callback; a signing key is then made in
+# $JIVE_HOME/oauth-signing.pem, and JIVE_SIGNIN_MEMBER=<github login> lets that user into the
+# demo org as a developer. Without them jive-mcp advertises no authorization server.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -58,6 +64,15 @@ export JIVE_JWT_AUDIENCE="http://127.0.0.1:$mcp_port/mcp"
 export JIVE_WORKSPACE_DIR="$home/workspaces"
 export JIVE_AUDIT_SPOOL="$home/audit-journal.jsonl"
 export JIVE_SCHEMA_DIR="$top/schema"
+signin=""
+if [ -n "${JIVE_GITHUB_CLIENT_ID:-}" ] && [ -n "${JIVE_GITHUB_CLIENT_SECRET:-}" ]; then
+    if [ ! -f "$home/oauth-signing.pem" ]; then
+        (umask 077 && openssl ecparam -name prime256v1 -genkey -noout -out "$home/oauth-signing.pem")
+    fi
+    export JIVE_GITHUB_CLIENT_ID JIVE_GITHUB_CLIENT_SECRET
+    export JIVE_OAUTH_SIGNING_KEY="$home/oauth-signing.pem"
+    signin=1
+fi
 
 pids=()
 redis_pid=""
@@ -134,6 +149,10 @@ token=$("$bin/jivectl" token mint --sub demo-agent --name "Demo agent" --org dem
     --scopes "status:read projects:read stories:read conflicts:read gates:read runs:read jobs:read events:read kanban:write agents:write runs:write")
 printf '%s\n' "$token" > "$home/agent-token"
 chmod 600 "$home/agent-token"
+if [ -n "$signin" ] && [ -n "${JIVE_SIGNIN_MEMBER:-}" ]; then
+    "$bin/jivectl" member add --org demo --github "$JIVE_SIGNIN_MEMBER" --role developer |
+        sed 's/^/[jive] /'
+fi
 
 cat <<EOT
 [jive] ---------------------------------------------------------------------------------------
@@ -144,6 +163,13 @@ $token
   claude mcp add --transport http jive http://127.0.0.1:$mcp_port/mcp --header "Authorization: Bearer $token"
 [jive] Cursor (~/.cursor/mcp.json):
   {"mcpServers":{"jive":{"url":"http://127.0.0.1:$mcp_port/mcp","headers":{"Authorization":"Bearer $token"}}}}
+$(if [ -n "$signin" ]; then
+    printf '[jive] sign-in with GitHub is on (callback http://127.0.0.1:%s/oauth/github/callback):\n' "$mcp_port"
+    printf '  claude mcp add --transport http jive http://127.0.0.1:%s/mcp\n' "$mcp_port"
+    printf '  (let someone in: jivectl member add --org demo --github LOGIN --role developer)\n'
+else
+    printf '[jive] sign-in with GitHub is off (set JIVE_GITHUB_CLIENT_ID/SECRET; docs/SIGN-IN.md)\n'
+fi)
 [jive] GitHub webhook URL for the demo project: http://127.0.0.1:$webhook_port/webhooks/github/$project_id
 [jive] health: curl http://127.0.0.1:$mcp_port/health   (webhook :$webhook_port, orchestrator :$orch_port)
 [jive] ---------------------------------------------------------------------------------------

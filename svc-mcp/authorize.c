@@ -148,7 +148,10 @@ static void audit(struct az *z, const char *step, const char *result, const char
 static void stop(struct az *z, int status, const char *title, const char *text)
 {
     audit(z, strcmp(z->sub, "") != 0 ? "github" : "authorize",
-          status >= 500 ? "error" : status == 403 ? "denied" : "invalid", text);
+          status >= 500   ? "error"
+          : status == 403 ? "denied"
+                          : "invalid",
+          text);
     oauth_page(z->m, z->req, status, title, text);
     az_free(z);
 }
@@ -166,7 +169,8 @@ static void on_request_saved(const PGresult *res, enum jc_err err, const char *e
     (void)res;
     if (err != JC_OK) {
         jc_error(z->m->app->log, "sign-in: cannot store an authorization: %s", errmsg);
-        stop(z, 503, "Sign-in is unavailable", "JIVE cannot reach its database. Try again shortly.");
+        stop(z, 503, "Sign-in is unavailable",
+             "JIVE cannot reach its database. Try again shortly.");
         return;
     }
     snprintf(callback, sizeof(callback), "%s/oauth/github/callback", cfg->oauth_issuer);
@@ -194,8 +198,9 @@ static void on_request_saved(const PGresult *res, enum jc_err err, const char *e
     }
     /* SameSite=Lax: sent when GitHub sends the browser back (a top-level GET) and with the
      * same-site consent POST; never with a cross-site POST */
-    snprintf(cookie, sizeof(cookie), OAUTH_COOKIE "=%s; Path=/oauth; Max-Age=%d; HttpOnly; "
-             "SameSite=Lax%s",
+    snprintf(cookie, sizeof(cookie),
+             OAUTH_COOKIE "=%s; Path=/oauth; Max-Age=%d; HttpOnly; "
+                          "SameSite=Lax%s",
              z->browser, OAUTH_REQUEST_TTL_S,
              strncmp(cfg->oauth_issuer, "https://", 8) == 0 ? "; Secure" : "");
     jc_req_add_header(z->req, "Set-Cookie", cookie);
@@ -260,10 +265,12 @@ static void on_client(enum jc_err err, struct oauth_client *c, const char *msg, 
         audit(z, "authorize", "invalid", "PKCE method");
         to_client_error(z, 302, "invalid_request", "code_challenge_method must be S256");
     } else if (strlen(z->challenge) != 43 ||
-               strspn(z->challenge, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != 43) {
+               strspn(z->challenge,
+                      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != 43) {
         audit(z, "authorize", "invalid", "PKCE challenge");
-        to_client_error(z, 302, "invalid_request",
-                        "code_challenge must be the base64url SHA-256 of the verifier (43 characters)");
+        to_client_error(
+            z, 302, "invalid_request",
+            "code_challenge must be the base64url SHA-256 of the verifier (43 characters)");
     } else if (s->has_resource && !oauth_resource_ours(cfg, s->resource)) {
         audit(z, "authorize", "invalid", "resource");
         to_client_error(z, 302, "invalid_target", "resource names another server than this one");
@@ -416,8 +423,8 @@ static void consent_page(struct az *z)
                         z->id, z->csrf);
     audit(z, "github", "success", NULL);
     oauth_page_headers(z->m, z->req, action);
-    jc_http_reply_raw(z->req, 200, "text/html; charset=utf-8",
-                      (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+    jc_http_reply_raw(z->req, 200, "text/html; charset=utf-8", (const char *)evbuffer_pullup(b, -1),
+                      evbuffer_get_length(b));
     az_free(z);
 out:
     if (b != NULL)
@@ -714,7 +721,8 @@ static void post_consent(struct jc_req *req, void *ud)
             "c AS (INSERT INTO oauth_codes (code_hash, org_id, client_id, redirect_uri, "
             "code_challenge, member_id, sub, login, scope, resource, family, expires_at) SELECT "
             "$5, org_id, client_id, redirect_uri, code_challenge, member_id, sub, login, granted, "
-            "resource, gen_random_uuid(), now() + make_interval(secs => $6::int) FROM ok RETURNING 1), "
+            "resource, gen_random_uuid(), now() + make_interval(secs => $6::int) FROM ok RETURNING "
+            "1), "
             "gc AS (DELETE FROM oauth_codes WHERE expires_at < now() - interval '1 day'), "
             "k AS (INSERT INTO oauth_consents (org_id, sub, client_id, scope) SELECT org_id, sub, "
             "client_id, granted FROM ok RETURNING 1) "

@@ -94,8 +94,8 @@ static enum jc_err get(struct ident *g, const char *path, jc_fetch_cb *cb)
     return jc_fetch_start(g->m->fetch, &r, cb, g);
 }
 
-static void on_orgs(enum jc_err err, long status, const char *body, size_t len,
-                    const char *errmsg, void *ud)
+static void on_orgs(enum jc_err err, long status, const char *body, size_t len, const char *errmsg,
+                    void *ud)
 {
     struct ident *g = ud;
     cJSON *list;
@@ -125,8 +125,8 @@ static void on_orgs(enum jc_err err, long status, const char *body, size_t len,
     finish(g);
 }
 
-static void on_user(enum jc_err err, long status, const char *body, size_t len,
-                    const char *errmsg, void *ud)
+static void on_user(enum jc_err err, long status, const char *body, size_t len, const char *errmsg,
+                    void *ud)
 {
     struct ident *g = ud;
     cJSON *u;
@@ -155,8 +155,8 @@ static void on_user(enum jc_err err, long status, const char *body, size_t len,
         fail(g, JC_ENOMEM, "out of memory", NULL);
 }
 
-static void on_token(enum jc_err err, long status, const char *body, size_t len,
-                     const char *errmsg, void *ud)
+static void on_token(enum jc_err err, long status, const char *body, size_t len, const char *errmsg,
+                     void *ud)
 {
     struct ident *g = ud;
     cJSON *t;
@@ -214,8 +214,8 @@ enum jc_err github_identify(struct mcp *m, const char *code, const char *redirec
     blen = strlen(id) + strlen(secret) + strlen(ecode) + strlen(redir) + 64;
     if ((body = malloc(blen)) == NULL)
         goto nomem;
-    snprintf(body, blen, "client_id=%s&client_secret=%s&code=%s&redirect_uri=%s", id, secret,
-             ecode, redir);
+    snprintf(body, blen, "client_id=%s&client_secret=%s&code=%s&redirect_uri=%s", id, secret, ecode,
+             redir);
     r.body = body;
     r.body_len = strlen(body);
     if (jc_fetch_start(m->fetch, &r, on_token, g) != JC_OK)

@@ -168,16 +168,11 @@ void oauth_grant(const struct jc_config *cfg, const char *role, const char *want
     p = want != NULL && want[strspn(want, " ")] != '\0' ? want : allowed;
     while ((w = jc_parse_word(&p, " ", &n)) != NULL) {
         char one[128];
-        struct jc_principal probe;
         if (n >= sizeof(one))
             continue;
         memcpy(one, w, n);
         one[n] = '\0';
-        snprintf(probe.scopes, sizeof(probe.scopes), "%s", allowed);
-        if (!jc_principal_has_scope(&probe, one))
-            continue;
-        snprintf(probe.scopes, sizeof(probe.scopes), "%s", out);
-        if (jc_principal_has_scope(&probe, one)) /* asked twice */
+        if (!jc_scope_has(allowed, one) || jc_scope_has(out, one)) /* not the role's, or twice */
             continue;
         if (used + n + 2 > len)
             break;
@@ -231,12 +226,11 @@ static void client_fail(struct client_get *g, enum jc_err err, const char *msg)
 }
 
 /* The redirect URIs of a JSON array into c; false when one is not acceptable (why in msg). */
-static bool take_redirects(struct oauth_client *c, const cJSON *arr, char *msg,
-                           size_t len)
+static bool take_redirects(struct oauth_client *c, const cJSON *arr, char *msg, size_t len)
 {
     const cJSON *u;
     int n = cJSON_GetArraySize(arr), i = 0;
-    const char *why;
+    const char *why = "not a string";
 
     if (!cJSON_IsArray(arr) || n < 1 || n > MAX_REDIRECT_URIS) {
         snprintf(msg, len, "redirect_uris must be an array of 1 to %d URIs", MAX_REDIRECT_URIS);
@@ -272,8 +266,7 @@ static void on_client_saved(const PGresult *res, enum jc_err err, const char *er
 
     (void)res;
     if (err != JC_OK) {
-        jc_error(g->m->app->log, "sign-in: cannot store a client metadata document: %s",
-                     errmsg);
+        jc_error(g->m->app->log, "sign-in: cannot store a client metadata document: %s", errmsg);
         client_fail(g, JC_EPG, "the sign-in service is temporarily unavailable");
         return;
     }
@@ -472,8 +465,7 @@ static void add_scopes(const struct jc_config *cfg, cJSON *obj)
         if (eq == NULL || (end != NULL && eq > end))
             break;
         scopes = eq + 1;
-        while ((w = jc_parse_word(&scopes, " ;", &n)) != NULL &&
-               (end == NULL || w < end)) {
+        while ((w = jc_parse_word(&scopes, " ;", &n)) != NULL && (end == NULL || w < end)) {
             const cJSON *s;
             bool seen = false;
             if (n >= sizeof(one))
@@ -581,7 +573,8 @@ void oauth_metered(struct mcp *m, struct jc_req *req, jc_http_handler *then)
     x->then = then;
     jc_req_client_addr(req, m->app->cfg.trust_proxy, addr, sizeof(addr));
     jc_key_rate(key, sizeof(key), "signin", addr);
-    if (jc_ratelimit_take(&m->rl, key, m->app->cfg.signin_rate_per_minute, on_signin_rate, x) != JC_OK) {
+    if (jc_ratelimit_take(&m->rl, key, m->app->cfg.signin_rate_per_minute, on_signin_rate, x) !=
+        JC_OK) {
         free(x);
         then(req, m); /* as when Redis does not answer: unchecked */
     }
@@ -753,7 +746,7 @@ struct tok {
     char client_id[512];
     char secret[256];
     bool refresh_grant;
-    char refresh[48];        /* the new refresh token */
+    char refresh[48]; /* the new refresh token */
     char refresh_hash[65];
     char presented_hash[65]; /* the code's or the old refresh token's */
     char challenge[48];      /* S256 of the verifier */
@@ -830,10 +823,8 @@ static void issue(struct tok *t, const char *slug, const char *role)
     oauth_grant(cfg, role, t->scope, granted, sizeof(granted));
     if (narrow != NULL && narrow[0] != '\0') {
         char tmp[1024];
-        struct jc_principal probe;
         const char *p = narrow, *w;
         size_t n, used = 0;
-        snprintf(probe.scopes, sizeof(probe.scopes), "%s", granted);
         tmp[0] = '\0';
         while ((w = jc_parse_word(&p, " ", &n)) != NULL) {
             char one[128];
@@ -841,7 +832,7 @@ static void issue(struct tok *t, const char *slug, const char *role)
                 continue;
             memcpy(one, w, n);
             one[n] = '\0';
-            if (jc_principal_has_scope(&probe, one) && used + n + 2 < sizeof(tmp))
+            if (jc_scope_has(granted, one) && !jc_scope_has(tmp, one) && used + n + 2 < sizeof(tmp))
                 used += (size_t)snprintf(tmp + used, sizeof(tmp) - used, "%s%s",
                                          used > 0 ? " " : "", one);
         }
@@ -1178,8 +1169,7 @@ static void do_token(struct jc_req *req, void *ud)
     t->a.step = "token";
     t->a.client_id = t->client_id;
     if (!oauth_form(req, &t->form)) {
-        tok_refuse(t, 400, "invalid_request",
-                   "the body must be application/x-www-form-urlencoded");
+        tok_refuse(t, 400, "invalid_request", "the body must be application/x-www-form-urlencoded");
         return;
     }
     grant = evhttp_find_header(&t->form, "grant_type");
@@ -1257,8 +1247,7 @@ static void do_revoke(struct jc_req *req, void *ud)
     t->a.step = "revoke";
     t->a.client_id = t->client_id;
     if (!oauth_form(req, &t->form)) {
-        tok_refuse(t, 400, "invalid_request",
-                   "the body must be application/x-www-form-urlencoded");
+        tok_refuse(t, 400, "invalid_request", "the body must be application/x-www-form-urlencoded");
         return;
     }
     token = evhttp_find_header(&t->form, "token");
@@ -1310,10 +1299,8 @@ enum jc_err mcp_oauth_init(struct mcp *m, char *err, size_t errlen)
     /* CSP hash sources are standard (padded) base64 */
     EVP_EncodeBlock((unsigned char *)b64, digest, sizeof(digest));
     snprintf(m->page_style_hash, sizeof(m->page_style_hash), "sha256-%s", b64);
-    if (rc == JC_OK)
-        rc = jc_http_route(h, "GET", "/.well-known/oauth-authorization-server", as_metadata, m);
-    if (rc == JC_OK)
-        rc = jc_http_route(h, "GET", "/.well-known/oauth-authorization-server/*", as_metadata, m);
+    if (rc == JC_OK) /* and its path-suffixed form (RFC 8414 section 3.1) */
+        rc = jc_http_route(h, "GET", "/.well-known/oauth-authorization-server*", as_metadata, m);
     if (rc == JC_OK)
         rc = jc_http_route(h, "GET", "/.well-known/jwks.json", jwks, m);
     if (rc == JC_OK)

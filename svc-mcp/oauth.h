@@ -52,8 +52,7 @@ bool oauth_form(struct jc_req *req, struct evkeyvalq *q);
 void oauth_error(struct jc_req *req, int status, const char *error, const char *description);
 
 /* A plain HTML page (a person reads it), escaped text, no script. */
-void oauth_page(struct mcp *m, struct jc_req *req, int status, const char *title,
-                const char *text);
+void oauth_page(struct mcp *m, struct jc_req *req, int status, const char *title, const char *text);
 
 /* The sign-in pages' style sheet (allowed by its hash) and their headers: a CSP with that hash,
  * form-action as given (NULL: 'none'), no framing. */

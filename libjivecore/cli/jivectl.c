@@ -23,7 +23,6 @@
 #include "events.h"
 #include "inspect.h"
 
-
 struct cmd {
     const char *group;
     const char *verb;

@@ -197,11 +197,12 @@ static int client_add(PGconn *conn, struct opt *opts, int n)
     p[1] = name;
     p[2] = json;
     p[3] = secret[0] != '\0' ? hash : NULL;
-    r = PQexecParams(conn,
-                     "INSERT INTO oauth_clients (client_id, kind, name, redirect_uris, secret_hash) "
-                     "SELECT $1, 'operator', $2, array(SELECT jsonb_array_elements_text($3::jsonb))"
-                     ", $4",
-                     4, NULL, p, NULL, NULL, 0);
+    r = PQexecParams(
+        conn,
+        "INSERT INTO oauth_clients (client_id, kind, name, redirect_uris, secret_hash) "
+        "SELECT $1, 'operator', $2, array(SELECT jsonb_array_elements_text($3::jsonb))"
+        ", $4",
+        4, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         fprintf(stderr, "jivectl: oauth client add: %s", PQresultErrorMessage(r));
         goto out;
@@ -246,8 +247,8 @@ static int client_remove(PGconn *conn, struct opt *opts, int n)
     if (id == NULL)
         return fail("%s", "oauth client remove: --id is required");
     /* its codes and refresh tokens go with it (ON DELETE CASCADE) */
-    r = PQexecParams(conn, "DELETE FROM oauth_clients WHERE client_id = $1", 1, NULL, p, NULL,
-                     NULL, 0);
+    r = PQexecParams(conn, "DELETE FROM oauth_clients WHERE client_id = $1", 1, NULL, p, NULL, NULL,
+                     0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         fprintf(stderr, "jivectl: oauth client remove: %s", PQresultErrorMessage(r));
     else if (strcmp(PQcmdTuples(r), "0") == 0)
@@ -266,8 +267,8 @@ int cmd_oauth_client(const struct jc_config *cfg, struct opt *opts, int n)
     PGconn *conn;
     int code;
 
-    if (action == NULL ||
-        (strcmp(action, "add") != 0 && strcmp(action, "list") != 0 && strcmp(action, "remove") != 0))
+    if (action == NULL || (strcmp(action, "add") != 0 && strcmp(action, "list") != 0 &&
+                           strcmp(action, "remove") != 0))
         return fail("%s", "oauth client: add, list or remove (see --help)");
     conn = connect_db(cfg);
     if (conn == NULL)

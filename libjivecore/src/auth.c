@@ -89,8 +89,7 @@ static enum jc_err mint(const struct jc_config *cfg, const struct jc_auth_claims
         jc_errbuf_set(err, errlen, "out of memory");
         return JC_ENOMEM;
     }
-    if (jwt_add_grant(jwt, "iss", iss) != 0 ||
-        jwt_add_grant(jwt, "aud", cfg->jwt_audience) != 0 ||
+    if (jwt_add_grant(jwt, "iss", iss) != 0 || jwt_add_grant(jwt, "aud", cfg->jwt_audience) != 0 ||
         jwt_add_grant(jwt, "sub", c->sub) != 0 || jwt_add_grant(jwt, "name", c->name) != 0 ||
         jwt_add_grant(jwt, "org", c->org) != 0 ||
         (c->org_id != NULL && jwt_add_grant(jwt, "org_id", c->org_id) != 0) ||
@@ -186,7 +185,8 @@ enum jc_err jc_auth_key_load(struct jc_config *cfg, const char *path, char *err,
     jc_crypto_base64url(digest, sizeof(digest), cfg->oauth_kid, sizeof(cfg->oauth_kid));
     priv = BIO_new(BIO_s_mem());
     pub = BIO_new(BIO_s_mem());
-    if (priv == NULL || pub == NULL || PEM_write_bio_PrivateKey(priv, pkey, NULL, NULL, 0, NULL, NULL) != 1 ||
+    if (priv == NULL || pub == NULL ||
+        PEM_write_bio_PrivateKey(priv, pkey, NULL, NULL, 0, NULL, NULL) != 1 ||
         PEM_write_bio_PUBKEY(pub, pkey) != 1) {
         jc_errbuf_set(err, errlen, "JIVE_OAUTH_SIGNING_KEY: cannot encode the key");
         goto out;
@@ -492,19 +492,24 @@ enum jc_err jc_auth_verify_cached(struct jc_auth_cache *cache, const struct jc_c
     return rc;
 }
 
-bool jc_principal_has_scope(const struct jc_principal *p, const char *scope)
+bool jc_scope_has(const char *scopes, const char *scope)
 {
     size_t n = strlen(scope);
-    const char *s = p->scopes;
+    const char *s = scopes;
 
-    while ((s = strstr(s, scope)) != NULL) {
-        bool start = s == p->scopes || s[-1] == ' ';
+    while (n > 0 && (s = strstr(s, scope)) != NULL) {
+        bool start = s == scopes || s[-1] == ' ';
         bool end = s[n] == '\0' || s[n] == ' ';
-        if (start && end && n > 0)
+        if (start && end)
             return true;
-        s += n > 0 ? n : 1;
+        s += n;
     }
     return false;
+}
+
+bool jc_principal_has_scope(const struct jc_principal *p, const char *scope)
+{
+    return jc_scope_has(p->scopes, scope);
 }
 
 const char *jc_auth_bearer(const char *header)

@@ -45,7 +45,7 @@ struct jc_fetch {
     struct event_base *base;
     CURLM *multi;
     struct event *timer;
-    STACK_OF(X509_INFO) *extra_cas; /* the extra CA bundle, parsed once */
+    STACK_OF(X509_INFO) * extra_cas; /* the extra CA bundle, parsed once */
     struct op *ops;
     struct sock *socks;
 };
@@ -112,7 +112,8 @@ static void on_sock(evutil_socket_t fd, short what, void *arg)
     struct sock *s = arg;
     struct jc_fetch *f = s->f; /* s may be freed inside socket_action */
     int running = 0;
-    int flags = ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int flags =
+        ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 
     curl_multi_socket_action(f->multi, fd, flags, &running);
     collect(f); /* curl's timer callback says when the timer is no longer needed */
@@ -247,6 +248,16 @@ static CURLcode ssl_ctx_cb(CURL *easy, void *ctx, void *ud)
     return CURLE_OK;
 }
 
+/* Takes op out of curl and frees it (op is already off the list). */
+static void op_release(struct op *op)
+{
+    curl_multi_remove_handle(op->f->multi, op->easy);
+    curl_easy_cleanup(op->easy);
+    curl_slist_free_all(op->headers);
+    free(op->buf);
+    free(op);
+}
+
 static void op_unlink_free(struct op *op)
 {
     struct jc_fetch *f = op->f;
@@ -257,11 +268,7 @@ static void op_unlink_free(struct op *op)
         f->ops = op->next;
     if (op->next != NULL)
         op->next->prev = op->prev;
-    curl_multi_remove_handle(f->multi, op->easy);
-    curl_easy_cleanup(op->easy);
-    curl_slist_free_all(op->headers);
-    free(op->buf);
-    free(op);
+    op_release(op);
 }
 
 static void finish(struct op *op, CURLcode res)
@@ -288,7 +295,8 @@ static void finish(struct op *op, CURLcode res)
         snprintf(msg, sizeof(msg), "malformed URL");
     } else if (res != CURLE_OK) {
         err = JC_EIO;
-        snprintf(msg, sizeof(msg), "%s", op->errbuf[0] != '\0' ? op->errbuf : curl_easy_strerror(res));
+        snprintf(msg, sizeof(msg), "%s",
+                 op->errbuf[0] != '\0' ? op->errbuf : curl_easy_strerror(res));
     } else {
         curl_easy_getinfo(op->easy, CURLINFO_RESPONSE_CODE, &status);
     }
@@ -300,8 +308,8 @@ static void finish(struct op *op, CURLcode res)
         size_t len = op->len;
         op->buf = NULL;
         op_unlink_free(op);
-        cb(err, status, err == JC_OK ? (buf != NULL ? buf : "") : NULL, err == JC_OK ? len : 0,
-           msg, ud);
+        cb(err, status, err == JC_OK ? (buf != NULL ? buf : "") : NULL, err == JC_OK ? len : 0, msg,
+           ud);
         free(buf);
     }
 }
@@ -375,13 +383,21 @@ void jc_fetch_free(struct jc_fetch *f)
         return;
     while (f->ops != NULL) {
         struct op *op = f->ops;
+        f->ops = op->next;
+        if (f->ops != NULL)
+            f->ops->prev = NULL;
         op->cb(JC_ECLOSED, 0, NULL, 0, "shutting down", op->ud);
-        op_unlink_free(op);
+        op_release(op);
     }
     if (f->multi != NULL)
         curl_multi_cleanup(f->multi);
-    while (f->socks != NULL)
-        sock_free(f->socks);
+    while (f->socks != NULL) {
+        struct sock *s = f->socks;
+        f->socks = s->next;
+        if (s->ev != NULL)
+            event_free(s->ev);
+        free(s);
+    }
     if (f->timer != NULL)
         event_free(f->timer);
     if (f->extra_cas != NULL)

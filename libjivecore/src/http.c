@@ -211,7 +211,8 @@ static void add_common_headers(struct jc_req *req)
     evhttp_add_header(h, "X-Frame-Options", "DENY");
     evhttp_add_header(h, "Referrer-Policy", "no-referrer");
     if (evhttp_find_header(h, "Content-Security-Policy") == NULL) /* a page sets its own */
-        evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+        evhttp_add_header(h, "Content-Security-Policy",
+                          "default-src 'none'; frame-ancestors 'none'");
     evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
     if (evhttp_find_header(h, "Cache-Control") == NULL)
         evhttp_add_header(h, "Cache-Control", "no-store");

@@ -36,8 +36,8 @@ def home():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def start(home, ports):
-    env = dict(os.environ, JIVE_HOME=home, JIVE_BIN=str(BIN),
+def start(home, ports, **extra):
+    env = dict(os.environ, **extra, JIVE_HOME=home, JIVE_BIN=str(BIN),
                JIVE_PG_PORT=str(ports["pg"]), JIVE_REDIS_PORT=str(ports["redis"]),
                JIVE_MCP_PORT=str(ports["mcp"]), JIVE_WEBHOOK_PORT=str(ports["webhook"]),
                JIVE_ORCHESTRATOR_PORT=str(ports["orch"]),
@@ -63,10 +63,10 @@ def healthy(port):
 
 
 @contextlib.contextmanager
-def running(home, ports):
+def running(home, ports, **extra):
     """make run's stack, healthy; yields its output file (read it with output()). On leaving,
     it is stopped with SIGTERM and must have exited cleanly, leaving nothing behind."""
-    proc, log = start(home, ports)
+    proc, log = start(home, ports, **extra)
     try:
         ok = wait_for(lambda: all(healthy(ports[k]) for k in ("mcp", "webhook", "orch")), 90, 0.3)
         assert ok, output(log)
@@ -86,9 +86,16 @@ def stopped_cleanly(rc, text, ports):
         assert not port_open(ports[k]), f"{k} still listening on {ports[k]}"
 
 
-def run_once(home, ports):
-    with running(home, ports) as log:
-        pass
+def run_once(home, ports, **extra):
+    with running(home, ports, **extra) as log:
+        mcp = f"http://127.0.0.1:{ports['mcp']}"
+        prm = requests.get(mcp + "/.well-known/oauth-protected-resource/mcp", timeout=5).json()
+        asm = requests.get(mcp + "/.well-known/oauth-authorization-server", timeout=5)
+        if "JIVE_GITHUB_CLIENT_ID" in extra:  # sign-in on: jive-mcp is the authorization server
+            assert prm["authorization_servers"] == [mcp] and asm.status_code == 200
+            assert asm.json()["authorization_endpoint"] == mcp + "/authorize"
+        else:  # no GitHub app configured: no authorization server advertised
+            assert "authorization_servers" not in prm and asm.status_code == 404
     return output(log)
 
 
@@ -113,10 +120,16 @@ def test_make_run_serves_and_stops_cleanly_and_reuses_data(home):
     assert "docs/prd.md" in files and "docs/stories/1.2.move-task.md" in files
     assert "docs/qa/gates/1.1-create-task-api.yml" in files
 
-    second = run_once(home, ports)
+    assert "sign-in with GitHub is off" in first
+
+    # the second run with a GitHub OAuth app configured turns sign-in on
+    second = run_once(home, ports, JIVE_GITHUB_CLIENT_ID="Iv1.makerun", JIVE_GITHUB_CLIENT_SECRET="s" * 20,
+                      JIVE_SIGNIN_MEMBER="octocat")
     assert "schema is up to date" in second and "applied" not in second
     assert f"demo project: {project}" in second
     assert "initialising PostgreSQL" not in second
+    assert "sign-in with GitHub is on" in second and "GitHub user octocat in demo as developer" in second
+    assert os.stat(os.path.join(home, "oauth-signing.pem")).st_mode & 0o077 == 0
 
 
 def demo_status(ports, token, project):

@@ -17,7 +17,8 @@ static void mint_and_verify(void **state)
                                "00000000-0000-4000-8000-000000000001",
                                "status:read kanban:write",
                                3600000,
-                               NULL, NULL};
+                               NULL,
+                               NULL};
     char err[128] = "";
     char *tok = NULL;
     jwt_t *jwt = NULL;

@@ -49,10 +49,10 @@ enum jc_err jc_auth_key_load(struct jc_config *cfg, const char *path, char *err,
 struct jc_principal {
     char sub[128];
     char name[128];
-    char org[64];      /* org slug */
-    char org_id[40];   /* org uuid, "" when the token has none */
+    char org[64];        /* org slug */
+    char org_id[40];     /* org uuid, "" when the token has none */
     char client_id[512]; /* the OAuth client of a sign-in token, else "" */
-    char scopes[1024]; /* space-separated */
+    char scopes[1024];   /* space-separated */
     /* The optional "projects" claim (an array of project uuids): "" when the token has none
      * (every project of the org), else the uuids joined by ',', or "none" for an empty array. */
     char projects[JC_AUTH_MAX_PROJECTS * 37 + 8];
@@ -62,12 +62,12 @@ struct jc_principal {
 /*
  * Verifies token with cfg's key and pinned algorithm (a token announcing another algorithm,
  * "none" included, is refused) — or, when sign-in is configured and the token's header names the
- * sign-in key (kid), with that key, ES256 and the sign-in issuer only — then exp and nbf (30 s leeway) against now (seconds), iss and
- * aud (a string or an array containing the audience). Scopes come from "scope" (space-separated)
- * or "scp" (string or array). An optional "projects" claim must be an array of at most
- * JC_AUTH_MAX_PROJECTS project uuids (anything else refuses the token). Returns JC_OK and fills
- * out, or JC_EAUTH with a reason in err that is safe to show the client ("token expired",
- * "wrong audience", ...).
+ * sign-in key (kid), with that key, ES256 and the sign-in issuer only — then exp and nbf (30 s
+ * leeway) against now (seconds), iss and aud (a string or an array containing the audience). Scopes
+ * come from "scope" (space-separated) or "scp" (string or array). An optional "projects" claim must
+ * be an array of at most JC_AUTH_MAX_PROJECTS project uuids (anything else refuses the token).
+ * Returns JC_OK and fills out, or JC_EAUTH with a reason in err that is safe to show the client
+ * ("token expired", "wrong audience", ...).
  */
 enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long now,
                            struct jc_principal *out, char *err, size_t errlen) JC_MUSTCHECK;
@@ -95,6 +95,9 @@ enum jc_err jc_auth_verify_cached(struct jc_auth_cache *cache, const struct jc_c
 
 /* True when scope is one of p's scopes (exact match; "admin" does not imply others). */
 bool jc_principal_has_scope(const struct jc_principal *p, const char *scope);
+
+/* True when scope is one of the space-separated scopes (exact match). */
+bool jc_scope_has(const char *scopes, const char *scope);
 
 /* The token of an "Authorization: Bearer <token>" header value, or NULL. Borrowed. */
 const char *jc_auth_bearer(const char *header);

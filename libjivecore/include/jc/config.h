@@ -74,22 +74,22 @@ struct jc_config {
 
     /* sign-in (docs/SIGN-IN.md): on when the signing key and the GitHub app are both set */
     bool oauth_enabled;
-    char *oauth_signing_key;    /* JIVE_OAUTH_SIGNING_KEY: path of the EC P-256 private key */
-    char *oauth_key_pem;        /* the key, read at load (jc_auth_key_load) */
-    char *oauth_pub_pem;        /* its public half */
-    char oauth_kid[48];         /* RFC 7638 thumbprint: the tokens' kid and the JWK's */
+    char *oauth_signing_key; /* JIVE_OAUTH_SIGNING_KEY: path of the EC P-256 private key */
+    char *oauth_key_pem;     /* the key, read at load (jc_auth_key_load) */
+    char *oauth_pub_pem;     /* its public half */
+    char oauth_kid[48];      /* RFC 7638 thumbprint: the tokens' kid and the JWK's */
     char oauth_jwk_x[48], oauth_jwk_y[48];
-    char *oauth_issuer;         /* the origin of JIVE_JWT_AUDIENCE */
-    char *oauth_roles;          /* JIVE_OAUTH_ROLES: "role=scope scope;role=..." */
-    long oauth_access_ttl_s;    /* JIVE_OAUTH_ACCESS_TTL_S */
-    long oauth_refresh_ttl_s;   /* JIVE_OAUTH_REFRESH_TTL_S */
+    char *oauth_issuer;          /* the origin of JIVE_JWT_AUDIENCE */
+    char *oauth_roles;           /* JIVE_OAUTH_ROLES: "role=scope scope;role=..." */
+    long oauth_access_ttl_s;     /* JIVE_OAUTH_ACCESS_TTL_S */
+    long oauth_refresh_ttl_s;    /* JIVE_OAUTH_REFRESH_TTL_S */
     long signin_rate_per_minute; /* JIVE_SIGNIN_RATE_PER_MINUTE: anonymous sign-in requests
                                     (register, authorize, token, revoke) per client address */
-    char *github_client_id;     /* JIVE_GITHUB_CLIENT_ID */
-    char *github_client_secret; /* JIVE_GITHUB_CLIENT_SECRET */
-    char *github_url;           /* JIVE_GITHUB_URL: web flow base (Enterprise: https://ghe.host) */
-    char *github_api_url;       /* JIVE_GITHUB_API_URL: REST base (Enterprise: .../api/v3) */
-    char *ca_file;              /* JIVE_CA_FILE: extra trusted CAs (PEM) for outbound HTTPS */
+    char *github_client_id;      /* JIVE_GITHUB_CLIENT_ID */
+    char *github_client_secret;  /* JIVE_GITHUB_CLIENT_SECRET */
+    char *github_url;            /* JIVE_GITHUB_URL: web flow base (Enterprise: https://ghe.host) */
+    char *github_api_url;        /* JIVE_GITHUB_API_URL: REST base (Enterprise: .../api/v3) */
+    char *ca_file;               /* JIVE_CA_FILE: extra trusted CAs (PEM) for outbound HTTPS */
 };
 
 /* The default JIVE_OAUTH_ROLES. */

@@ -33,15 +33,15 @@ struct jc_fetch *jc_fetch_new(struct event_base *base, const char *ca_file, char
 void jc_fetch_free(struct jc_fetch *f);
 
 struct jc_fetch_req {
-    const char *method;          /* "GET" or "POST" */
-    const char *url;             /* copied */
-    const char *const *headers;  /* "Name: value", NULL-terminated; may be NULL */
-    const char *body;            /* POST body (copied), may be NULL */
+    const char *method;         /* "GET" or "POST" */
+    const char *url;            /* copied */
+    const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
+    const char *body;           /* POST body (copied), may be NULL */
     size_t body_len;
-    long timeout_ms;             /* the whole request, connection included */
-    size_t max_bytes;            /* a longer response body fails the request */
-    bool https_only;             /* refuse http:// */
-    bool public_only;            /* refuse private, loopback, link-local and reserved addresses */
+    long timeout_ms;  /* the whole request, connection included */
+    size_t max_bytes; /* a longer response body fails the request */
+    bool https_only;  /* refuse http:// */
+    bool public_only; /* refuse private, loopback, link-local and reserved addresses */
 };
 
 /*
