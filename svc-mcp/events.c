@@ -423,8 +423,7 @@ static void get_events(struct jc_req *req, void *ud)
     }
     snprintf(c->project_id, sizeof(c->project_id), "%s", id);
     if (!jc_principal_has_scope(&c->who, "events:read")) {
-        jc_req_add_header(req, "WWW-Authenticate",
-                          "Bearer error=\"insufficient_scope\", scope=\"events:read\"");
+        mcp_challenge_scope(c, "events:read", "the event stream needs the events:read scope");
         mcp_audit(c, "denied", "insufficient scope");
         mcp_error(c, 403, 403, -32003, "insufficient_scope", NULL,
                   "the event stream needs the events:read scope");

@@ -224,6 +224,10 @@ void mcp_kanban_move_story(struct mcp_call *c);
  * then freed). */
 bool mcp_authenticate(struct mcp_call *c);
 
+/* rpc.c: the challenge of a 403 for a missing scope (RFC 6750 section 3.1, with the resource
+ * metadata's URL as the MCP authorization specification asks), so a client can step up. */
+void mcp_challenge_scope(struct mcp_call *c, const char *scope, const char *why);
+
 /* rpc.c: the Origin a browser request came from when it is refused (DNS-rebinding defence, the
  * same on every route), else NULL. */
 const char *mcp_origin_refused(const struct mcp *m, struct jc_req *req);

@@ -175,12 +175,9 @@ void mcp_tools_call(struct mcp_call *c)
         return;
     }
     if (!jc_principal_has_scope(&c->who, c->tool->scope)) {
-        char www[300];
-        snprintf(www, sizeof(www),
-                 "Bearer error=\"insufficient_scope\", scope=\"%s\", error_description=\"%s "
-                 "needs the %s scope\"",
-                 c->tool->scope, c->tool->name, c->tool->scope);
-        jc_req_add_header(c->req, "WWW-Authenticate", www);
+        char why[200];
+        snprintf(why, sizeof(why), "%s needs the %s scope", c->tool->name, c->tool->scope);
+        mcp_challenge_scope(c, c->tool->scope, why);
         mcp_audit(c, "denied", "insufficient scope");
         mcp_error(c, 403, 403, -32003, "insufficient_scope", NULL, "%s needs the %s scope",
                   c->tool->name, c->tool->scope);

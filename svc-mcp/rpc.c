@@ -53,6 +53,18 @@ static void metadata_url(const struct jc_config *cfg, char *out, size_t len)
              path != NULL && strcmp(path, "/") != 0 ? path : "");
 }
 
+void mcp_challenge_scope(struct mcp_call *c, const char *scope, const char *why)
+{
+    char www[900], meta[400];
+
+    metadata_url(&c->mcp->app->cfg, meta, sizeof(meta));
+    snprintf(www, sizeof(www),
+             "Bearer error=\"insufficient_scope\", scope=\"%s\", error_description=\"%s\", "
+             "resource_metadata=\"%s\"",
+             scope, why, meta);
+    jc_req_add_header(c->req, "WWW-Authenticate", www);
+}
+
 /* How to get a token here: without sign-in an operator mints them. */
 #define HOW_TO_GET_A_TOKEN "ask an operator for a token (jivectl token mint)"
 #define HOW_TO_SIGN_IN                                                                             \

@@ -281,7 +281,7 @@ static void finish(struct op *op, CURLcode res)
     if (op->refused_addr) {
         err = JC_EINVAL;
         snprintf(msg, sizeof(msg), "the host resolves to a private or reserved address");
-    } else if (op->too_big) {
+    } else if (op->too_big || res == CURLE_FILESIZE_EXCEEDED) {
         err = JC_EINVAL;
         snprintf(msg, sizeof(msg), "the response is larger than %zu bytes", op->max);
     } else if (res == CURLE_OPERATION_TIMEDOUT) {
@@ -293,6 +293,10 @@ static void finish(struct op *op, CURLcode res)
     } else if (res == CURLE_URL_MALFORMAT) {
         err = JC_EINVAL;
         snprintf(msg, sizeof(msg), "malformed URL");
+    } else if (res == CURLE_PEER_FAILED_VERIFICATION || res == CURLE_SSL_CONNECT_ERROR) {
+        err = JC_EIO;
+        snprintf(msg, sizeof(msg), "TLS failed, the server's certificate is not trusted here (%s)",
+                 op->errbuf[0] != '\0' ? op->errbuf : curl_easy_strerror(res));
     } else if (res != CURLE_OK) {
         err = JC_EIO;
         snprintf(msg, sizeof(msg), "%s",

@@ -23,6 +23,7 @@ import json
 import secrets
 import ssl
 import threading
+import time
 import urllib.parse
 
 from cryptography import x509
@@ -34,10 +35,10 @@ from cryptography.x509.oid import NameOID
 class TLS:
     """A test CA and a server certificate for 127.0.0.1 and localhost, written under dir."""
 
-    def __init__(self, dir):
+    def __init__(self, dir, name="JIVE test CA"):
         now = datetime.datetime.now(datetime.timezone.utc)
         ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "JIVE test CA")])
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
               .not_valid_before(now - datetime.timedelta(minutes=5))
@@ -173,10 +174,12 @@ class GitHub:
 
 
 class StaticHTTPS:
-    """Serves fixed JSON documents over HTTPS on loopback: {path: object}."""
+    """Serves fixed documents over HTTPS on loopback: {path: object (as JSON) or bytes}; a path
+    in delays answers only after that many seconds."""
 
-    def __init__(self, tls, docs):
+    def __init__(self, tls, docs, delays=None):
         self.docs = docs
+        delays = delays or {}
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *a):
@@ -184,7 +187,10 @@ class StaticHTTPS:
 
             def do_GET(self):
                 doc = docs.get(self.path)
-                data = json.dumps(doc).encode() if doc is not None else b"{}"
+                if self.path in delays:
+                    time.sleep(delays[self.path])
+                data = (doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+                        if doc is not None else b"{}")
                 self.send_response(200 if doc is not None else 404)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

@@ -275,6 +275,8 @@ def test_missing_scope(mcp, tenant, db):
     assert r.status_code == 403
     assert 'error="insufficient_scope"' in r.headers["WWW-Authenticate"]
     assert 'scope="conflicts:read"' in r.headers["WWW-Authenticate"]
+    assert ('resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource/mcp"'
+            in r.headers["WWW-Authenticate"])  # where a client steps up from
     assert "needs the conflicts:read scope" in r.json()["error"]["message"]
     row = one_audit(db, rid)
     assert row[4] == "denied" and row[3] == "conflicts:read"

@@ -569,6 +569,52 @@ def test_client_id_metadata_document(signin, tls, db):
         assert r.status_code == 400 and "could not be fetched" in r.text
 
 
+def test_outbound_https_caps_and_verification(signin, tls, tmp_path):
+    """What JIVE fetches is bounded: a metadata document over 64 KiB or slower than 5 s is
+    refused, and a server whose certificate JIVE does not trust is never believed."""
+    signin.member("developer")
+    _, challenge = pkce()
+    with StaticHTTPS(tls, {}, delays={"/slow.json": 8}) as site:
+        big = f"{site.url}/big.json"
+        site.docs["/big.json"] = json.dumps({"client_id": big, "redirect_uris": ["http://127.0.0.1/cb"],
+                                             "padding": "x" * 70000}).encode()
+        site.docs["/slow.json"] = {"client_id": f"{site.url}/slow.json",
+                                   "redirect_uris": ["http://127.0.0.1/cb"]}
+        s = requests.Session()
+        r = signin.authorize(s, big, "http://127.0.0.1/cb", challenge)
+        assert r.status_code == 400 and "larger than 65536 bytes" in r.text
+        t0 = time.time()
+        r = signin.authorize(s, f"{site.url}/slow.json", "http://127.0.0.1/cb", challenge)
+        assert r.status_code == 400 and "no complete response in time" in r.text
+        assert time.time() - t0 < 7.5
+    # a TLS server from a CA JIVE was not given: the metadata document is not fetched
+    (tmp_path / "other").mkdir()
+    other = TLS(tmp_path / "other", "Some other CA")
+    with StaticHTTPS(other, {}) as site:
+        url = f"{site.url}/client.json"
+        site.docs["/client.json"] = {"client_id": url, "redirect_uris": ["http://127.0.0.1/cb"]}
+        r = signin.authorize(requests.Session(), url, "http://127.0.0.1/cb", challenge)
+        assert r.status_code == 400 and "could not be fetched" in r.text
+        assert "certificate is not trusted" in r.text
+
+
+def test_github_behind_an_untrusted_certificate_is_refused(stack, spawn, tmp_path, tls):
+    """Without JIVE_CA_FILE the stand-in's certificate is from an unknown CA: JIVE refuses to
+    talk to it, and the person sees a 502 page rather than a sign-in."""
+    with GitHub(tls, GH_CLIENT_ID, GH_CLIENT_SECRET) as gh:
+        port = free_port()
+        env = signin_env(port, gh, tls, signing_key(tmp_path / "k.pem"), JIVE_CA_FILE=None)
+        svc = spawn("jive-mcp", **env)
+        si = SignIn(svc, gh, tls, stack, env)
+        si.member("developer")
+        client = si.register()["client_id"]
+        _, challenge = pkce()
+        s = requests.Session()
+        page = si.to_consent(s, si.authorize(s, client, "http://127.0.0.1:9/callback", challenge))
+        assert page.status_code == 502 and "GitHub did not answer" in page.text
+        assert not any(p == "/api/v3/user" for _, p in gh.requests)
+
+
 def test_client_metadata_on_a_private_address_is_refused_in_production(stack, spawn, tmp_path, tls):
     """Outside development the metadata document must be on a public address: a client_id that
     points at loopback (or any private range) is never fetched."""
