@@ -710,3 +710,49 @@ def test_sdk_client_signs_in_with_a_client_id_metadata_document(signin, db, tls)
         out = sdk_sign_in(signin, project, url)
     check_sdk_run(out, signin, project, client_id=url)
     assert out["consent"]["client"] == "SDK via metadata document"
+
+
+def test_mcp_remote_signs_in_and_calls_status_get(signin, db, tmp_path):
+    """mcp-remote (npm), the stdio bridge many clients use for remote servers, signs in on its
+    own: it registers, opens "the browser" ($BROWSER: Chromium clicking Allow on the consent
+    page), takes the code on its loopback callback, and then relays a tools/call."""
+    signin.member("developer")
+    project = seed_project(db, signin.org)
+    env = dict(os.environ, MCP_REMOTE_CONFIG_DIR=str(tmp_path / "mcp-auth"),
+               BROWSER=str(ROOT / "tests/clients/consent_browser.sh"))
+    env.pop("DISPLAY", None)
+    proc = subprocess.Popen(["node", str(ROOT / "tests/node_modules/mcp-remote/dist/proxy.js"),
+                             signin.resource, str(free_port())],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=open(tmp_path / "mcp-remote.log", "w"), env=env, text=True,
+                            cwd=ROOT / "tests")
+    log = lambda: (tmp_path / "mcp-remote.log").read_text()
+    try:
+        def ask(msg):
+            proc.stdin.write(json.dumps(msg) + "\n")
+            proc.stdin.flush()
+            if "id" not in msg:
+                return None
+            deadline = time.time() + 90
+            while time.time() < deadline:
+                line = proc.stdout.readline()
+                assert line, "mcp-remote ended:\n" + log()
+                reply = json.loads(line)
+                if reply.get("id") == msg["id"]:
+                    return reply
+            pytest.fail("no reply from mcp-remote:\n" + log())
+
+        init = ask({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "pytest", "version": "1"}}})
+        assert init["result"]["serverInfo"]["name"] == "jive-mcp", init
+        ask({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        r = ask({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                 "params": {"name": "status_get", "arguments": {"project_id": project}}})
+        assert r["result"]["isError"] is False, r
+        assert r["result"]["structuredContent"]["project"]["id"] == project
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    rows = audit(db, "token", actor_id=str(signin.gh_id), result="success")
+    assert rows and rows[0][2] == signin.login
