@@ -106,6 +106,10 @@ CREATE TABLE oauth_consents (
     granted_at     timestamptz NOT NULL DEFAULT now()
 );
 
+-- Clients belong to no org (a client registers before anyone signs in): row-level security
+-- with no policy, so the runtime role sees none of them; jive-mcp reads them as the owner.
+ALTER TABLE oauth_clients ENABLE ROW LEVEL SECURITY;
+
 DO $$
 DECLARE t text;
 BEGIN

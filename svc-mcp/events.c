@@ -42,11 +42,13 @@ struct mcp_stream {
     /* a subscription: its id (the listen request's id, as JSON), what it honours */
     char *sub_id;
     bool list_changed;
-    cJSON *projects; /* the project ids the token sees (strings) */
-    cJSON *uris;     /* the subscribed jive:// URIs */
-    bool doomed;     /* its client went or reads too slowly: ended on the next turn */
-    char last[48];   /* the stream id of the last event sent ("" before any) */
-    bool replaying;  /* Last-Event-ID replay in flight: live events wait in held */
+    cJSON *projects;  /* the project ids the token sees (strings) */
+    cJSON *uris;      /* the subscribed jive:// URIs */
+    char session[48]; /* a 2025-era session's server stream (GET /mcp): its id */
+    char owner[220];  /* "<org id> <subject>" of the token: JIVE_SSE_MAX_PER_TOKEN counts these */
+    bool doomed;      /* its client went or reads too slowly: ended on the next turn */
+    char last[48];    /* the stream id of the last event sent ("" before any) */
+    bool replaying;   /* Last-Event-ID replay in flight: live events wait in held */
     struct held *held, **held_tail;
     struct event *beat;
     struct mcp_stream *prev, *next;
@@ -152,8 +154,9 @@ static cJSON *notification(const struct mcp_stream *s, const char *method, cJSON
 
     cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
     cJSON_AddStringToObject(msg, "method", method);
-    cJSON_AddItemToObject(cJSON_AddObjectToObject(params, "_meta"),
-                          "io.modelcontextprotocol/subscriptionId", cJSON_Parse(s->sub_id));
+    if (s->sub_id != NULL) /* 2026-07-28; a 2025-era session stream has one subscription set */
+        cJSON_AddItemToObject(cJSON_AddObjectToObject(params, "_meta"),
+                              "io.modelcontextprotocol/subscriptionId", cJSON_Parse(s->sub_id));
     cJSON_AddItemToObject(msg, "params", params);
     return msg;
 }
@@ -211,6 +214,21 @@ static void tell_subscription(struct mcp_stream *s, const char *project_id, cons
     }
 }
 
+/* An open session stream keeps its session alive. */
+static void renew_session(struct mcp_stream *s)
+{
+    char key[JC_KEY_LEN], subs[JC_KEY_LEN], ttl[24];
+    const char *a1[3] = {"EXPIRE", key, ttl}, *a2[3] = {"EXPIRE", subs, ttl};
+
+    jc_key_session(key, sizeof(key), s->session);
+    jc_key_session_subs(subs, sizeof(subs), s->session);
+    snprintf(ttl, sizeof(ttl), "%ld", s->m->app->cfg.session_ttl_s);
+    if (jc_redis_command(s->m->app->redis, 0, NULL, NULL, 3, a1, NULL) != JC_OK ||
+        jc_redis_command(s->m->app->redis, 0, NULL, NULL, 3, a2, NULL) != JC_OK)
+        JC_LOG(s->m->app->log, JC_LOG_WARN, s->req->request_id, NULL, "session %.8s…: not renewed",
+               s->session);
+}
+
 static void heartbeat(evutil_socket_t fd, short what, void *arg)
 {
     struct mcp_stream *s = arg;
@@ -221,7 +239,29 @@ static void heartbeat(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     put(s, beat, sizeof(beat) - 1);
+    if (s->session[0] != '\0')
+        renew_session(s);
     evtimer_add(s->beat, &tv);
+}
+
+/* True when the caller already holds JIVE_SSE_MAX_PER_TOKEN streams here (then c is answered
+ * 429). A token's streams are counted per process: one replica, one bound. */
+static bool too_many(struct mcp_call *c, char *owner, size_t len)
+{
+    const struct mcp_stream *s;
+    long n = 0;
+
+    snprintf(owner, len, "%s %s", c->org_id, c->who.sub);
+    for (s = c->mcp->streams; s != NULL; s = s->next)
+        n += strcmp(s->owner, owner) == 0;
+    if (n < c->mcp->app->cfg.sse_max_per_token)
+        return false;
+    mcp_audit(c, "rate_limited", "too many open streams");
+    mcp_error(c, 429, 429, -32029, "too_many_streams", NULL,
+              "this token has %ld event streams open here already (JIVE_SSE_MAX_PER_TOKEN); "
+              "close one first",
+              n);
+    return true;
 }
 
 /* Ends the streams put() gave up on. */
@@ -252,7 +292,7 @@ void mcp_events_deliver(struct mcp *m, const char *project_id, const char *json,
     struct mcp_stream *s;
 
     for (s = m->streams; ev != NULL && s != NULL; s = s->next) {
-        if (s->sub_id != NULL) {
+        if (s->sub_id != NULL || s->session[0] != '\0') {
             tell_subscription(s, project_id, ev);
             continue;
         }
@@ -334,6 +374,7 @@ static void visible(struct mcp_call *c, cJSON *json, enum jc_err err, const char
     struct jc_req *req = c->req;
     struct timeval tv = {m->app->cfg.sse_heartbeat_ms / 1000,
                          (m->app->cfg.sse_heartbeat_ms % 1000) * 1000};
+    char owner[220];
 
     if (err != JC_OK) {
         cJSON_Delete(json);
@@ -357,6 +398,8 @@ static void visible(struct mcp_call *c, cJSON *json, enum jc_err err, const char
                   "invalid argument 'Last-Event-ID': a stream id such as 1733000000000-0");
         return;
     }
+    if (too_many(c, owner, sizeof(owner)))
+        return;
     s = calloc(1, sizeof(*s));
     if (s == NULL || (s->beat = evtimer_new(m->app->base, heartbeat, s)) == NULL) {
         free(s);
@@ -367,6 +410,7 @@ static void visible(struct mcp_call *c, cJSON *json, enum jc_err err, const char
     s->m = m;
     s->req = req;
     s->held_tail = &s->held;
+    snprintf(s->owner, sizeof(s->owner), "%s", owner);
     snprintf(s->project, sizeof(s->project), "%s", c->project_id);
     s->next = m->streams;
     if (m->streams != NULL)
@@ -452,10 +496,15 @@ static void subscribed(struct mcp_call *c, cJSON *json, enum jc_err err, const c
                          (m->app->cfg.sse_heartbeat_ms % 1000) * 1000};
     struct jc_req *req = c->req;
     cJSON *honoured, *params;
+    char owner[220];
 
     if (err != JC_OK) {
         cJSON_Delete(json);
         mcp_reply(c, NULL, -32603, NULL, msg);
+        return;
+    }
+    if (too_many(c, owner, sizeof(owner))) {
+        cJSON_Delete(json);
         return;
     }
     s = calloc(1, sizeof(*s));
@@ -474,6 +523,7 @@ static void subscribed(struct mcp_call *c, cJSON *json, enum jc_err err, const c
     s->m = m;
     s->req = req;
     s->held_tail = &s->held;
+    snprintf(s->owner, sizeof(s->owner), "%s", owner);
     s->projects = cJSON_IsArray(json) ? json : (cJSON_Delete(json), cJSON_CreateArray());
     s->list_changed = cJSON_IsTrue(cJSON_GetObjectItem(want, "resourcesListChanged"));
     /* a URI is honoured when it names a document of a project the token sees */
@@ -527,6 +577,163 @@ void mcp_subscriptions_listen(struct mcp_call *c)
         return;
     }
     mcp_meter(c, listen_metered);
+}
+
+/* ---- the server stream of a 2025-era session (GET /mcp) ---- */
+
+/* A session's subscribed URIs (an SMEMBERS reply) that name a project the stream's token sees. */
+static cJSON *session_uris(const redisReply *r, const cJSON *projects)
+{
+    cJSON *uris = cJSON_CreateArray();
+    size_t i;
+
+    for (i = 0; r != NULL && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        char pid[40];
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING || e->len < 16 + 37 || e->len > 1100)
+            continue;
+        snprintf(pid, sizeof(pid), "%.36s", e->str + 16);
+        if (has_string(projects, pid))
+            cJSON_AddItemToArray(uris, cJSON_CreateString(e->str));
+    }
+    return uris;
+}
+
+struct session_open {
+    struct mcp_call *c;
+    cJSON *projects;
+};
+
+static void session_members(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+{
+    struct session_open *o = ud;
+    struct mcp_call *c = o->c;
+    struct mcp *m = c->mcp;
+    struct jc_req *req = c->req;
+    struct mcp_stream *s;
+    struct timeval tv = {m->app->cfg.sse_heartbeat_ms / 1000,
+                         (m->app->cfg.sse_heartbeat_ms % 1000) * 1000};
+    char owner[220];
+
+    if (err != JC_OK)
+        JC_LOG(m->app->log, JC_LOG_WARN, req->request_id, NULL,
+               "session stream: subscriptions not read (%s); none until the next change", msg);
+    if (too_many(c, owner, sizeof(owner))) {
+        cJSON_Delete(o->projects);
+        free(o);
+        return;
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL || (s->beat = evtimer_new(m->app->base, heartbeat, s)) == NULL) {
+        free(s);
+        cJSON_Delete(o->projects);
+        free(o);
+        mcp_error(c, 503, 503, -32603, "unavailable", NULL, "out of memory");
+        return;
+    }
+    s->m = m;
+    s->req = req;
+    s->held_tail = &s->held;
+    s->list_changed = true;
+    snprintf(s->owner, sizeof(s->owner), "%s", owner);
+    snprintf(s->session, sizeof(s->session), "%s", c->session);
+    s->projects = o->projects;
+    s->uris = session_uris(err == JC_OK ? r : NULL, s->projects);
+    free(o);
+    s->next = m->streams;
+    if (m->streams != NULL)
+        m->streams->prev = s;
+    m->streams = s;
+    mcp_audit(c, "success", NULL);
+    jc_req_add_header(req, "Mcp-Session-Id", c->session);
+    mcp_call_free(c);
+    jc_req_add_header(req, "X-Accel-Buffering", "no");
+    jc_http_stream_start(req, "text/event-stream", gone, s);
+    evtimer_add(s->beat, &tv);
+}
+
+static void session_projects(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
+{
+    struct session_open *o;
+    char key[JC_KEY_LEN];
+    const char *argv[2] = {"SMEMBERS", key};
+
+    if (err != JC_OK || !cJSON_IsArray(json)) {
+        cJSON_Delete(json);
+        mcp_error(c, 503, 503, -32603, "unavailable", NULL,
+                  "temporarily unavailable; try again shortly (%s)", err != JC_OK ? msg : "");
+        return;
+    }
+    o = calloc(1, sizeof(*o));
+    if (o == NULL) {
+        cJSON_Delete(json);
+        mcp_error(c, 503, 503, -32603, "unavailable", NULL, "out of memory");
+        return;
+    }
+    o->c = c;
+    o->projects = json;
+    jc_key_session_subs(key, sizeof(key), c->session);
+    if (jc_redis_command(c->mcp->app->redis, 0, session_members, o, 2, argv, NULL) != JC_OK)
+        session_members(NULL, JC_EREDIS, "out of memory", o);
+}
+
+void mcp_session_stream(struct mcp_call *c)
+{
+    snprintf(c->op, sizeof(c->op), "GET /mcp (session stream)");
+    if (c->session[0] == '\0') { /* Redis did not answer the check */
+        mcp_error(c, 503, 503, -32603, "unavailable", NULL,
+                  "sessions are unavailable right now; try again shortly");
+        return;
+    }
+    if (!jc_principal_has_scope(&c->who, "stories:read")) {
+        mcp_challenge_scope(c, "stories:read", "the session stream needs the stories:read scope");
+        mcp_error(c, 403, 403, -32003, "insufficient_scope", NULL,
+                  "the session stream needs the stories:read scope");
+        return;
+    }
+    mcp_db(c, "SELECT coalesce(json_agg(id::text), '[]')::text FROM projects", 0, NULL,
+           session_projects);
+}
+
+struct session_reload {
+    struct mcp *m;
+    char session[48];
+};
+
+static void reloaded(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+{
+    struct session_reload *x = ud;
+    struct mcp_stream *s;
+
+    if (err != JC_OK)
+        JC_LOG(x->m->app->log, JC_LOG_WARN, NULL, NULL, "session subscriptions not reloaded (%s)",
+               msg);
+    for (s = x->m->streams; err == JC_OK && s != NULL; s = s->next) {
+        if (strcmp(s->session, x->session) != 0)
+            continue; /* the stream may have ended meanwhile: found again by id */
+        cJSON_Delete(s->uris);
+        s->uris = session_uris(r, s->projects);
+    }
+    free(x);
+}
+
+void mcp_events_session_changed(struct mcp *m, const char *session)
+{
+    const struct mcp_stream *s;
+    struct session_reload *x;
+    char key[JC_KEY_LEN];
+    const char *argv[2] = {"SMEMBERS", key};
+
+    for (s = m->streams; s != NULL; s = s->next)
+        if (s->session[0] != '\0' && strcmp(s->session, session) == 0)
+            break;
+    if (s == NULL || (x = calloc(1, sizeof(*x))) == NULL)
+        return; /* not a stream of this process */
+    x->m = m;
+    snprintf(x->session, sizeof(x->session), "%s", session);
+    jc_key_session_subs(key, sizeof(key), session);
+    if (jc_redis_command(m->app->redis, 0, reloaded, x, 2, argv, NULL) != JC_OK)
+        free(x);
 }
 
 void mcp_events_free(struct mcp *m)

@@ -90,6 +90,7 @@ struct mcp_call {
     char project_id[40];
     void *tool_state;      /* a tool's own state across its asynchronous steps */
     char projects_tag[65]; /* SHA-256 hex of the token's projects claim, "" without one */
+    char session[48];      /* the 2025-era session the request carries, once checked */
     char cache_key[180];   /* set when the result is to be cached */
     char cache_project[40];
     uint64_t cache_gen;
@@ -231,6 +232,22 @@ void mcp_challenge_scope(struct mcp_call *c, const char *scope, const char *why)
 /* rpc.c: the Origin a browser request came from when it is refused (DNS-rebinding defence, the
  * same on every route), else NULL. */
 const char *mcp_origin_refused(const struct mcp *m, struct jc_req *req);
+
+/* session.c: 2025-era sessions for resource subscriptions. mcp_session_open answers an
+ * initialize with result (taken), assigning a session; mcp_session_check verifies the request's
+ * Mcp-Session-Id (404 when unknown, ended, expired or another caller's; then c is answered) and
+ * runs then(c) with c->session set (or "" when Redis did not answer). */
+void mcp_session_open(struct mcp_call *c, cJSON *result);
+void mcp_session_check(struct mcp_call *c, mcp_tool_fn *then);
+void mcp_resources_subscribe(struct mcp_call *c);
+void mcp_resources_unsubscribe(struct mcp_call *c);
+void mcp_session_end(struct mcp_call *c); /* DELETE /mcp */
+
+/* events.c: GET /mcp with a session: the session's server stream, resources/updated and
+ * list_changed for its subscriptions; mcp_events_session_changed reloads a session's URIs on
+ * the streams of this process. */
+void mcp_session_stream(struct mcp_call *c);
+void mcp_events_session_changed(struct mcp *m, const char *session);
 
 /* events.c: GET /events/<project-id>, Server-Sent Events of the project's events (resumable
  * with Last-Event-ID); mcp_events_deliver hands each message of project:* to its listeners. */

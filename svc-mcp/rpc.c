@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rpc.c: the MCP protocol front (Streamable HTTP, JSON responses, stateless: no
- * Mcp-Session-Id): routes, Origin, parsing, protocol versions, the bearer token, dispatch.
+ * rpc.c: the MCP protocol front (Streamable HTTP, JSON responses): routes, Origin, parsing,
+ * protocol versions, the bearer token, dispatch. Stateless but for the 2025 era's sessions,
+ * which exist for resource subscriptions only (session.c).
  * One endpoint for both eras:
  *   2026-07-28: no handshake; every request carries _meta with the protocol version and the
  *     client capabilities; server/discover; MCP-Protocol-Version / Mcp-Method / Mcp-Name headers
@@ -116,10 +117,10 @@ static cJSON *capabilities(const struct mcp_call *c)
                           cJSON_CreateFalse());
     {
         /* 2026-07-28: subscriptions/listen delivers resource updates and list changes */
+        /* 2025 era: resources/subscribe and the session's GET stream (session.c) */
         cJSON *res = cJSON_AddObjectToObject(caps, "resources");
-        cJSON_AddBoolToObject(res, "listChanged", c->modern);
-        if (c->modern)
-            cJSON_AddTrueToObject(res, "subscribe");
+        cJSON_AddTrueToObject(res, "listChanged");
+        cJSON_AddTrueToObject(res, "subscribe");
     }
     cJSON_AddItemToObject(cJSON_AddObjectToObject(caps, "prompts"), "listChanged",
                           cJSON_CreateFalse());
@@ -183,7 +184,7 @@ static void dispatch(struct mcp_call *c)
         cJSON_AddItemToObject(result, "capabilities", capabilities(c));
         cJSON_AddItemToObject(result, "serverInfo", server_info());
         cJSON_AddStringToObject(result, "instructions", instructions);
-        mcp_result(c, result);
+        mcp_session_open(c, result); /* answers with a session for subscriptions */
         return;
     }
     if (strcmp(m, "server/discover") == 0) {
@@ -223,6 +224,14 @@ static void dispatch(struct mcp_call *c)
         if (c->modern)
             caching(result);
         mcp_result(c, result);
+        return;
+    }
+    if (strcmp(m, "resources/subscribe") == 0 && !c->modern) {
+        mcp_resources_subscribe(c);
+        return;
+    }
+    if (strcmp(m, "resources/unsubscribe") == 0 && !c->modern) {
+        mcp_resources_unsubscribe(c);
         return;
     }
     if (strcmp(m, "subscriptions/listen") == 0 && c->modern) {
@@ -295,7 +304,13 @@ bool mcp_authenticate(struct mcp_call *c)
 
 static void authenticate(struct mcp_call *c)
 {
-    if (mcp_authenticate(c))
+    if (!mcp_authenticate(c))
+        return;
+    /* a 2025-era session: checked (and renewed) before anything else */
+    if (!c->modern && c->batch == NULL && strcmp(c->method, "initialize") != 0 &&
+        jc_req_header(c->req, "Mcp-Session-Id") != NULL)
+        mcp_session_check(c, dispatch);
+    else
         dispatch(c);
 }
 
@@ -577,7 +592,41 @@ static void not_allowed(struct jc_req *req, void *ud)
     (void)ud;
     jc_req_add_header(req, "Allow", "POST");
     jc_http_reply_error(req, 405, "method_not_allowed",
-                        "this server is stateless and pushes nothing: use POST /mcp");
+                        "without a session this server pushes nothing: use POST /mcp (GET and "
+                        "DELETE /mcp need the Mcp-Session-Id a 2025-era initialize assigns)");
+}
+
+/* GET /mcp (the session's server stream) and DELETE /mcp (the session ends), 2025 era. */
+static void session_route(struct jc_req *req, void *ud)
+{
+    struct mcp *m = ud;
+    const char *origin = mcp_origin_refused(m, req);
+    const char *hv = jc_req_header(req, "MCP-Protocol-Version");
+    bool get = strcmp(req->method, "GET") == 0;
+    struct mcp_call *c;
+
+    if (jc_req_header(req, "Mcp-Session-Id") == NULL) {
+        not_allowed(req, ud);
+        return;
+    }
+    c = mcp_call_new(m, req, mcp_send_jsonrpc);
+    if (c == NULL)
+        return;
+    c->body = cJSON_CreateObject();
+    c->params = cJSON_AddObjectToObject(c->body, "params");
+    c->method = get ? "GET /mcp" : "DELETE /mcp";
+    if (origin != NULL) {
+        mcp_error(c, 403, 403, -32600, NULL, NULL, "origin %.100s is not allowed", origin);
+        return;
+    }
+    if (hv != NULL && !legacy_supported(hv)) {
+        mcp_error(c, 400, 400, -32600, NULL, NULL,
+                  "sessions belong to the 2025 era; MCP-Protocol-Version %.40s has none", hv);
+        return;
+    }
+    snprintf(c->version, sizeof(c->version), "%s", hv != NULL ? hv : "2025-03-26");
+    if (mcp_authenticate(c))
+        mcp_session_check(c, get ? mcp_session_stream : mcp_session_end);
 }
 
 /* GET /mcp/tools: the tool list for REST clients (the token's scopes decide). */
@@ -684,9 +733,9 @@ enum jc_err mcp_routes(struct mcp *m)
     if (rc == JC_OK)
         rc = jc_http_route(h, "POST", "/mcp", post_mcp, m);
     if (rc == JC_OK)
-        rc = jc_http_route(h, "GET", "/mcp", not_allowed, m);
+        rc = jc_http_route(h, "GET", "/mcp", session_route, m);
     if (rc == JC_OK)
-        rc = jc_http_route(h, "DELETE", "/mcp", not_allowed, m);
+        rc = jc_http_route(h, "DELETE", "/mcp", session_route, m);
     if (rc == JC_OK)
         rc = jc_http_route(h, "GET", "/mcp/tools", rest_tools, m);
     if (rc == JC_OK)

@@ -43,6 +43,19 @@ static void on_event(const char *channel, const char *payload, size_t len, void 
     mcp_events_deliver(m, channel + strlen(JC_CHANNEL_PREFIX), payload, len);
 }
 
+/* jive:sessions: a 2025-era session's subscriptions changed (its id): its stream reloads them. */
+static void on_session(const char *channel, const char *payload, size_t len, void *ud)
+{
+    char id[48];
+
+    (void)channel;
+    if (payload == NULL || len == 0 || len >= sizeof(id))
+        return;
+    memcpy(id, payload, len);
+    id[len] = '\0';
+    mcp_events_session_changed(ud, id);
+}
+
 struct stopping {
     struct mcp *m;
     jc_app_done_fn *done;
@@ -102,7 +115,8 @@ enum jc_err mcp_setup(struct jc_app *app, char *err, size_t errlen)
     }
     m->tokens = jc_auth_cache_new();
     if (m->cache == NULL || m->events == NULL || m->tokens == NULL ||
-        jc_redis_subscribe(m->events, JC_CHANNEL_PROJECTS, on_event, m) != JC_OK)
+        jc_redis_subscribe(m->events, JC_CHANNEL_PROJECTS, on_event, m) != JC_OK ||
+        jc_redis_subscribe(m->events, JC_CHANNEL_SESSIONS, on_session, m) != JC_OK)
         goto nomem;
     if (mcp_oauth_init(m, err, errlen) != JC_OK) {
         mcp_free(m);

@@ -64,3 +64,15 @@ const char *jc_channel_project(char *buf, size_t len, const char *project_id)
     snprintf(buf, len, "%s%s", JC_CHANNEL_PREFIX, project_id);
     return buf;
 }
+
+const char *jc_key_session(char *buf, size_t len, const char *session_id)
+{
+    snprintf(buf, len, "jive:session:%s", session_id);
+    return buf;
+}
+
+const char *jc_key_session_subs(char *buf, size_t len, const char *session_id)
+{
+    snprintf(buf, len, "jive:session:%s:subs", session_id);
+    return buf;
+}

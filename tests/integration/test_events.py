@@ -32,10 +32,12 @@ def mcp(spawn, tmp_path):
 class Stream:
     """A raw client of GET /events/<id>: the status, the headers, then SSE records."""
 
-    def __init__(self, svc, project, tok=None, last=None, rid=None, post=None, headers=None):
+    def __init__(self, svc, project, tok=None, last=None, rid=None, post=None, headers=None,
+                 path=None):
         self.sock = socket.create_connection(("127.0.0.1", svc.port))
         body = json.dumps(post).encode() if post is not None else b""
-        line = "POST /mcp" if post is not None else f"GET /events/{project}"
+        line = ("POST /mcp" if post is not None else f"GET {path}" if path
+                else f"GET /events/{project}")
         head = f"{line} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         head += "Accept: application/json, text/event-stream\r\n"
         if tok:
@@ -275,3 +277,93 @@ def test_a_listener_that_never_reads_is_let_go(mcp, tenant, stack):
     assert total < 12_000_000 and got.endswith(b"0\r\n\r\n")  # cut short, then a clean end
     sock.close()
     assert requests.get(mcp.url("/livez")).status_code == 200
+
+
+
+# ---- the 2025 era: sessions, resources/subscribe and the GET /mcp stream ----
+
+def legacy(svc, method, params, tok, session=None, id=1):
+    h = {"Authorization": "Bearer " + tok, "MCP-Protocol-Version": "2025-11-25",
+         "Accept": "application/json, text/event-stream"}
+    if session:
+        h["Mcp-Session-Id"] = session
+    return requests.post(svc.url("/mcp"), headers=h, timeout=10,
+                         json={"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+
+
+def session_of(svc, tok):
+    r = legacy(svc, "initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                                   "clientInfo": {"name": "t", "version": "1"}}, tok)
+    caps = r.json()["result"]["capabilities"]["resources"]
+    assert caps == {"listChanged": True, "subscribe": True}
+    return r.headers["Mcp-Session-Id"]
+
+
+def test_a_2025_session_subscribes_and_hears_its_resources(mcp, tenant, db, stack, spawn):
+    """initialize assigns a session; GET /mcp with it is the session's stream; resources/subscribe
+    on any replica reaches it; another org's URI is refused; an ended session is 404."""
+    tok = token(tenant, EVENTS)
+    sid = session_of(mcp, tok)
+    other_replica = spawn("jive-mcp")
+    s = Stream(mcp, None, tok, path="/mcp", headers={"Mcp-Session-Id": sid,
+                                                      "MCP-Protocol-Version": "2025-11-25"})
+    assert s.status == 200 and s.headers["content-type"] == "text/event-stream"
+    mine = f"jive://projects/{tenant['project']}/docs/stories/1.2.s1.md"
+    other = seed_org(db)
+    r = legacy(other_replica, "resources/subscribe", {"uri": mine}, tok, sid)
+    assert r.status_code == 200 and r.json()["result"] == {}, r.text
+    theirs = f"jive://projects/{other['project']}/docs/stories/1.2.s1.md"
+    r = legacy(mcp, "resources/subscribe", {"uri": theirs}, tok, sid)
+    assert r.json()["error"]["code"] == -32002
+    time.sleep(0.3)  # the stream has reloaded its subscriptions
+    publish(stack, other["project"], "artifact.changed",
+            {"path": "docs/stories/1.2.s1.md", "change": "modified"})
+    publish(stack, tenant["project"], "artifact.changed",
+            {"path": "docs/stories/1.3.s2.md", "change": "modified"})  # not subscribed
+    publish(stack, tenant["project"], "artifact.changed",
+            {"path": "docs/stories/1.2.s1.md", "change": "modified"})
+    got = s.record()["data"]
+    assert got == {"jsonrpc": "2.0", "method": "notifications/resources/updated",
+                   "params": {"uri": mine}}
+    publish(stack, tenant["project"], "artifact.changed",
+            {"path": "docs/stories/3.1.new.md", "change": "added"})
+    assert s.record()["data"]["method"] == "notifications/resources/list_changed"
+    r = legacy(mcp, "resources/unsubscribe", {"uri": mine}, tok, sid)
+    assert r.json()["result"] == {}
+    # another caller cannot use the session; without one, subscribing is refused
+    r = legacy(mcp, "tools/list", {}, token(other, EVENTS), sid)
+    assert r.status_code == 404 and r.json()["error"]["data"]["code"] == "session_not_found"
+    r = legacy(mcp, "resources/subscribe", {"uri": mine}, tok)
+    assert r.json()["error"]["code"] == -32600 and "Mcp-Session-Id" in r.json()["error"]["message"]
+    # a request without the header is served statelessly as before
+    assert legacy(mcp, "tools/list", {}, tok).status_code == 200
+    # the session ends: everything carrying it is 404, on every replica
+    r = requests.delete(mcp.url("/mcp"), headers={"Authorization": "Bearer " + tok,
+                                                   "Mcp-Session-Id": sid})
+    assert r.status_code == 200
+    for svc in (mcp, other_replica):
+        r = legacy(svc, "tools/list", {}, tok, sid)
+        assert r.status_code == 404
+    r = requests.get(mcp.url("/mcp"), headers={"Authorization": "Bearer " + tok,
+                                                "Mcp-Session-Id": "no-such-session"})
+    assert r.status_code == 404
+    assert requests.get(mcp.url("/mcp"), headers={"Authorization": "Bearer " + tok}).status_code == 405
+    s.close()
+
+
+def test_streams_per_token_are_capped(spawn, tenant):
+    svc = spawn("jive-mcp", JIVE_SSE_MAX_PER_TOKEN="2", JIVE_SSE_HEARTBEAT_MS="60000")
+    tok = token(tenant, EVENTS)
+    a = Stream(svc, tenant["project"], tok)
+    b = listen(svc, tok, {"resourcesListChanged": True})
+    assert a.status == 200 and b.status == 200
+    c = Stream(svc, tenant["project"], tok)
+    assert c.status == 429 and c.body()["error"]["code"] == "too_many_streams"
+    d = Stream(svc, tenant["project"], token(tenant, EVENTS, sub="agent-2"))  # another token
+    assert d.status == 200
+    a.close()
+    time.sleep(0.3)
+    e = Stream(svc, tenant["project"], tok)
+    assert e.status == 200
+    for x in (b, d, e):
+        x.close()

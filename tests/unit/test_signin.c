@@ -32,14 +32,22 @@ static bool public_v6(const char *a)
 static void addresses(void **state)
 {
     static const char *const private4[] = {
-        "127.0.0.1", "127.255.0.9", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1",
-        "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255",
-        "198.18.0.1", "192.0.0.8", NULL};
-    static const char *const public4[] = {"140.82.112.3", "8.8.8.8", "172.32.0.1",
-                                          "100.128.0.1", "192.169.0.1", NULL};
-    static const char *const private6[] = {"::1", "::", "fc00::1", "fd12:3456::1", "fe80::1",
-                                           "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
-                                           "64:ff9b::a00:1", "::127.0.0.1", NULL};
+        "127.0.0.1",       "127.255.0.9",     "10.1.2.3",   "172.16.0.1", "172.31.255.255",
+        "192.168.1.1",     "169.254.169.254", "100.64.0.1", "0.0.0.0",    "224.0.0.1",
+        "255.255.255.255", "198.18.0.1",      "192.0.0.8",  NULL};
+    static const char *const public4[] = {"140.82.112.3", "8.8.8.8",     "172.32.0.1",
+                                          "100.128.0.1",  "192.169.0.1", NULL};
+    static const char *const private6[] = {"::1",
+                                           "::",
+                                           "fc00::1",
+                                           "fd12:3456::1",
+                                           "fe80::1",
+                                           "ff02::1",
+                                           "::ffff:127.0.0.1",
+                                           "::ffff:10.0.0.1",
+                                           "64:ff9b::a00:1",
+                                           "::127.0.0.1",
+                                           NULL};
     static const char *const public6[] = {"2606:50c0:8000::153", "::ffff:140.82.112.3", NULL};
     const char *const *a;
 
@@ -90,7 +98,8 @@ static void redirects(void **state)
     assert_true(jc_redirect_matches("https://app.example/cb", "https://app.example/cb"));
     assert_false(jc_redirect_matches("https://app.example/cb", "https://app.example/cb/"));
     assert_false(jc_redirect_matches("https://app.example/cb", "https://app.example:8443/cb"));
-    assert_true(jc_redirect_matches("http://127.0.0.1/callback", "http://127.0.0.1:53682/callback"));
+    assert_true(
+        jc_redirect_matches("http://127.0.0.1/callback", "http://127.0.0.1:53682/callback"));
     assert_true(jc_redirect_matches("http://127.0.0.1:1/callback", "http://127.0.0.1:2/callback"));
     assert_false(jc_redirect_matches("http://127.0.0.1/callback", "http://localhost:5/callback"));
     assert_false(jc_redirect_matches("http://127.0.0.1/callback", "http://127.0.0.1:5/other"));

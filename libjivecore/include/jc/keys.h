@@ -17,6 +17,7 @@
 #define JC_KEY_NO_LOCK "jive:lock:none" /* a lock name that is never held */
 #define JC_CHANNEL_PROJECTS "project:*" /* every project's channel (subscribe pattern) */
 #define JC_CHANNEL_PREFIX "project:"
+#define JC_CHANNEL_SESSIONS "jive:sessions" /* a session's subscriptions changed (its id) */
 
 /* jive:q:<queue>: the list a queue's messages wait in. */
 const char *jc_key_queue(char *buf, size_t len, const char *queue);
@@ -37,6 +38,10 @@ const char *jc_key_idem(char *buf, size_t len, const char *org_id, const char *s
                         const char *key);
 /* jive:events:<project>: a project's recent events (a capped stream, jc_events_publish). */
 const char *jc_key_events(char *buf, size_t len, const char *project_id);
+/* jive:session:<id>: an MCP session of the 2025 era ("<org id> <subject>"), with a TTL. */
+const char *jc_key_session(char *buf, size_t len, const char *session_id);
+/* jive:session:<id>:subs: the jive:// URIs the session subscribed to (a set, same TTL). */
+const char *jc_key_session_subs(char *buf, size_t len, const char *session_id);
 /* project:<project>: the channel of a project's events. */
 const char *jc_channel_project(char *buf, size_t len, const char *project_id);
 
