@@ -18,10 +18,11 @@ from test_webhook import deliver, examples, new_project  # noqa: F401
 
 
 class Subscriber:
-    """tests/clients/sdk_subscribe.mjs in the background."""
+    """tests/clients/sdk_subscribe.mjs (SDK v1, 2025 era) or sdk2_subscribe.mjs (SDK v2,
+    2026-07-28) in the background."""
 
-    def __init__(self, mcp, tok, uri, wait_ms=20000):
-        self.p = subprocess.Popen(["node", str(ROOT / "tests/clients/sdk_subscribe.mjs"),
+    def __init__(self, mcp, tok, uri, wait_ms=20000, script="sdk_subscribe.mjs"):
+        self.p = subprocess.Popen(["node", str(ROOT / "tests/clients" / script),
                                    mcp.url("/mcp"), tok, uri, str(wait_ms)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   cwd=ROOT / "tests")
@@ -40,8 +41,11 @@ def mcp(spawn, tmp_path):
     return spawn("jive-mcp", JIVE_AUDIT_SPOOL=str(tmp_path / "spool.jsonl"))
 
 
-def test_sdk_v1_subscription_hears_a_signed_push_change_its_story(orch, webhook, mcp, repo, db,
-                                                                   examples):
+@pytest.mark.parametrize("script", ["sdk_subscribe.mjs", "sdk2_subscribe.mjs"])
+def test_sdk_subscription_hears_a_signed_push_change_its_story(orch, webhook, mcp, repo, db,
+                                                                examples, script):
+    """SDK v1 on 2025-11-25 (resources/subscribe on a session) and SDK v2 on 2026-07-28
+    (subscriptions/listen), each against the whole path from a signed push."""
     first = commit(repo, V4, "fixture")
     p = project_for(db, "file://" + repo)
     run_scan(webhook, db, p["id"])
@@ -49,13 +53,17 @@ def test_sdk_v1_subscription_hears_a_signed_push_change_its_story(orch, webhook,
     tenant = {"org": p["org_id"], "slug": slug, "project": p["id"]}
     path = "docs/stories/1.4.checkout.md"
     uri = f"jive://projects/{p['id']}/{path}"
-    mine = Subscriber(mcp, token(tenant, EVENTS), uri)
+    mine = Subscriber(mcp, token(tenant, EVENTS), uri, script=script)
     assert mine.first["subscribed"] is True, mine.first
-    assert mine.first["session"] and mine.first["capabilities"]["subscribe"] is True
+    if script == "sdk_subscribe.mjs":
+        assert mine.first["session"] and mine.first["capabilities"]["subscribe"] is True
+    else:
+        assert mine.first["era"] == "modern"
     other = new_project(db)
     slug2 = db.execute("SELECT slug FROM orgs WHERE id = %s", (other["org_id"],)).fetchone()[0]
-    theirs = Subscriber(mcp, token({"org": other["org_id"], "slug": slug2}, EVENTS), uri, 5000)
-    assert theirs.first["subscribed"] is False and theirs.first["error"]["code"] == -32002
+    theirs = Subscriber(mcp, token({"org": other["org_id"], "slug": slug2}, EVENTS), uri, 5000,
+                        script=script)
+    assert theirs.first["subscribed"] is False, theirs.first  # refused, or not honoured
     time.sleep(0.5)  # the SDK opens the session's GET stream right after initialize
     second = commit(repo, {path: story("1.4", "Checkout", "Done", ["src/checkout.ts"])},
                     "1.4 is done")
