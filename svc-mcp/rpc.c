@@ -525,11 +525,27 @@ static void post_batch(struct mcp_call *c)
 
 /* DNS-rebinding defence, the same on /mcp and the REST routes: a browser page from a foreign
  * origin is refused. Returns the refused Origin, NULL when the request may go on. */
+/* origin is this server's own public origin: that of JIVE_JWT_AUDIENCE when it is a URL (the
+ * operator configured it, so a rebinding attacker cannot be it); pages JIVE serves (the board)
+ * call from there. */
+static bool own_origin(const struct jc_config *cfg, const char *origin)
+{
+    const char *aud = cfg->jwt_audience != NULL ? cfg->jwt_audience : "";
+    const char *p = strstr(aud, "://");
+    size_t n;
+
+    if (p == NULL || (strncmp(aud, "https://", 8) != 0 && strncmp(aud, "http://", 7) != 0))
+        return false;
+    n = (size_t)(p + 3 - aud) + strcspn(p + 3, "/");
+    return strlen(origin) == n && strncmp(origin, aud, n) == 0;
+}
+
 const char *mcp_origin_refused(const struct mcp *m, struct jc_req *req)
 {
     const char *origin = jc_req_header(req, "Origin");
 
     if (origin != NULL && !jc_config_origin_allowed(&m->app->cfg, origin) &&
+        !own_origin(&m->app->cfg, origin) &&
         !loopback_same_origin(origin, jc_req_header(req, "Host")))
         return origin;
     return NULL;

@@ -19,12 +19,11 @@
 #include "mcp.h"
 
 /* KEYS[1] the set; ARGV: add|remove, uri, ttl, channel, session id */
-static const char subscribe_lua[] =
-    "if ARGV[1] == 'add' then redis.call('SADD', KEYS[1], ARGV[2]) "
-    "else redis.call('SREM', KEYS[1], ARGV[2]) end "
-    "redis.call('EXPIRE', KEYS[1], ARGV[3]) "
-    "redis.call('PUBLISH', ARGV[4], ARGV[5]) "
-    "return 1";
+static const char subscribe_lua[] = "if ARGV[1] == 'add' then redis.call('SADD', KEYS[1], ARGV[2]) "
+                                    "else redis.call('SREM', KEYS[1], ARGV[2]) end "
+                                    "redis.call('EXPIRE', KEYS[1], ARGV[3]) "
+                                    "redis.call('PUBLISH', ARGV[4], ARGV[5]) "
+                                    "return 1";
 
 static struct jc_redis_script subscribe_script;
 

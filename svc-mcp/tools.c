@@ -154,6 +154,39 @@ static void stories_list(struct mcp_call *c)
            4, p, read_done);
 }
 
+/* The kanban board in one read: stories with their agents and gate, and the open findings. */
+static void board_get(struct mcp_call *c)
+{
+    const char *p[1];
+
+    if (!need_project(c))
+        return;
+    p[0] = c->project_id;
+    mcp_db(c,
+           "SELECT CASE WHEN p.id IS NULL THEN NULL ELSE json_build_object("
+           " 'project', json_build_object('id', p.id, 'name', p.name),"
+           " 'stories', (SELECT coalesce(json_agg(json_build_object('key', a.key, 'title',"
+           "   a.title, 'status', coalesce(a.status, 'Missing'), 'path', a.path, 'tasks_done',"
+           "   a.meta->'tasks_done', 'tasks_total', a.meta->'tasks_total',"
+           "   'agents', (SELECT coalesce(json_agg(json_build_object('name',"
+           "     coalesce(s.agent_name, s.agent_id), 'state', s.state) ORDER BY s.agent_id), '[]')"
+           "     FROM agent_status s WHERE s.project_id = p.id AND s.story_key = a.key"
+           "     AND s.state NOT IN ('idle', 'done') AND s.updated_at > now() - interval '1 day'),"
+           "   'gate', (SELECT json_build_object('decision', g.decision, 'expired',"
+           "     g.expires_at < now()) FROM gates g WHERE g.project_id = p.id AND g.story_key ="
+           "     a.key AND g.deleted_at IS NULL ORDER BY g.gate_updated DESC NULLS LAST, "
+           "g.scanned_at DESC LIMIT 1))"
+           "   ORDER BY a.key, a.path), '[]') FROM (SELECT * FROM artifacts WHERE project_id ="
+           "   p.id AND kind = 'story' AND deleted_at IS NULL ORDER BY key, path LIMIT 1000) a),"
+           " 'findings', (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind,"
+           "   'severity', severity, 'summary', summary) ORDER BY CASE severity WHEN 'critical'"
+           "   THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END DESC, opened_at DESC),"
+           "   '[]') FROM (SELECT * FROM conflicts WHERE project_id = p.id AND resolved_at IS"
+           "   NULL ORDER BY opened_at DESC LIMIT 200) f)"
+           ") END::text FROM (SELECT 1) one LEFT JOIN projects p ON p.id = $1::uuid",
+           1, p, read_done);
+}
+
 static void story_get(struct mcp_call *c)
 {
     const char *p[3];
@@ -428,6 +461,13 @@ const struct mcp_tool mcp_tools[] = {
                     "\"maximum\":500}",
          "\"project_id\""),
      OUT("\"stories\":{\"type\":\"array\"}"), stories_list, true, NULL, NULL},
+    {"board_get", NULL, "Get the kanban board",
+     "A project's board in one read: every story (key, title, status, tasks done/total, the "
+     "agents working on it, its QA gate's decision) and the open findings, most severe first.",
+     "stories:read", true, false, true, OBJ(PROJECT_ID, "\"project_id\""),
+     OUT("\"project\":{\"type\":\"object\"},\"stories\":{\"type\":\"array\"},"
+         "\"findings\":{\"type\":\"array\"}"),
+     board_get, true, NULL, NULL},
     {"story_get", NULL, "Get a story",
      "One story by key (\"2.3\", the key its file name carries) or path: status as normalised "
      "and as written, tasks done/total in its Tasks section, File List (in-repository files, "
