@@ -23,20 +23,20 @@ static const char page_csp[] =
     "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 #define PAGE_FMT                                                                                   \
-    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">" \
-    "<meta name=\"viewport\" content=\"width=device-width\"><title>JIVE board</title>" \
-    "<link rel=\"stylesheet\" href=\"/board/assets/board.css\">" \
-    "<link rel=\"icon\" href=\"/board/assets/icon.svg\"></head>\n" \
-    "<body data-project=\"%s\">\n" \
-    "<header><h1 id=\"title\">JIVE board</h1><span id=\"live\" class=\"off\">offline</span>" \
-    "</header>\n" \
-    "<form id=\"signin\" hidden><label>Access token <input id=\"token\" type=\"password\" " \
-    "autocomplete=\"off\" required></label> <button type=\"submit\">Open the board</button>" \
-    "<p class=\"hint\">A token with the stories:read and events:read scopes (from your MCP " \
-    "client's sign-in, or <code>jivectl token mint</code>). It stays in this tab.</p></form>\n" \
-    "<p id=\"message\" role=\"status\"></p>\n" \
-    "<main><section id=\"columns\" aria-label=\"stories by status\"></section>" \
-    "<aside><h2>Open findings</h2><ul id=\"findings\"></ul></aside></main>\n" \
+    "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"                            \
+    "<meta name=\"viewport\" content=\"width=device-width\"><title>JIVE board</title>"             \
+    "<link rel=\"stylesheet\" href=\"/board/assets/board.css\">"                                   \
+    "<link rel=\"icon\" href=\"/board/assets/icon.svg\"></head>\n"                                 \
+    "<body data-project=\"%s\">\n"                                                                 \
+    "<header><h1 id=\"title\">JIVE board</h1><span id=\"live\" class=\"off\">offline</span>"       \
+    "</header>\n"                                                                                  \
+    "<form id=\"signin\" hidden><label>Access token <input id=\"token\" type=\"password\" "        \
+    "autocomplete=\"off\" required></label> <button type=\"submit\">Open the board</button>"       \
+    "<p class=\"hint\">A token with the stories:read and events:read scopes (from your MCP "       \
+    "client's sign-in, or <code>jivectl token mint</code>). It stays in this tab.</p></form>\n"    \
+    "<p id=\"message\" role=\"status\"></p>\n"                                                     \
+    "<main><section id=\"columns\" aria-label=\"stories by status\"></section>"                    \
+    "<aside><h2>Open findings</h2><ul id=\"findings\"></ul></aside></main>\n"                      \
     "<script src=\"/board/assets/board.js\"></script>\n</body></html>\n"
 
 static const char board_css[] =

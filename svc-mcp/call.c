@@ -93,6 +93,25 @@ static cJSON *text_content(const char *text)
     return content;
 }
 
+cJSON *mcp_tool_result_object(const char *structured)
+{
+    cJSON *result = cJSON_CreateObject();
+
+    cJSON_AddItemToObject(result, "content", text_content(structured));
+    cJSON_AddItemToObject(result, "structuredContent", cJSON_Parse(structured));
+    cJSON_AddBoolToObject(result, "isError", false);
+    return result;
+}
+
+cJSON *mcp_tool_error_object(const char *msg)
+{
+    cJSON *result = cJSON_CreateObject();
+
+    cJSON_AddItemToObject(result, "content", text_content(msg));
+    cJSON_AddBoolToObject(result, "isError", true);
+    return result;
+}
+
 /* The response object {jsonrpc, id, result|error} of a (whose parts it takes). */
 static cJSON *response(const struct mcp_call *c, struct mcp_answer *a)
 {
@@ -106,15 +125,10 @@ static cJSON *response(const struct mcp_call *c, struct mcp_answer *a)
         a->result = NULL;
         break;
     case MCP_TOOL:
-        result = cJSON_CreateObject();
-        cJSON_AddItemToObject(result, "content", text_content(a->text));
-        cJSON_AddItemToObject(result, "structuredContent", cJSON_Parse(a->text));
-        cJSON_AddBoolToObject(result, "isError", false);
+        result = mcp_tool_result_object(a->text);
         break;
     case MCP_TOOL_ERROR:
-        result = cJSON_CreateObject();
-        cJSON_AddItemToObject(result, "content", text_content(a->msg));
-        cJSON_AddBoolToObject(result, "isError", true);
+        result = mcp_tool_error_object(a->msg);
         break;
     case MCP_ERROR:
         e = cJSON_AddObjectToObject(r, "error");
@@ -362,6 +376,15 @@ void mcp_tool_result(struct mcp_call *c, cJSON *structured)
     cJSON_Delete(structured);
     c->send(c, &a);
     cJSON_free(s);
+}
+
+void mcp_tool_task(struct mcp_call *c, cJSON *task)
+{
+    struct mcp_answer a = {.kind = MCP_RESULT, .result = task};
+
+    mcp_audit(c, "success", NULL);
+    cJSON_AddStringToObject(task, "resultType", "task");
+    c->send(c, &a);
 }
 
 void mcp_tool_cached(struct mcp_call *c, const char *text)

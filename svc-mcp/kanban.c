@@ -29,6 +29,7 @@ struct move {
     long wait_ms;
     long waited_ms;
     struct event *timer;
+    bool task; /* answer a task handle instead of waiting (tasks.c) */
 };
 
 static void move_end(struct move *m)
@@ -65,43 +66,73 @@ static void remember(struct move *m, const cJSON *outcome)
     cJSON_free(text);
 }
 
-static void finish(struct move *m, cJSON *job)
+enum mcp_move_state mcp_move_outcome(const char *job_id, const cJSON *job, cJSON **out, char *msg,
+                                     size_t len)
 {
-    struct mcp_call *c = m->c;
     const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(job, "status"));
-    cJSON *result = cJSON_GetObjectItem(job, "result");
-    cJSON *out = cJSON_CreateObject();
+    const cJSON *result = cJSON_GetObjectItem(job, "result");
 
-    cJSON_AddStringToObject(out, "job_id", m->job_id);
-    cJSON_AddStringToObject(out, "status", status != NULL ? status : "queued");
+    *out = cJSON_CreateObject();
+    msg[0] = '\0';
+    cJSON_AddStringToObject(*out, "job_id", job_id);
+    cJSON_AddStringToObject(*out, "status", status != NULL ? status : "queued");
     if (status != NULL && strcmp(status, "succeeded") == 0) {
         const char *keys[] = {"commit", "path", "key", "from", "to", "content_hash"};
         size_t i;
         for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
             const cJSON *v = cJSON_GetObjectItem(result, keys[i]);
             if (cJSON_IsString(v))
-                cJSON_AddStringToObject(out, keys[i], v->valuestring);
+                cJSON_AddStringToObject(*out, keys[i], v->valuestring);
         }
-        cJSON_AddBoolToObject(out, "unchanged",
+        cJSON_AddBoolToObject(*out, "unchanged",
                               cJSON_IsTrue(cJSON_GetObjectItem(result, "unchanged")));
+        return MOVE_DONE;
+    }
+    if (status != NULL && (strcmp(status, "failed") == 0 || strcmp(status, "dead") == 0)) {
+        const char *error = cJSON_GetStringValue(cJSON_GetObjectItem(job, "error"));
+        cJSON_AddStringToObject(*out, "error", error != NULL ? error : "the move failed");
+        snprintf(msg, len, "the move was refused: %s", error != NULL ? error : "unknown error");
+        return MOVE_REFUSED;
+    }
+    cJSON_AddStringToObject(*out, "message",
+                            "the move is still running: call jobs_get with this job_id");
+    return MOVE_RUNNING;
+}
+
+static void finish(struct move *m, cJSON *job)
+{
+    struct mcp_call *c = m->c;
+    cJSON *out = NULL;
+    char msg[600];
+
+    switch (mcp_move_outcome(m->job_id, job, &out, msg, sizeof(msg))) {
+    case MOVE_DONE:
         remember(m, out);
         move_end(m);
         mcp_tool_result(c, out);
         return;
-    }
-    if (status != NULL && (strcmp(status, "failed") == 0 || strcmp(status, "dead") == 0)) {
-        const char *error = cJSON_GetStringValue(cJSON_GetObjectItem(job, "error"));
-        cJSON_AddStringToObject(out, "error", error != NULL ? error : "the move failed");
+    case MOVE_REFUSED:
         remember(m, out);
         cJSON_Delete(out);
         move_end(m);
-        mcp_tool_error(c, "the move was refused: %s", error != NULL ? error : "unknown error");
+        mcp_tool_error(c, "%s", msg);
         return;
+    case MOVE_RUNNING:
+        break;
     }
-    cJSON_AddStringToObject(out, "message",
-                            "the move is still running: call jobs_get with this job_id");
     move_end(m);
     mcp_tool_result(c, out);
+}
+
+/* Task augmentation (2026-07-28, io.modelcontextprotocol/tasks): the committed job is the task;
+ * its handle answers at once and tasks/get follows it (tasks.c). */
+static void answer_task(struct move *m)
+{
+    struct mcp_call *c = m->c;
+    cJSON *task = mcp_task_handle(m->job_id);
+
+    move_end(m);
+    mcp_tool_task(c, task);
 }
 
 static void poll(evutil_socket_t fd, short what, void *arg);
@@ -169,7 +200,10 @@ static void pushed(const redisReply *r, enum jc_err err, const char *msg, void *
         /* committed: the outbox sweeper queues it; we simply wait longer */
         jc_warn(m->c->mcp->app->log, "job %s not queued yet (%s)", m->job_id, msg);
     }
-    poll(-1, 0, m);
+    if (m->task)
+        answer_task(m); /* the job row is committed: tasks/get finds it from now on */
+    else
+        poll(-1, 0, m);
 }
 
 static void created(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
@@ -280,7 +314,10 @@ static void previous(const redisReply *r, enum jc_err err, const char *msg, void
         }
         snprintf(m->job_id, sizeof(m->job_id), "%.36s", r->str + 4);
         m->idem_key[0] = '\0';
-        poll(-1, 0, m);
+        if (m->task)
+            answer_task(m);
+        else
+            poll(-1, 0, m);
         return;
     }
     rec = cJSON_Parse(r->str);
@@ -351,6 +388,7 @@ void mcp_kanban_move_story(struct mcp_call *c)
     }
     m->c = c;
     c->tool_state = m;
+    m->task = mcp_client_has_tasks(c);
     m->wait_ms = cJSON_IsNumber(wait) ? (long)wait->valuedouble : 10000;
     m->timer = evtimer_new(c->mcp->app->base, poll, m);
     if (m->timer == NULL) {

@@ -91,6 +91,7 @@ struct mcp_call {
     void *tool_state;      /* a tool's own state across its asynchronous steps */
     char projects_tag[65]; /* SHA-256 hex of the token's projects claim, "" without one */
     char session[48];      /* the 2025-era session the request carries, once checked */
+    char task_id[40];      /* tasks/get, tasks/cancel, tasks/update: the task (a job id) */
     char cache_key[180];   /* set when the result is to be cached */
     char cache_project[40];
     uint64_t cache_gen;
@@ -169,6 +170,33 @@ void mcp_reply(struct mcp_call *c, cJSON *result, int code, cJSON *data, const c
 /* Ends a tools/call with a result: structured (taken) as structuredContent and as text. Stores
  * it in the read cache when the call asked to, and after a write tells the project's channel. */
 void mcp_tool_result(struct mcp_call *c, cJSON *structured);
+
+/* The CallToolResult of structured content (JSON text), and of a tool error with msg: what a
+ * tools/call answers, and what a task's result holds (tasks.c). Caller frees. */
+cJSON *mcp_tool_result_object(const char *structured);
+cJSON *mcp_tool_error_object(const char *msg);
+
+/* Ends a tools/call with a task handle instead of its result (the tasks extension,
+ * 2026-07-28): task (taken) gets resultType "task"; the call is audited as a success. */
+void mcp_tool_task(struct mcp_call *c, cJSON *task);
+
+/* True when the request's client capabilities declare the io.modelcontextprotocol/tasks
+ * extension (2026-07-28 only): then a tool whose work is a queued job may answer a task. */
+bool mcp_client_has_tasks(const struct mcp_call *c);
+
+/* kanban.c: the answer a story-move job gives (its row: status, result, error): MOVE_DONE with
+ * *out the structured content (caller frees), MOVE_REFUSED with the tool error's text in msg,
+ * MOVE_RUNNING while it has no outcome. The synchronous call and tasks/get answer alike. */
+enum mcp_move_state { MOVE_RUNNING, MOVE_DONE, MOVE_REFUSED };
+enum mcp_move_state mcp_move_outcome(const char *job_id, const cJSON *job, cJSON **out, char *msg,
+                                     size_t len);
+
+/* tasks.c: tasks/get, tasks/cancel and tasks/update (io.modelcontextprotocol/tasks), and the
+ * first state of a task whose work is job_id (a new object). */
+cJSON *mcp_task_handle(const char *job_id);
+void mcp_tasks_get(struct mcp_call *c);
+void mcp_tasks_cancel(struct mcp_call *c);
+void mcp_tasks_update(struct mcp_call *c);
 
 /* Ends a tools/call with text, the structuredContent exactly as cached (no tree is built). */
 void mcp_tool_cached(struct mcp_call *c, const char *text);

@@ -127,6 +127,9 @@ static cJSON *capabilities(const struct mcp_call *c)
     cJSON_AddObjectToObject(caps, "completions");
     if (!c->modern)
         cJSON_AddObjectToObject(caps, "logging");
+    else /* kanban_move_story may answer a task (tasks.c) */
+        cJSON_AddObjectToObject(cJSON_AddObjectToObject(caps, "extensions"),
+                                "io.modelcontextprotocol/tasks");
     return caps;
 }
 
@@ -232,6 +235,17 @@ static void dispatch(struct mcp_call *c)
     }
     if (strcmp(m, "resources/unsubscribe") == 0 && !c->modern) {
         mcp_resources_unsubscribe(c);
+        return;
+    }
+    if (c->modern && strncmp(m, "tasks/", 6) == 0) {
+        if (strcmp(m, "tasks/get") == 0)
+            mcp_tasks_get(c);
+        else if (strcmp(m, "tasks/cancel") == 0)
+            mcp_tasks_cancel(c);
+        else if (strcmp(m, "tasks/update") == 0)
+            mcp_tasks_update(c);
+        else
+            mcp_error(c, 404, 404, -32601, NULL, NULL, "method not found: %.80s", m);
         return;
     }
     if (strcmp(m, "subscriptions/listen") == 0 && c->modern) {
@@ -344,6 +358,8 @@ static bool headers_match(struct mcp_call *c)
         body_name = name;
     else if (strcmp(c->method, "resources/read") == 0)
         body_name = uri;
+    else if (strncmp(c->method, "tasks/", 6) == 0) /* the tasks extension routes by task */
+        body_name = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "taskId"));
     if (hm == NULL || !header_is(hm, c->method)) {
         mcp_error(c, 400, 400, ERR_HEADER_MISMATCH, NULL, NULL,
                   "Mcp-Method header (%.80s) does not match the body's method (%.80s)",

@@ -5,6 +5,7 @@ import time
 import uuid
 
 import jwt
+import requests
 import pytest
 
 from conftest import JWT_AUDIENCE, JWT_ISSUER, JWT_SECRET
@@ -74,3 +75,74 @@ def test_refusals_and_scope(mcp, project, origin):
     r = call(mcp, "kanban_move_story", {"project_id": project["id"], "key": "1.1", "status": "Done"},
              token(project, "stories:read"))
     assert r.status_code == 403
+
+
+def modern(mcp, method, params, tok, tasks=True):
+    """A 2026-07-28 request; tasks: the client declares the tasks extension."""
+    caps = {"extensions": {"io.modelcontextprotocol/tasks": {}}} if tasks else {}
+    params = dict(params, _meta={"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                                 "io.modelcontextprotocol/clientCapabilities": caps})
+    name = params.get("name", params.get("taskId"))
+    h = {"Authorization": "Bearer " + tok, "MCP-Protocol-Version": "2026-07-28",
+         "Mcp-Method": method, "Accept": "application/json, text/event-stream"}
+    if name:
+        h["Mcp-Name"] = name
+    return requests.post(mcp.url("/mcp"), headers=h, timeout=30,
+                         json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+
+
+def test_move_as_a_task_polled_to_the_synchronous_result(mcp, project, origin, db):
+    """With the tasks extension the move answers a task at once; tasks/get follows the job to
+    completed, whose result is exactly what the synchronous call answers for the same move."""
+    t = token(project)
+    head = git(origin, "rev-parse", "HEAD")
+    args = {"project_id": project["id"], "key": "1.2", "status": "InProgress",
+            "idempotencyKey": "task-1.2-" + uuid.uuid4().hex[:6]}
+    r = modern(mcp, "tools/call", {"name": "kanban_move_story", "arguments": args}, t).json()
+    created = r["result"]
+    assert created["resultType"] == "task" and created["status"] == "working", r
+    assert created["pollIntervalMs"] > 0 and created["createdAt"].endswith("Z")
+    task_id = created["taskId"]
+    assert db.execute("SELECT queue FROM jobs WHERE id = %s", (task_id,)).fetchone() == ("story-move",)
+    deadline, got = time.time() + 30, None
+    while time.time() < deadline:
+        got = modern(mcp, "tasks/get", {"taskId": task_id}, t).json()["result"]
+        assert got["resultType"] == "complete" and got["taskId"] == task_id
+        if got["status"] != "working":
+            break
+        time.sleep(created["pollIntervalMs"] / 1000)
+    assert got["status"] == "completed", got
+    assert got["result"]["isError"] is False
+    assert got["result"]["structuredContent"]["commit"] == git(origin, "rev-parse", "HEAD") != head
+    # the synchronous answer for the same move (same key): the same result
+    sync = modern(mcp, "tools/call", {"name": "kanban_move_story", "arguments": dict(args, waitMs=5000)},
+                  t, tasks=False).json()["result"]
+    sync.pop("resultType")
+    assert got["result"] == sync
+    assert git(origin, "rev-list", "--count", f"{head}..HEAD") == "1"
+    # cancel and update are acknowledged; without the extension, or for another org, refused
+    assert modern(mcp, "tasks/cancel", {"taskId": task_id}, t).json()["result"] == {"resultType": "complete"}
+    assert modern(mcp, "tasks/update", {"taskId": task_id, "inputResponses": {}},
+                  t).json()["result"] == {"resultType": "complete"}
+    e = modern(mcp, "tasks/get", {"taskId": task_id}, t, tasks=False).json()["error"]
+    assert e["code"] == -32021
+    assert e["data"]["requiredCapabilities"]["extensions"] == {"io.modelcontextprotocol/tasks": {}}
+    other = dict(project, org_id=str(uuid.uuid4()))
+    e = modern(mcp, "tasks/get", {"taskId": task_id}, token(other)).json()
+    assert "error" in e and "unknown task" in e["error"]["message"], e
+    e = modern(mcp, "tasks/get", {"taskId": str(uuid.uuid4())}, t).json()["error"]
+    assert e["code"] == -32602
+    # a refused move is a completed task whose result is the tool error the call would give
+    r = modern(mcp, "tools/call", {"name": "kanban_move_story", "arguments": {
+        "project_id": project["id"], "key": "1.1", "status": "Done", "expectedHash": "0" * 64}},
+        t).json()["result"]
+    while True:
+        got = modern(mcp, "tasks/get", {"taskId": r["taskId"]}, t).json()["result"]
+        if got["status"] != "working":
+            break
+        time.sleep(0.2)
+    assert got["status"] == "completed" and got["result"]["isError"] is True
+    assert got["result"]["content"][0]["text"].startswith("the move was refused: ")
+    # the server says it speaks the extension
+    d = modern(mcp, "server/discover", {}, t).json()["result"]
+    assert d["capabilities"]["extensions"] == {"io.modelcontextprotocol/tasks": {}}
