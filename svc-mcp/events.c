@@ -42,13 +42,15 @@ struct mcp_stream {
     /* a subscription: its id (the listen request's id, as JSON), what it honours */
     char *sub_id;
     bool list_changed;
-    cJSON *projects;  /* the project ids the token sees (strings) */
-    cJSON *uris;      /* the subscribed jive:// URIs */
-    char session[48]; /* a 2025-era session's server stream (GET /mcp): its id */
-    char owner[220];  /* "<org id> <subject>" of the token: JIVE_SSE_MAX_PER_TOKEN counts these */
-    bool doomed;      /* its client went or reads too slowly: ended on the next turn */
-    char last[48];    /* the stream id of the last event sent ("" before any) */
-    bool replaying;   /* Last-Event-ID replay in flight: live events wait in held */
+    cJSON *projects;      /* the project ids the token sees (strings) */
+    cJSON *uris;          /* the subscribed jive:// URIs */
+    cJSON *tasks;         /* the task ids whose notifications/tasks it honours (tasks.c) */
+    unsigned long serial; /* finds a subscription again after an asynchronous read */
+    char session[48];     /* a 2025-era session's server stream (GET /mcp): its id */
+    char owner[220]; /* "<org id> <subject>" of the token: JIVE_SSE_MAX_PER_TOKEN counts these */
+    bool doomed;     /* its client went or reads too slowly: ended on the next turn */
+    char last[48];   /* the stream id of the last event sent ("" before any) */
+    bool replaying;  /* Last-Event-ID replay in flight: live events wait in held */
     struct held *held, **held_tail;
     struct event *beat;
     struct mcp_stream *prev, *next;
@@ -128,8 +130,11 @@ static void stream_free(struct mcp_stream *s)
     free(s->sub_id);
     cJSON_Delete(s->projects);
     cJSON_Delete(s->uris);
+    cJSON_Delete(s->tasks);
     free(s);
 }
+
+static unsigned long next_serial;
 
 /* A JSON-RPC message as one SSE record on s. */
 static void send_message(struct mcp_stream *s, cJSON *msg)
@@ -189,6 +194,57 @@ static bool has_string(const cJSON *list, const char *v)
     return false;
 }
 
+/* ---- notifications/tasks: a task's job ended; its DetailedTask is read, then sent ---- */
+
+struct task_push {
+    struct mcp *m;
+    unsigned long serial;
+    char task[40];
+};
+
+static void task_read(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct task_push *x = ud;
+    struct mcp_stream *s;
+    cJSON *job;
+
+    for (s = x->m->streams; s != NULL && s->serial != x->serial; s = s->next)
+        ;
+    if (err != JC_OK)
+        JC_LOG(x->m->app->log, JC_LOG_WARN, NULL, NULL, "task %s not told: %s", x->task, msg);
+    if (s != NULL && err == JC_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        job = cJSON_Parse(PQgetvalue(res, 0, 0));
+        if (job != NULL)
+            send_message(s, notification(s, "notifications/tasks", mcp_task_detail(x->task, job)));
+        cJSON_Delete(job);
+    }
+    free(x);
+}
+
+/* The job of a task s listens to reached an end (job.succeeded, or job.failed with no retry). */
+static void tell_task(struct mcp_stream *s, const cJSON *ev, const char *type)
+{
+    const char *job = cJSON_GetStringValue(cJSON_GetObjectItem(ev, "job_id"));
+    const cJSON *retry = cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "data"), "will_retry");
+    struct task_push *x;
+    const char *p[1];
+
+    if (job == NULL || !has_string(s->tasks, job) ||
+        !(strcmp(type, "job.succeeded") == 0 ||
+          (strcmp(type, "job.failed") == 0 && cJSON_IsFalse(retry))))
+        return;
+    x = calloc(1, sizeof(*x));
+    if (x == NULL)
+        return;
+    x->m = s->m;
+    x->serial = s->serial;
+    snprintf(x->task, sizeof(x->task), "%s", job);
+    p[0] = x->task;
+    /* the task was checked against the token's org when the subscription began */
+    if (jc_pg_query(s->m->app->pg, 0, MCP_TASK_JOB_SQL, 1, p, task_read, x) != JC_OK)
+        free(x);
+}
+
 /* An event of project_id (parsed) told to subscription s, as the filter it honours allows. */
 static void tell_subscription(struct mcp_stream *s, const char *project_id, const cJSON *ev)
 {
@@ -200,6 +256,8 @@ static void tell_subscription(struct mcp_stream *s, const char *project_id, cons
 
     if (type == NULL || !has_string(s->projects, project_id))
         return; /* never a word about a project the token does not see */
+    if (s->tasks != NULL && strncmp(type, "job.", 4) == 0)
+        tell_task(s, ev, type);
     if (s->list_changed && strcmp(type, "artifact.changed") == 0 && change != NULL &&
         (strcmp(change, "added") == 0 || strcmp(change, "deleted") == 0))
         send_message(s,
@@ -524,7 +582,18 @@ static void subscribed(struct mcp_call *c, cJSON *json, enum jc_err err, const c
     s->req = req;
     s->held_tail = &s->held;
     snprintf(s->owner, sizeof(s->owner), "%s", owner);
-    s->projects = cJSON_IsArray(json) ? json : (cJSON_Delete(json), cJSON_CreateArray());
+    s->projects = cJSON_DetachItemFromObject(json, "projects");
+    s->tasks = cJSON_DetachItemFromObject(json, "tasks");
+    cJSON_Delete(json);
+    if (!cJSON_IsArray(s->projects)) {
+        cJSON_Delete(s->projects);
+        s->projects = cJSON_CreateArray();
+    }
+    if (!cJSON_IsArray(s->tasks) || cJSON_GetArraySize(s->tasks) == 0) {
+        cJSON_Delete(s->tasks);
+        s->tasks = NULL;
+    }
+    s->serial = ++next_serial;
     s->list_changed = cJSON_IsTrue(cJSON_GetObjectItem(want, "resourcesListChanged"));
     /* a URI is honoured when it names a document of a project the token sees */
     cJSON_ArrayForEach(u, cJSON_GetObjectItem(want, "resourceSubscriptions"))
@@ -552,6 +621,8 @@ static void subscribed(struct mcp_call *c, cJSON *json, enum jc_err err, const c
         cJSON_AddTrueToObject(honoured, "resourcesListChanged");
     if (cJSON_GetArraySize(s->uris) > 0)
         cJSON_AddItemToObject(honoured, "resourceSubscriptions", cJSON_Duplicate(s->uris, 1));
+    if (s->tasks != NULL)
+        cJSON_AddItemToObject(honoured, "taskIds", cJSON_Duplicate(s->tasks, 1));
     params = cJSON_CreateObject();
     cJSON_AddItemToObject(params, "notifications", honoured);
     send_message(s, notification(s, "notifications/subscriptions/acknowledged", params));
@@ -559,8 +630,26 @@ static void subscribed(struct mcp_call *c, cJSON *json, enum jc_err err, const c
 
 static void listen_metered(struct mcp_call *c)
 {
-    /* the projects this token sees, under row-level security (and its projects claim) */
-    mcp_db(c, "SELECT coalesce(json_agg(id::text), '[]')::text FROM projects", 0, NULL, subscribed);
+    const cJSON *ids =
+                    cJSON_GetObjectItem(cJSON_GetObjectItem(c->params, "notifications"), "taskIds"),
+                *e;
+    const char *list[64];
+    char *lit;
+    int n = 0;
+    const char *p[1];
+
+    cJSON_ArrayForEach(e, ids) if (n < 64 && cJSON_IsString(e) && jc_crypto_is_uuid(e->valuestring))
+        list[n++] = e->valuestring;
+    lit = jc_pg_array_literal(list, n);
+    p[0] = lit != NULL ? lit : "{}";
+    /* the projects this token sees, under row-level security (and its projects claim), and
+     * which of the asked tasks are its own */
+    mcp_db(c,
+           "SELECT json_build_object('projects', (SELECT coalesce(json_agg(id::text), '[]') FROM "
+           "projects), 'tasks', (SELECT coalesce(json_agg(id::text), '[]') FROM jobs WHERE id = "
+           "ANY($1::uuid[]) AND queue = 'story-move'))::text",
+           1, p, subscribed);
+    free(lit);
 }
 
 void mcp_subscriptions_listen(struct mcp_call *c)
@@ -574,6 +663,15 @@ void mcp_subscriptions_listen(struct mcp_call *c)
     }
     if (!jc_principal_has_scope(&c->who, "stories:read")) {
         mcp_reply(c, NULL, -32003, NULL, "subscriptions need the stories:read scope");
+        return;
+    }
+    if (cJSON_GetArraySize(cJSON_GetObjectItem(want, "taskIds")) > 0 && !mcp_client_has_tasks(c)) {
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddObjectToObject(
+            cJSON_AddObjectToObject(cJSON_AddObjectToObject(data, "requiredCapabilities"),
+                                    "extensions"),
+            "io.modelcontextprotocol/tasks");
+        mcp_reply(c, NULL, -32021, data, "Missing required client capability");
         return;
     }
     mcp_meter(c, listen_metered);

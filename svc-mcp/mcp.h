@@ -194,6 +194,17 @@ enum mcp_move_state mcp_move_outcome(const char *job_id, const cJSON *job, cJSON
 /* tasks.c: tasks/get, tasks/cancel and tasks/update (io.modelcontextprotocol/tasks), and the
  * first state of a task whose work is job_id (a new object). */
 cJSON *mcp_task_handle(const char *job_id);
+
+/* The DetailedTask of task_id from its job row (status, result, error, created_at, updated_at):
+ * what tasks/get answers and notifications/tasks carries. A new object. */
+cJSON *mcp_task_detail(const char *task_id, const cJSON *job);
+
+/* The job row of task $1 as JSON, for mcp_task_detail; only jobs a tool turned into tasks are
+ * tasks. */
+#define MCP_TASK_JOB_SQL                                                                           \
+    "SELECT json_build_object('status', status, 'result', result, 'error', error, 'created_at', "  \
+    "created_at, 'updated_at', updated_at) FROM jobs WHERE id = $1::uuid AND queue = "             \
+    "'story-move'"
 void mcp_tasks_get(struct mcp_call *c);
 void mcp_tasks_cancel(struct mcp_call *c);
 void mcp_tasks_update(struct mcp_call *c);

@@ -25,9 +25,8 @@ bool mcp_client_has_tasks(const struct mcp_call *c)
     const cJSON *meta = cJSON_GetObjectItem(c->params, "_meta");
     const cJSON *caps = cJSON_GetObjectItem(meta, "io.modelcontextprotocol/clientCapabilities");
 
-    return c->modern &&
-           cJSON_IsObject(cJSON_GetObjectItem(cJSON_GetObjectItem(caps, "extensions"),
-                                              TASKS_EXTENSION));
+    return c->modern && cJSON_IsObject(cJSON_GetObjectItem(cJSON_GetObjectItem(caps, "extensions"),
+                                                           TASKS_EXTENSION));
 }
 
 static void iso_now(char *out, size_t len)
@@ -70,16 +69,47 @@ cJSON *mcp_task_handle(const char *job_id)
 
 enum verb { GET, CANCEL, UPDATE };
 
-static void read_task(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg,
-                      enum verb v)
+cJSON *mcp_task_detail(const char *task_id, const cJSON *job)
 {
-    const cJSON *job = cJSON_GetObjectItem(json, "job");
     const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(job, "status"));
     const char *created = cJSON_GetStringValue(cJSON_GetObjectItem(job, "created_at"));
     const char *updated = cJSON_GetStringValue(cJSON_GetObjectItem(job, "updated_at"));
     cJSON *out = NULL, *t;
     char text[600];
     char *s;
+
+    if (created == NULL || updated == NULL)
+        created = updated = "";
+    switch (mcp_move_outcome(task_id, job, &out, text, sizeof(text))) {
+    case MOVE_DONE:
+        s = cJSON_PrintUnformatted(out);
+        t = task(task_id, "completed", "the move is committed", created, updated);
+        cJSON_AddItemToObject(t, "result", s != NULL ? mcp_tool_result_object(s) : NULL);
+        cJSON_free(s);
+        break;
+    case MOVE_REFUSED: /* a tool error, as the synchronous call: completed, isError true */
+        t = task(task_id, "completed", "the move was refused", created, updated);
+        cJSON_AddItemToObject(t, "result", mcp_tool_error_object(text));
+        break;
+    case MOVE_RUNNING:
+    default:
+        t = task(task_id, "working",
+                 status != NULL && strcmp(status, "running") == 0
+                     ? "running: the orchestrator is committing the move"
+                     : "queued: the orchestrator commits the move",
+                 created, updated);
+        break;
+    }
+    cJSON_Delete(out);
+    return t;
+}
+
+static void read_task(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg,
+                      enum verb v)
+{
+    const cJSON *job = cJSON_GetObjectItem(json, "job");
+    const char *status = cJSON_GetStringValue(cJSON_GetObjectItem(job, "status"));
+    cJSON *t;
 
     if (err != JC_OK) {
         cJSON_Delete(json);
@@ -96,27 +126,7 @@ static void read_task(struct mcp_call *c, cJSON *json, enum jc_err err, const ch
         mcp_reply(c, cJSON_CreateObject(), 0, NULL, NULL);
         return;
     }
-    switch (mcp_move_outcome(c->task_id, job, &out, text, sizeof(text))) {
-    case MOVE_DONE:
-        cJSON_ReplaceItemInObject(out, "job_id", cJSON_CreateString(c->task_id));
-        s = cJSON_PrintUnformatted(out);
-        t = task(c->task_id, "completed", "the move is committed", created, updated);
-        cJSON_AddItemToObject(t, "result", s != NULL ? mcp_tool_result_object(s) : NULL);
-        cJSON_free(s);
-        break;
-    case MOVE_REFUSED: /* a tool error, as the synchronous call: completed, isError true */
-        t = task(c->task_id, "completed", "the move was refused", created, updated);
-        cJSON_AddItemToObject(t, "result", mcp_tool_error_object(text));
-        break;
-    case MOVE_RUNNING:
-    default:
-        t = task(c->task_id, "working",
-                 strcmp(status, "running") == 0 ? "running: the orchestrator is committing the move"
-                                                : "queued: the orchestrator commits the move",
-                 created, updated);
-        break;
-    }
-    cJSON_Delete(out);
+    t = mcp_task_detail(c->task_id, job);
     cJSON_Delete(json);
     mcp_reply(c, t, 0, NULL, NULL);
 }
@@ -140,12 +150,7 @@ static void lookup(struct mcp_call *c, mcp_db_cb *cb)
 {
     const char *p[1] = {c->task_id};
 
-    /* only the jobs a tool turned into tasks are tasks */
-    mcp_db(c,
-           "SELECT json_build_object('job', (SELECT json_build_object('status', status, "
-           "'result', result, 'error', error, 'created_at', created_at, 'updated_at', "
-           "updated_at) FROM jobs WHERE id = $1::uuid AND queue = 'story-move'))::text",
-           1, p, cb);
+    mcp_db(c, "SELECT json_build_object('job', (" MCP_TASK_JOB_SQL "))::text", 1, p, cb);
 }
 
 static void get_metered(struct mcp_call *c)
@@ -172,10 +177,10 @@ static bool task_call(struct mcp_call *c, const char *method)
     snprintf(c->op, sizeof(c->op), "%s %.40s", method, id != NULL ? id : "");
     if (!mcp_client_has_tasks(c)) {
         cJSON *data = cJSON_CreateObject();
-        cJSON_AddObjectToObject(cJSON_AddObjectToObject(cJSON_AddObjectToObject(
-                                                            data, "requiredCapabilities"),
-                                                        "extensions"),
-                                TASKS_EXTENSION);
+        cJSON_AddObjectToObject(
+            cJSON_AddObjectToObject(cJSON_AddObjectToObject(data, "requiredCapabilities"),
+                                    "extensions"),
+            TASKS_EXTENSION);
         mcp_reply(c, NULL, -32021, data, "Missing required client capability");
         return false;
     }

@@ -146,3 +146,36 @@ def test_move_as_a_task_polled_to_the_synchronous_result(mcp, project, origin, d
     # the server says it speaks the extension
     d = modern(mcp, "server/discover", {}, t).json()["result"]
     assert d["capabilities"]["extensions"] == {"io.modelcontextprotocol/tasks": {}}
+
+
+def test_a_listening_client_hears_its_task_end(mcp, project, origin, orch, db):
+    """subscriptions/listen with taskIds (the tasks extension declared): the subscription is
+    acknowledged with the task, and notifications/tasks brings the same DetailedTask as
+    tasks/get once the move is committed; without the extension declared, -32021."""
+    from test_events import Stream
+    t = token(project)
+    assert orch.stop() == 0  # the move waits until the subscription is in place
+    r = modern(mcp, "tools/call", {"name": "kanban_move_story", "arguments": {
+        "project_id": project["id"], "key": "1.2", "status": "InProgress"}}, t).json()["result"]
+    task_id = r["taskId"]
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {
+                "extensions": {"io.modelcontextprotocol/tasks": {}}}}
+    body = {"jsonrpc": "2.0", "id": "tasks-1", "method": "subscriptions/listen",
+            "params": {"_meta": meta, "notifications": {"taskIds": [task_id, str(uuid.uuid4())]}}}
+    headers = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"}
+    s = Stream(mcp, None, t, post=body, headers=headers)
+    ack = s.record()["data"]
+    assert ack["params"]["notifications"] == {"taskIds": [task_id]}  # not a stranger's id
+    orch.start()
+    note = s.record(timeout=30)["data"]
+    assert note["method"] == "notifications/tasks"
+    assert note["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "tasks-1"
+    del note["params"]["_meta"]
+    got = modern(mcp, "tasks/get", {"taskId": task_id}, t).json()["result"]
+    del got["resultType"]
+    assert note["params"] == got and got["status"] == "completed"
+    s.close()
+    body["params"]["_meta"] = dict(meta, **{"io.modelcontextprotocol/clientCapabilities": {}})
+    r = Stream(mcp, None, t, post=body, headers=headers)
+    assert r.body()["error"]["code"] == -32021
