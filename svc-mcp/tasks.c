@@ -36,8 +36,8 @@ static void iso_now(char *out, size_t len)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000) % 1000);
 }
 
 /* The fields every Task carries. */
@@ -59,7 +59,7 @@ static cJSON *task(const char *id, const char *status, const char *message, cons
 
 cJSON *mcp_task_handle(const char *job_id)
 {
-    char now[40];
+    char now[80];
 
     iso_now(now, sizeof(now));
     return task(job_id, "working", "queued: the orchestrator commits the move", now, now);

@@ -367,3 +367,34 @@ def test_streams_per_token_are_capped(spawn, tenant):
     assert e.status == 200
     for x in (b, d, e):
         x.close()
+
+
+def test_kill_9_ends_the_streams_and_another_replica_takes_the_subscription(spawn, tenant, stack):
+    """A replica killed with listeners attached: its clients see the stream end at once (no
+    graceful result: the process is gone) and subscribe again on another replica, which hears
+    the project from then on (GET /events resumes with Last-Event-ID: the test above)."""
+    a = spawn("jive-mcp", JIVE_SSE_HEARTBEAT_MS="60000")
+    b = spawn("jive-mcp", JIVE_SSE_HEARTBEAT_MS="60000")
+    tok = token(tenant, EVENTS)
+    mine = f"jive://projects/{tenant['project']}/docs/stories/1.2.s1.md"
+    sub = listen(a, tok, {"resourceSubscriptions": [mine]})
+    assert sub.record()["data"]["method"] == "notifications/subscriptions/acknowledged"
+    ev = Stream(a, tenant["project"], tok)
+    time.sleep(0.3)
+    publish(stack, tenant["project"], "artifact.changed",
+            {"path": "docs/stories/1.2.s1.md", "change": "modified"})
+    assert ev.record()["data"]["type"] == "artifact.changed"
+    a.proc.kill()
+    a.proc.wait(10)
+    for s in (sub, ev):
+        with pytest.raises(EOFError):
+            while True:
+                s.record(timeout=5)
+    sub = listen(b, tok, {"resourceSubscriptions": [mine]})
+    assert sub.record()["data"]["method"] == "notifications/subscriptions/acknowledged"
+    time.sleep(0.3)
+    publish(stack, tenant["project"], "artifact.changed",
+            {"path": "docs/stories/1.2.s1.md", "change": "modified"})
+    got = sub.record()["data"]
+    assert got["method"] == "notifications/resources/updated" and got["params"]["uri"] == mine
+    sub.close()
