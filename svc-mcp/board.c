@@ -3,12 +3,13 @@
  * board.c: GET /board/<project-id>, a live kanban board people can look at. One server-rendered
  * HTML page, a style sheet and a small script, all served here (no framework, no build step, no
  * other origin). The page itself holds no tenant data: the script asks for a token (a URL
- * fragment #token=..., never sent to a server, or a form), reads the board with the board_get
- * tool over POST /mcp/invoke and follows GET /events/<project-id>, reading again shortly after
- * each event. So the board sees exactly what its token sees, with the read scopes
- * (stories:read, events:read), rate limit and audit of every other read. The Content-Security-
- * Policy allows scripts, styles and connections from this origin only, no inline script and no
- * inline event handler.
+ * fragment #token=..., never sent to a server, or a form) or, with sign-in configured, signs in
+ * with GitHub as the built-in public client jive-board (PKCE; oauth.c registers it), reads the
+ * board with the board_get tool over POST /mcp/invoke and follows GET /events/<project-id>, reading
+ * again shortly after each event. So the board sees exactly what its token sees, with the read
+ * scopes (stories:read, events:read), rate limit and audit of every other read. The
+ * Content-Security- Policy allows scripts, styles and connections from this origin only, no inline
+ * script and no inline event handler.
  */
 #include <stdio.h>
 #include <string.h>
@@ -33,7 +34,9 @@ static const char page_csp[] =
     "<form id=\"signin\" hidden><label>Access token <input id=\"token\" type=\"password\" "        \
     "autocomplete=\"off\" required></label> <button type=\"submit\">Open the board</button>"       \
     "<p class=\"hint\">A token with the stories:read and events:read scopes (from your MCP "       \
-    "client's sign-in, or <code>jivectl token mint</code>). It stays in this tab.</p></form>\n"    \
+    "client's sign-in, or <code>jivectl token mint</code>). It stays in this tab.</p>"             \
+    "<p id=\"oauth\" hidden><button type=\"button\" id=\"github\">Sign in with GitHub</button>"    \
+    "</p></form>\n"                                                                                \
     "<p id=\"message\" role=\"status\"></p>\n"                                                     \
     "<main><section id=\"columns\" aria-label=\"stories by status\"></section>"                    \
     "<aside><h2>Open findings</h2><ul id=\"findings\"></ul></aside></main>\n"                      \
@@ -202,13 +205,56 @@ static const char *const board_js[] = {
     "    if (await load()) follow();\n",
     "    running = false;\n",
     "  }\n",
+    "  const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))"
+    ".replace(/\\+/g, \"-\").replace(/\\//g, \"_\").replace(/=+$/, \"\");\n",
+    "  const random = () => b64url(crypto.getRandomValues(new Uint8Array(32)));\n",
+    "  const SIGNIN = \"jive-board-signin\", CLIENT = \"jive-board\";\n",
+    "  const back = location.origin + \"/board/signed-in\";\n",
+    "  async function offerSignIn() {\n",
+    "    const r = await fetch(\"/.well-known/oauth-authorization-server\").catch(() => null);\n",
+    "    if (r && r.ok) $(\"oauth\").hidden = false;\n",
+    "  }\n",
+    "  async function signIn() {\n",
+    "    const prm = await (await fetch(\"/.well-known/oauth-protected-resource\")).json();\n",
+    "    const verifier = random(), state = random();\n",
+    "    const challenge = b64url(await crypto.subtle.digest(\"SHA-256\", "
+    "new TextEncoder().encode(verifier)));\n",
+    "    sessionStorage.setItem(SIGNIN, JSON.stringify({verifier, state, project, "
+    "resource: prm.resource}));\n",
+    "    const q = new URLSearchParams({response_type: \"code\", client_id: CLIENT, "
+    "redirect_uri: back, code_challenge: challenge, code_challenge_method: \"S256\", state, "
+    "scope: \"stories:read events:read\", resource: prm.resource});\n",
+    "    location.assign(\"/authorize?\" + q);\n",
+    "  }\n",
+    "  async function signedIn() {\n",
+    "    const q = new URLSearchParams(location.search);\n",
+    "    const saved = JSON.parse(sessionStorage.getItem(SIGNIN) || \"null\");\n",
+    "    sessionStorage.removeItem(SIGNIN);\n",
+    "    history.replaceState(null, \"\", location.pathname);\n",
+    "    if (!saved || q.get(\"state\") !== saved.state) { say(\"This sign-in was not started "
+    "here; open the board and sign in again.\"); return; }\n",
+    "    if (q.get(\"iss\") !== location.origin) { say(\"The answer came from another issuer: "
+    "refused.\"); return; }\n",
+    "    if (q.get(\"error\")) { say(\"Sign-in refused: \" + (q.get(\"error_description\") || "
+    "q.get(\"error\"))); return; }\n",
+    "    const r = await fetch(\"/token\", {method: \"POST\", body: new URLSearchParams({"
+    "grant_type: \"authorization_code\", code: q.get(\"code\"), redirect_uri: back, "
+    "client_id: CLIENT, code_verifier: saved.verifier, resource: saved.resource})});\n",
+    "    const t = await r.json();\n",
+    "    if (!r.ok) { say(\"Sign-in failed: \" + (t.error_description || t.error)); return; }\n",
+    "    sessionStorage.setItem(KEY, t.access_token);\n",
+    "    location.replace(\"/board/\" + saved.project);\n",
+    "  }\n",
+    "  $(\"github\").addEventListener(\"click\", () => { signIn(); });\n",
     "  $(\"signin\").addEventListener(\"submit\", (ev) => {\n",
     "    ev.preventDefault();\n",
     "    token = $(\"token\").value.trim();\n",
     "    sessionStorage.setItem(KEY, token);\n",
     "    start();\n",
     "  });\n",
-    "  if (token) start(); else askToken(\"\");\n",
+    "  if (location.pathname === \"/board/signed-in\") signedIn();\n",
+    "  else if (token) start();\n",
+    "  else { askToken(\"\"); offerSignIn(); }\n",
     "})();\n",
     NULL};
 
@@ -254,6 +300,18 @@ static void get_icon(struct jc_req *req, void *ud)
     asset(req, "image/svg+xml", icon_svg);
 }
 
+/* Where sign-in with GitHub comes back to (the built-in client jive-board's redirect URI): the
+ * same page, whose script exchanges the code and opens the board it started from. */
+static void get_signed_in(struct jc_req *req, void *ud)
+{
+    char page[sizeof(PAGE_FMT) + 40];
+
+    (void)ud;
+    snprintf(page, sizeof(page), PAGE_FMT, "");
+    jc_req_add_header(req, "Content-Security-Policy", page_csp);
+    jc_http_reply_raw(req, 200, "text/html; charset=utf-8", page, strlen(page));
+}
+
 static void get_board(struct jc_req *req, void *ud)
 {
     const char *id = req->path + strlen("/board/");
@@ -280,6 +338,8 @@ enum jc_err mcp_board_routes(struct mcp *m)
         rc = jc_http_route(h, "GET", "/board/assets/board.css", get_css, m);
     if (rc == JC_OK)
         rc = jc_http_route(h, "GET", "/board/assets/icon.svg", get_icon, m);
+    if (rc == JC_OK)
+        rc = jc_http_route(h, "GET", "/board/signed-in", get_signed_in, m);
     if (rc == JC_OK)
         rc = jc_http_route(h, "GET", "/board/*", get_board, m);
     return rc;

@@ -1282,6 +1282,42 @@ static void post_revoke(struct jc_req *req, void *ud)
 
 /* ---- set-up ---- */
 
+static void board_client_saved(const PGresult *res, enum jc_err err, const char *errmsg, void *ud)
+{
+    struct mcp *m = ud;
+
+    (void)res;
+    if (err != JC_OK)
+        jc_warn(m->app->log,
+                "sign-in: the board's client is not registered (%s); the board "
+                "offers token entry only until a restart",
+                errmsg);
+}
+
+/* The live board signs in as a public client of its own (board.c): jive-board, redirected to
+ * this server's /board/signed-in. Registered (or updated to this issuer) at start. */
+static void register_board_client(struct mcp *m)
+{
+    char back[600], *uris;
+    cJSON *a;
+    const char *p[1];
+
+    snprintf(back, sizeof(back), "%s/board/signed-in", m->app->cfg.oauth_issuer);
+    a = cJSON_CreateStringArray((const char *[]){back}, 1);
+    uris = cJSON_PrintUnformatted(a);
+    cJSON_Delete(a);
+    p[0] = uris;
+    if (uris == NULL ||
+        jc_pg_query(m->app->pg, 0,
+                    "INSERT INTO oauth_clients (client_id, kind, name, redirect_uris) SELECT "
+                    "'jive-board', 'operator', 'JIVE board', array(SELECT "
+                    "jsonb_array_elements_text($1::jsonb)) ON CONFLICT (client_id) DO UPDATE SET "
+                    "redirect_uris = EXCLUDED.redirect_uris, name = EXCLUDED.name",
+                    1, p, board_client_saved, m) != JC_OK)
+        jc_warn(m->app->log, "sign-in: the board's client is not registered (out of memory)");
+    cJSON_free(uris);
+}
+
 enum jc_err mcp_oauth_init(struct mcp *m, char *err, size_t errlen)
 {
     struct jc_http *h = m->app->http;
@@ -1311,9 +1347,12 @@ enum jc_err mcp_oauth_init(struct mcp *m, char *err, size_t errlen)
         rc = jc_http_route(h, "POST", "/revoke", post_revoke, m);
     if (rc == JC_OK)
         rc = oauth_authorize_routes(m);
-    if (rc != JC_OK)
+    if (rc != JC_OK) {
         jc_errbuf_set(err, errlen, "out of memory while adding the sign-in routes");
-    return rc;
+        return rc;
+    }
+    register_board_client(m);
+    return JC_OK;
 }
 
 void mcp_oauth_free(struct mcp *m)

@@ -25,9 +25,9 @@ def mcp(spawn, tmp_path):
 
 
 class Board:
-    def __init__(self, url, shot="-", key="-", to="-"):
+    def __init__(self, url, shot="-", key="-", to="-", mode="token"):
         self.p = subprocess.Popen(["node", str(ROOT / "tests/clients/board_browser.mjs"), url,
-                                   str(shot), key, to], stdout=subprocess.PIPE,
+                                   str(shot), key, to, mode], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, cwd=ROOT / "tests")
         line = self.p.stdout.readline()
         assert line, self.p.stderr.read()

@@ -756,3 +756,22 @@ def test_mcp_remote_signs_in_and_calls_status_get(signin, db, tmp_path):
         proc.wait(10)
     rows = audit(db, "token", actor_id=str(signin.gh_id), result="success")
     assert rows and rows[0][2] == signin.login
+
+
+def test_the_board_signs_in_with_github(signin, db):
+    """Where sign-in is configured, the live board offers it: a person opens the board without a
+    token, signs in with GitHub (the built-in client jive-board, PKCE), allows it on the consent
+    page, and lands on the board of the project they opened, read with their role's scopes."""
+    from test_board import Board
+    signin.member("viewer")
+    project = seed_project(db, signin.org)
+    org = db.execute("SELECT org_id FROM projects WHERE id = %s", (project,)).fetchone()[0]
+    db.execute("INSERT INTO artifacts (org_id, project_id, path, kind, key, title, status, "
+               "content_hash, meta) VALUES (%s, %s, 'docs/stories/2.1.x.md', 'story', '2.1', "
+               "'Signed in', 'Review', %s, '{}')", (org, project, "h" * 64))
+    board = Board(signin.svc.url(f"/board/{project}"), mode="signin")
+    cols = {c["status"]: c["cards"] for c in board.first["columns"]}
+    assert cols["Review"] == ["2.1"], board.first
+    board.result()
+    tokens = audit(db, "token", actor_id=str(signin.gh_id), result="success")
+    assert tokens[0][3] == "jive-board" and tokens[0][4] == "stories:read events:read"
