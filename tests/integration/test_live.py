@@ -57,6 +57,7 @@ def test_sdk_subscription_hears_a_signed_push_change_its_story(orch, webhook, mc
     assert mine.first["subscribed"] is True, mine.first
     if script == "sdk_subscribe.mjs":
         assert mine.first["session"] and mine.first["capabilities"]["subscribe"] is True
+        assert mine.first["protocol"] == "2025-11-25"
     else:
         assert mine.first["era"] == "modern"
     other = new_project(db)
