@@ -257,6 +257,11 @@ void mcp_prompts_list(struct mcp_call *c);
 void mcp_prompts_get(struct mcp_call *c);
 void mcp_complete(struct mcp_call *c);
 
+/* memory.c: memory_store, memory_search, memory_forget. */
+void mcp_memory_store(struct mcp_call *c);
+void mcp_memory_search(struct mcp_call *c);
+void mcp_memory_forget(struct mcp_call *c);
+
 /* kanban_move_story (kanban.c). */
 void mcp_kanban_move_story(struct mcp_call *c);
 

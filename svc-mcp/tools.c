@@ -551,6 +551,33 @@ const struct mcp_tool mcp_tools[] = {
          "\"commit\":{\"type\":\"string\"},\"from\":{\"type\":\"string\"},"
          "\"to\":{\"type\":\"string\"}"),
      mcp_kanban_move_story, false, NULL, NULL},
+    {"memory_store", NULL, "Leave a note in the project's memory",
+     "Store a note for the other agents and people of this project: a decision, a hand-off, a "
+     "warning (\"2.3 uses the v2 client; do not touch auth.ts\"), with up to 10 tags and "
+     "optionally the story it is about. Written with your identity; memory_search finds it.",
+     "memory:write", false, false, false,
+     OBJ(PROJECT_ID ",\"body\":{\"type\":\"string\",\"maxLength\":8000},\"tags\":{\"type\":"
+                    "\"array\",\"items\":{\"type\":\"string\",\"maxLength\":40},\"maxItems\":10},"
+                    "\"story_key\":{\"type\":\"string\",\"maxLength\":32}",
+         "\"project_id\",\"body\""),
+     OUT("\"note\":{\"type\":\"object\"}"), mcp_memory_store, false, "memory.stored", "note"},
+    {"memory_search", NULL, "Search the project's memory",
+     "Notes of this project, best match first for a query (web search syntax: words, \"a "
+     "phrase\", -not, or), or the newest without one; filtered by tags (all of them) and story.",
+     "memory:read", true, false, true,
+     OBJ(PROJECT_ID ",\"query\":{\"type\":\"string\",\"maxLength\":500},\"tags\":{\"type\":"
+                    "\"array\",\"items\":{\"type\":\"string\",\"maxLength\":40},\"maxItems\":10},"
+                    "\"story_key\":{\"type\":\"string\",\"maxLength\":32},\"limit\":{\"type\":"
+                    "\"integer\",\"minimum\":1,\"maximum\":50}",
+         "\"project_id\""),
+     OUT("\"notes\":{\"type\":\"array\"}"), mcp_memory_search, true, NULL, NULL},
+    {"memory_forget", NULL, "Forget a note",
+     "Delete one of your own notes from the project's memory (its id from memory_store or "
+     "memory_search).",
+     "memory:write", false, true, true,
+     OBJ(PROJECT_ID ",\"id\":{\"type\":\"integer\",\"minimum\":1}", "\"project_id\",\"id\""),
+     OUT("\"forgotten\":{\"type\":\"integer\"}"), mcp_memory_forget, false, "memory.forgotten",
+     "forgotten"},
     {NULL, NULL, NULL, NULL, NULL, false, false, false, NULL, NULL, NULL, false, NULL, NULL},
 };
 

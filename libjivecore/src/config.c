@@ -422,7 +422,8 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
         (rc = get_long(&l, "JIVE_SSE_MAX_PER_TOKEN", 32, 1, 100000, &cfg->sse_max_per_token)) !=
             JC_OK ||
         (rc = get_long(&l, "JIVE_MCP_SESSION_TTL_S", 3600, 60, 7L * 86400, &cfg->session_ttl_s)) !=
-            JC_OK)
+            JC_OK ||
+        (rc = get_long(&l, "JIVE_MEMORY_QUOTA", 10000, 1, 10000000, &cfg->memory_quota)) != JC_OK)
         goto fail;
     if ((rc = get_long(&l, "JIVE_HTTP_HEADER_TIMEOUT_MS", 10000, 100, 600000,
                        &cfg->http_header_timeout_ms)) != JC_OK ||

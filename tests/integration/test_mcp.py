@@ -777,14 +777,16 @@ def test_docs_curl_examples_run(mcp, tenant, db):
     doc = open(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "MCP.md")).read()
     bodies = [b.replace("'$P'", tenant["project"]) for b in re.findall(r"^rpc '(.*)'$", doc, re.M)]
     documented = set(re.findall(r"^\| `(\w+)`", doc, re.M))
-    called = {json.loads(b.replace("<job id from the move>", "x"))["params"].get("name")
-              for b in bodies if '"tools/call"' in b}
+    called = {json.loads(b.replace("<job id from the move>", "x").replace(
+        "<note id from the store>", "0"))["params"].get("name") for b in bodies if '"tools/call"' in b}
     assert documented and documented == called, (documented, called)
-    t = token(tenant, ALL_SCOPES + " kanban:write")
-    job_id = None
+    t = token(tenant, ALL_SCOPES + " kanban:write memory:read memory:write")
+    job_id = note_id = None
     for body in bodies:
         if job_id is not None:
             body = body.replace("<job id from the move>", job_id)
+        if note_id is not None:
+            body = body.replace("<note id from the store>", str(note_id))
         msg = json.loads(body)
         if msg["method"] == "tools/call" and msg["params"]["name"] == "kanban_move_story":
             msg["params"]["arguments"]["waitMs"] = 0  # no orchestrator here: take the job id
@@ -798,7 +800,9 @@ def test_docs_curl_examples_run(mcp, tenant, db):
             assert res["result"].get("isError") is not True, (body, res)
             if msg["params"]["name"] == "kanban_move_story":
                 job_id = res["result"]["structuredContent"]["job_id"]
-    assert job_id is not None
+            if msg["params"]["name"] == "memory_store":
+                note_id = res["result"]["structuredContent"]["note"]["id"]
+    assert job_id is not None and note_id is not None
 
 
 def cache_count(svc, outcome):

@@ -66,6 +66,7 @@ struct jc_config {
     long sse_heartbeat_ms;  /* JIVE_SSE_HEARTBEAT_MS: a comment line on idle event streams */
     long sse_max_per_token; /* JIVE_SSE_MAX_PER_TOKEN: open streams per token subject */
     long session_ttl_s;     /* JIVE_MCP_SESSION_TTL_S: an idle 2025-era MCP session's life */
+    long memory_quota;      /* JIVE_MEMORY_QUOTA: notes a project's memory holds at most */
 
     /* the connection guard (jc/conn.h) */
     long http_header_timeout_ms;  /* JIVE_HTTP_HEADER_TIMEOUT_MS: a request's headers */
@@ -97,11 +98,11 @@ struct jc_config {
 /* The default JIVE_OAUTH_ROLES. */
 #define JC_DEFAULT_OAUTH_ROLES                                                                     \
     "viewer=projects:read status:read stories:read gates:read conflicts:read jobs:read runs:read " \
-    "events:read;"                                                                                 \
+    "events:read memory:read;"                                                                     \
     "developer=projects:read status:read stories:read gates:read conflicts:read jobs:read "        \
-    "runs:read events:read agents:write runs:write kanban:write;"                                  \
+    "runs:read events:read memory:read agents:write runs:write kanban:write memory:write;"         \
     "lead=projects:read status:read stories:read gates:read conflicts:read jobs:read runs:read "   \
-    "events:read agents:write runs:write kanban:write"
+    "events:read memory:read agents:write runs:write kanban:write memory:write"
 
 /*
  * Fills cfg for service svc from lookup (NULL: getenv). On error returns JC_EINVAL and writes a
