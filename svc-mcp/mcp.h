@@ -307,6 +307,9 @@ void mcp_subscriptions_listen(struct mcp_call *c);
 enum jc_err mcp_oauth_init(struct mcp *m, char *err, size_t errlen) JC_MUSTCHECK;
 void mcp_oauth_free(struct mcp *m);
 
+/* admin.c: GET /admin/audit, the org's audit log for operators (scope audit:read). */
+enum jc_err mcp_admin_routes(struct mcp *m) JC_MUSTCHECK;
+
 /* board.c: GET /board/<project-id> (the live board page) and its script and style sheet. */
 enum jc_err mcp_board_routes(struct mcp *m) JC_MUSTCHECK;
 

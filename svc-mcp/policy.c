@@ -85,7 +85,8 @@ static bool cache_hit(struct mcp_call *c)
         count_cache(c->mcp->app->metrics, "outcome=\"miss\"");
         return false;
     }
-    c->cache_key[0] = '\0'; /* nothing to store */
+    c->cache_key[0] = '\0';                                        /* nothing to store */
+    snprintf(c->project_id, sizeof(c->project_id), "%s", project); /* the audit row's project */
     count_cache(c->mcp->app->metrics, "outcome=\"hit\"");
     mcp_tool_cached(c, text);
     free(text);

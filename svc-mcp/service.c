@@ -123,7 +123,7 @@ enum jc_err mcp_setup(struct jc_app *app, char *err, size_t errlen)
         return JC_EINVAL;
     }
     if (jc_app_route_health(app, "/mcp/health") != JC_OK || mcp_routes(m) != JC_OK ||
-        mcp_events_init(m) != JC_OK || mcp_board_routes(m) != JC_OK)
+        mcp_events_init(m) != JC_OK || mcp_board_routes(m) != JC_OK || mcp_admin_routes(m) != JC_OK)
         goto nomem;
     app->on_shutdown = on_shutdown;
     app->on_shutdown_ud = m;

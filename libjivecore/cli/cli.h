@@ -8,7 +8,7 @@
 #include "jc/config.h"
 #include "jc/err.h"
 
-#define MAX_OPTS 8
+#define MAX_OPTS 16
 
 struct opt {
     const char *name; /* without the leading "--" */
@@ -29,5 +29,9 @@ int cmd_member_add(const struct jc_config *cfg, struct opt *opts, int n);
 int cmd_member_list(const struct jc_config *cfg, struct opt *opts, int n);
 int cmd_member_remove(const struct jc_config *cfg, struct opt *opts, int n);
 int cmd_oauth_client(const struct jc_config *cfg, struct opt *opts, int n);
+
+/* audit.c: jivectl audit and jivectl trace. */
+int cmd_audit(const struct jc_config *cfg, struct opt *opts, int n);
+int cmd_trace(const struct jc_config *cfg, struct opt *opts, int n);
 
 #endif

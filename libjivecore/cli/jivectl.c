@@ -664,6 +664,28 @@ static const struct cmd cmds[] = {
      "action",
      {"action", "name", "redirect-uri", "confidential", "id"},
      cmd_oauth_client},
+    {"audit",
+     NULL,
+     "jivectl audit --org SLUG [--actor ID] [--tool T] [--result R] [--from TIME] [--to TIME]\n"
+     "                         [--request-id ID] [--trace-id HEX] [--project ID] [--limit N]\n"
+     "                         [--format table|csv]",
+     "Prints an org's audit log, newest first (default 50 rows): time, actor type, id and name,\n"
+     "tool, result, error, project, request id, OAuth client. The same filters as GET\n"
+     "/admin/audit. Needs DATABASE_URL.",
+     NULL,
+     {"org", "actor", "tool", "result", "from", "to", "request-id", "trace-id", "project", "limit",
+      "format"},
+     cmd_audit},
+    {"trace",
+     NULL,
+     "jivectl trace <request-id | trace-id | delivery-id>",
+     "Tells one request's story across the services, in time order: the webhook delivery, the\n"
+     "jobs it caused and each of their attempts, the MCP calls and their audit rows. Give an\n"
+     "X-Request-Id, the 32 hex digits of a W3C trace id, or a GitHub delivery id. Needs\n"
+     "DATABASE_URL.",
+     "id",
+     {"id"},
+     cmd_trace},
     {"scan",
      NULL,
      "jivectl scan <project> [--gates yes]",

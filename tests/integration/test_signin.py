@@ -27,8 +27,9 @@ from github_standin import TLS, GitHub, StaticHTTPS
 GH_CLIENT_ID = "Iv1.jivetestapp0001"
 GH_CLIENT_SECRET = "gh-app-secret-" + "x" * 20
 DEVELOPER = ("projects:read status:read stories:read gates:read conflicts:read jobs:read "
-             "runs:read events:read agents:write runs:write kanban:write")
-VIEWER = "projects:read status:read stories:read gates:read conflicts:read jobs:read runs:read events:read"
+             "runs:read events:read memory:read agents:write runs:write kanban:write memory:write")
+VIEWER = ("projects:read status:read stories:read gates:read conflicts:read jobs:read runs:read "
+          "events:read memory:read")
 
 
 def b64url(b):

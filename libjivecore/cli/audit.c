@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * audit.c: jivectl audit (the audit log of one org, with the filters of GET /admin/audit) and
+ * jivectl trace (one request's or one trace's story across the services: the webhook delivery,
+ * the jobs it caused, the MCP calls, in time order).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "jc/crypto.h"
+
+int cmd_audit(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    const char *org = opt_get(opts, n, "org"), *limit = opt_get(opts, n, "limit");
+    const char *format = opt_get(opts, n, "format");
+    const char *p[10];
+    char lim[16];
+    PGconn *conn;
+    PGresult *r;
+    int i, j, code = 1;
+    bool csv = format != NULL && strcmp(format, "csv") == 0;
+
+    if (org == NULL)
+        return fail("%s", "audit: --org is required (the audit log is per org)");
+    if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "table") != 0)
+        return fail("%s", "audit: --format must be table or csv");
+    snprintf(lim, sizeof(lim), "%d", limit != NULL ? atoi(limit) : 50);
+    if (atoi(lim) < 1 || atoi(lim) > 100000)
+        return fail("%s", "audit: --limit must be 1 to 100000");
+    conn = connect_db(cfg);
+    if (conn == NULL)
+        return 1;
+    p[0] = org;
+    p[1] = opt_get(opts, n, "actor");
+    p[2] = opt_get(opts, n, "tool");
+    p[3] = opt_get(opts, n, "result");
+    p[4] = opt_get(opts, n, "from");
+    p[5] = opt_get(opts, n, "to");
+    p[6] = opt_get(opts, n, "request-id");
+    p[7] = opt_get(opts, n, "trace-id");
+    p[8] = opt_get(opts, n, "project");
+    p[9] = lim;
+    r = PQexecParams(conn,
+                     "SELECT to_char(a.\"timestamp\" AT TIME ZONE 'UTC', "
+                     "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), a.actor_type, coalesce(a.actor_id, ''), "
+                     "coalesce(a.actor_name, ''), a.tool, a.result, coalesce(a.error_message, ''), "
+                     "coalesce(a.project_id::text, ''), coalesce(a.request_id, ''), "
+                     "coalesce(a.client_id, '') FROM mcp_audit_logs a JOIN orgs o ON o.id = a.org_id "
+                     "WHERE o.slug = $1 AND ($2::text IS NULL OR a.actor_id = $2) "
+                     "AND ($3::text IS NULL OR a.tool = $3) AND ($4::text IS NULL OR a.result = $4) "
+                     "AND ($5::timestamptz IS NULL OR a.\"timestamp\" >= $5::timestamptz) "
+                     "AND ($6::timestamptz IS NULL OR a.\"timestamp\" < $6::timestamptz) "
+                     "AND ($7::text IS NULL OR a.request_id = $7) "
+                     "AND ($8::text IS NULL OR a.traceparent LIKE '00-' || $8 || '-%') "
+                     "AND ($9::uuid IS NULL OR a.project_id = $9::uuid) "
+                     "ORDER BY a.\"timestamp\" DESC, a.id DESC LIMIT $10::int",
+                     10, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "jivectl: audit: %s", PQresultErrorMessage(r));
+        goto out;
+    }
+    if (csv)
+        printf("timestamp,actor_type,actor_id,actor_name,tool,result,error,project_id,"
+               "request_id,client_id\r\n");
+    for (i = 0; i < PQntuples(r); i++) {
+        for (j = 0; j < 10; j++) {
+            const char *v = PQgetvalue(r, i, j);
+            if (!csv) {
+                printf("%s%s", j > 0 ? "\t" : "", v);
+                continue;
+            }
+            if (j > 0)
+                putchar(',');
+            if (strpbrk(v, ",\"\r\n") != NULL || strchr("=+-@", v[0]) != NULL) {
+                putchar('"');
+                if (v[0] != '\0' && strchr("=+-@", v[0]) != NULL)
+                    putchar('\'');
+                for (; *v != '\0'; v++) {
+                    if (*v == '"')
+                        putchar('"');
+                    putchar(*v);
+                }
+                putchar('"');
+            } else {
+                fputs(v, stdout);
+            }
+        }
+        fputs(csv ? "\r\n" : "\n", stdout);
+    }
+    code = 0;
+out:
+    PQclear(r);
+    PQfinish(conn);
+    return code;
+}
+
+int cmd_trace(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    const char *id = opt_get(opts, n, "id");
+    const char *p[1] = {id};
+    PGconn *conn;
+    PGresult *r;
+    int i, code = 1;
+
+    if (id == NULL || strlen(id) > 200)
+        return fail("%s", "trace: give a request id (X-Request-Id), a trace id (32 hex digits) "
+                          "or a webhook delivery id");
+    conn = connect_db(cfg);
+    if (conn == NULL)
+        return 1;
+    /* everything that names the id: the jobs it made (by request id or trace), the delivery
+     * those jobs came from (or the delivery itself), the MCP calls (audit rows) */
+    r = PQexecParams(
+        conn,
+        "WITH j AS (SELECT * FROM jobs WHERE request_id = $1 OR traceparent LIKE '00-' || $1 || "
+        "'-%' OR event_id = $1), "
+        "e AS (SELECT * FROM webhook_events WHERE id = $1 OR id IN (SELECT event_id FROM j)), "
+        "a AS (SELECT * FROM mcp_audit_logs WHERE request_id = $1 OR traceparent LIKE '00-' || "
+        "$1 || '-%' OR request_id IN (SELECT request_id FROM j WHERE request_id IS NOT NULL)) "
+        "SELECT at, kind, detail FROM ("
+        " SELECT received_at AS at, 'webhook' AS kind, event_type || coalesce('.' || action, '') "
+        "  || ' delivery ' || id || ' (' || status || ')' AS detail FROM e"
+        " UNION ALL SELECT created_at, 'job', queue || ' ' || id || ' created (request ' || "
+        "  coalesce(request_id, '-') || ')' FROM j"
+        " UNION ALL SELECT (h->>'started_at')::timestamptz, 'attempt', queue || ' ' || id || "
+        "  ' attempt ' || coalesce(h->>'attempt', '?') || ': ' || coalesce(h->>'outcome', '?') || "
+        "  coalesce(' (' || (h->>'error') || ')', '') FROM j, jsonb_array_elements(j.history) h "
+        "  WHERE h ? 'started_at'"
+        " UNION ALL SELECT \"timestamp\", 'mcp', tool || ' by ' || coalesce(actor_name, actor_id, "
+        "  actor_type) || ': ' || result || coalesce(' (' || error_message || ')', '') || ' "
+        "  (request ' || coalesce(request_id, '-') || ')' FROM a"
+        ") t ORDER BY at, kind",
+        1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fprintf(stderr, "jivectl: trace: %s", PQresultErrorMessage(r));
+        goto out;
+    }
+    if (PQntuples(r) == 0) {
+        fprintf(stderr, "jivectl: trace: nothing names %s\n", id);
+        goto out;
+    }
+    for (i = 0; i < PQntuples(r); i++)
+        printf("%s  %-8s %s\n", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+    code = 0;
+out:
+    PQclear(r);
+    PQfinish(conn);
+    return code;
+}
