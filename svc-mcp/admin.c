@@ -26,9 +26,9 @@
 #define AUDIT_MAX_LIMIT 1000
 
 static const char *const csv_columns[] = {
-    "id",         "timestamp",  "actor_type",  "actor_id",  "actor_name", "tool",
-    "scope",      "result",     "error",       "project_id", "request_id", "traceparent",
-    "client_id",  "ip",         "user_agent",  "duration_ms", NULL};
+    "id",        "timestamp", "actor_type", "actor_id",    "actor_name", "tool",
+    "scope",     "result",    "error",      "project_id",  "request_id", "traceparent",
+    "client_id", "ip",        "user_agent", "duration_ms", NULL};
 
 struct audit_query {
     bool csv;
@@ -303,24 +303,25 @@ static void audit_metered(struct mcp_call *c)
     p[9] = cursor_ts[0] != '\0' ? cursor_ts : NULL;
     p[10] = cursor_id[0] != '\0' ? cursor_id : NULL;
     p[11] = limit1;
-    mcp_db(c,
-           "SELECT json_build_object('rows', coalesce(json_agg(r ORDER BY r.ts DESC, r.id DESC),"
-           " '[]'))::text FROM (SELECT id, \"timestamp\" AS ts, \"timestamp\", actor_type, actor_id,"
-           " actor_name, tool, scope, result, error_message AS error, project_id, request_id,"
-           " traceparent, client_id, host(ip_address) AS ip, user_agent, duration_ms,"
-           " (extract(epoch FROM \"timestamp\") * 1000000)::bigint || '-' || id AS cursor"
-           " FROM mcp_audit_logs WHERE ($1::text IS NULL OR actor_id = $1)"
-           " AND ($2::text IS NULL OR tool = $2) AND ($3::text IS NULL OR result = $3)"
-           " AND ($4::uuid IS NULL OR project_id = $4::uuid)"
-           " AND ($5::timestamptz IS NULL OR \"timestamp\" >= $5::timestamptz)"
-           " AND ($6::timestamptz IS NULL OR \"timestamp\" < $6::timestamptz)"
-           " AND ($7::text IS NULL OR request_id = $7)"
-           " AND ($8::text IS NULL OR traceparent LIKE '00-' || $8 || '-%')"
-           " AND ($9::text IS NULL OR client_id = $9)"
-           " AND ($10::bigint IS NULL OR (\"timestamp\", id) < ('epoch'::timestamptz +"
-           "  $10::bigint * interval '1 microsecond', $11::bigint))"
-           " ORDER BY \"timestamp\" DESC, id DESC LIMIT $12::int) r",
-           12, p, queried);
+    mcp_db(
+        c,
+        "SELECT json_build_object('rows', coalesce(json_agg(r ORDER BY r.ts DESC, r.id DESC),"
+        " '[]'))::text FROM (SELECT id, \"timestamp\" AS ts, \"timestamp\", actor_type, actor_id,"
+        " actor_name, tool, scope, result, error_message AS error, project_id, request_id,"
+        " traceparent, client_id, host(ip_address) AS ip, user_agent, duration_ms,"
+        " (extract(epoch FROM \"timestamp\") * 1000000)::bigint || '-' || id AS cursor"
+        " FROM mcp_audit_logs WHERE ($1::text IS NULL OR actor_id = $1)"
+        " AND ($2::text IS NULL OR tool = $2) AND ($3::text IS NULL OR result = $3)"
+        " AND ($4::uuid IS NULL OR project_id = $4::uuid)"
+        " AND ($5::timestamptz IS NULL OR \"timestamp\" >= $5::timestamptz)"
+        " AND ($6::timestamptz IS NULL OR \"timestamp\" < $6::timestamptz)"
+        " AND ($7::text IS NULL OR request_id = $7)"
+        " AND ($8::text IS NULL OR traceparent LIKE '00-' || $8 || '-%')"
+        " AND ($9::text IS NULL OR client_id = $9)"
+        " AND ($10::bigint IS NULL OR (\"timestamp\", id) < ('epoch'::timestamptz +"
+        "  $10::bigint * interval '1 microsecond', $11::bigint))"
+        " ORDER BY \"timestamp\" DESC, id DESC LIMIT $12::int) r",
+        12, p, queried);
     evhttp_clear_headers(&q);
 }
 

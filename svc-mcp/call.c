@@ -517,7 +517,8 @@ static void db_scoped(const PGresult *res, enum jc_err err, const char *msg, voi
 static void db_began(struct jc_pg_tx *tx, enum jc_err err, const char *msg, void *ud)
 {
     struct db *d = ud;
-    const char *p[2] = {d->c->org_id, d->c->who.projects};
+    char timeout[24];
+    const char *p[3] = {d->c->org_id, d->c->who.projects, timeout};
 
     if (err != JC_OK) {
         db_done(NULL, err, msg, d);
@@ -525,11 +526,14 @@ static void db_began(struct jc_pg_tx *tx, enum jc_err err, const char *msg, void
     }
     d->tx = tx;
     /* the runtime role (not the owner, not BYPASSRLS), the token's org and its projects (if
-     * it names any), for this transaction only */
-    if (jc_pg_tx_query(tx,
-                       "SELECT set_config('role', 'jive_runtime', true), "
-                       "set_config('jive.org_id', $1, true), set_config('jive.projects', $2, true)",
-                       2, p, db_scoped, d) != JC_OK) {
+     * it names any), and the server's own statement timeout, for this transaction only */
+    snprintf(timeout, sizeof(timeout), "%ld", d->c->mcp->app->cfg.query_timeout_ms);
+    if (jc_pg_tx_query(
+            tx,
+            "SELECT set_config('role', 'jive_runtime', true), "
+            "set_config('jive.org_id', $1, true), set_config('jive.projects', $2, true), "
+            "set_config('statement_timeout', $3, true)",
+            3, p, db_scoped, d) != JC_OK) {
         snprintf(d->err, sizeof(d->err), "cannot submit the query");
         db_end(d, false);
     }

@@ -262,6 +262,10 @@ void mcp_memory_store(struct mcp_call *c);
 void mcp_memory_search(struct mcp_call *c);
 void mcp_memory_forget(struct mcp_call *c);
 
+/* reports.c: reports_list and reports_run (fixed SQL templates over a project's history). */
+void mcp_reports_list(struct mcp_call *c);
+void mcp_reports_run(struct mcp_call *c);
+
 /* kanban_move_story (kanban.c). */
 void mcp_kanban_move_story(struct mcp_call *c);
 

@@ -578,6 +578,25 @@ const struct mcp_tool mcp_tools[] = {
      OBJ(PROJECT_ID ",\"id\":{\"type\":\"integer\",\"minimum\":1}", "\"project_id\",\"id\""),
      OUT("\"forgotten\":{\"type\":\"integer\"}"), mcp_memory_forget, false, "memory.forgotten",
      "forgotten"},
+    {"reports_list", NULL, "List the reports",
+     "The reports reports_run computes (cycle_time, throughput, wip, gate_pass_rate, "
+     "findings_trend, agent_activity), each with what it says and its parameters (JSON Schema).",
+     "reports:read", true, false, true, OBJ("", ""), OUT("\"reports\":{\"type\":\"array\"}"),
+     mcp_reports_list, false, NULL, NULL},
+    {"reports_run", NULL, "Run a report",
+     "One of the fixed reports over a project's history (never free SQL): cycle time Approved "
+     "to Done per story and epic, throughput per week, work in progress per week, gate pass "
+     "rate and top issues, findings opened and resolved per week, agent activity. weeks is "
+     "the window (default 12); epic limits it to one epic.",
+     "reports:read", true, false, true,
+     OBJ(PROJECT_ID ",\"report\":{\"type\":\"string\",\"enum\":[\"cycle_time\",\"throughput\","
+                    "\"wip\",\"gate_pass_rate\",\"findings_trend\",\"agent_activity\"]},"
+                    "\"weeks\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":104},"
+                    "\"epic\":{\"type\":\"string\",\"maxLength\":8}",
+         "\"project_id\",\"report\""),
+     OUT("\"report\":{\"type\":\"string\"},\"project_id\":{\"type\":\"string\"},"
+         "\"result\":{\"type\":\"object\"}"),
+     mcp_reports_run, true, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL, false, false, false, NULL, NULL, NULL, false, NULL, NULL},
 };
 

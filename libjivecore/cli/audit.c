@@ -42,21 +42,22 @@ int cmd_audit(const struct jc_config *cfg, struct opt *opts, int n)
     p[7] = opt_get(opts, n, "trace-id");
     p[8] = opt_get(opts, n, "project");
     p[9] = lim;
-    r = PQexecParams(conn,
-                     "SELECT to_char(a.\"timestamp\" AT TIME ZONE 'UTC', "
-                     "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), a.actor_type, coalesce(a.actor_id, ''), "
-                     "coalesce(a.actor_name, ''), a.tool, a.result, coalesce(a.error_message, ''), "
-                     "coalesce(a.project_id::text, ''), coalesce(a.request_id, ''), "
-                     "coalesce(a.client_id, '') FROM mcp_audit_logs a JOIN orgs o ON o.id = a.org_id "
-                     "WHERE o.slug = $1 AND ($2::text IS NULL OR a.actor_id = $2) "
-                     "AND ($3::text IS NULL OR a.tool = $3) AND ($4::text IS NULL OR a.result = $4) "
-                     "AND ($5::timestamptz IS NULL OR a.\"timestamp\" >= $5::timestamptz) "
-                     "AND ($6::timestamptz IS NULL OR a.\"timestamp\" < $6::timestamptz) "
-                     "AND ($7::text IS NULL OR a.request_id = $7) "
-                     "AND ($8::text IS NULL OR a.traceparent LIKE '00-' || $8 || '-%') "
-                     "AND ($9::uuid IS NULL OR a.project_id = $9::uuid) "
-                     "ORDER BY a.\"timestamp\" DESC, a.id DESC LIMIT $10::int",
-                     10, NULL, p, NULL, NULL, 0);
+    r = PQexecParams(
+        conn,
+        "SELECT to_char(a.\"timestamp\" AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), a.actor_type, coalesce(a.actor_id, ''), "
+        "coalesce(a.actor_name, ''), a.tool, a.result, coalesce(a.error_message, ''), "
+        "coalesce(a.project_id::text, ''), coalesce(a.request_id, ''), "
+        "coalesce(a.client_id, '') FROM mcp_audit_logs a JOIN orgs o ON o.id = a.org_id "
+        "WHERE o.slug = $1 AND ($2::text IS NULL OR a.actor_id = $2) "
+        "AND ($3::text IS NULL OR a.tool = $3) AND ($4::text IS NULL OR a.result = $4) "
+        "AND ($5::timestamptz IS NULL OR a.\"timestamp\" >= $5::timestamptz) "
+        "AND ($6::timestamptz IS NULL OR a.\"timestamp\" < $6::timestamptz) "
+        "AND ($7::text IS NULL OR a.request_id = $7) "
+        "AND ($8::text IS NULL OR a.traceparent LIKE '00-' || $8 || '-%') "
+        "AND ($9::uuid IS NULL OR a.project_id = $9::uuid) "
+        "ORDER BY a.\"timestamp\" DESC, a.id DESC LIMIT $10::int",
+        10, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         fprintf(stderr, "jivectl: audit: %s", PQresultErrorMessage(r));
         goto out;

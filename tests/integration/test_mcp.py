@@ -780,7 +780,7 @@ def test_docs_curl_examples_run(mcp, tenant, db):
     called = {json.loads(b.replace("<job id from the move>", "x").replace(
         "<note id from the store>", "0"))["params"].get("name") for b in bodies if '"tools/call"' in b}
     assert documented and documented == called, (documented, called)
-    t = token(tenant, ALL_SCOPES + " kanban:write memory:read memory:write")
+    t = token(tenant, ALL_SCOPES + " kanban:write memory:read memory:write reports:read")
     job_id = note_id = None
     for body in bodies:
         if job_id is not None:

@@ -76,7 +76,7 @@ def test_live_replies_match_the_schemas(services):
     validate("/.well-known/oauth-authorization-server{suffix}", "get",
              requests.get(mcp.url("/.well-known/oauth-authorization-server")))
     tools = validate("/mcp/tools", "get", requests.get(mcp.url("/mcp/tools"), headers=t)).json()
-    assert len(tools["tools"]) == 12  # a token without the memory scopes sees 12 of 15
+    assert len(tools["tools"]) == 12  # a token without the memory and reports scopes: 12 of 17
     validate("/mcp/tools", "get", requests.get(mcp.url("/mcp/tools")))  # 401
     for body in ({"tool": "status.get", "arguments": {"project_id": p}},
                  {"tool": "status_get", "arguments": {}},

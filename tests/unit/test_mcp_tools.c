@@ -64,7 +64,7 @@ static void every_entry_is_whole_and_its_schemas_parse(void **state)
         cJSON_Delete(out);
         cJSON_Delete(d);
     }
-    assert_int_equal(n, 15);
+    assert_int_equal(n, 17);
     assert_string_equal(mcp_tool_find("agent_report")->event, "agent.updated");
     assert_string_equal(mcp_tool_find("run_report")->event, "run.updated");
 }

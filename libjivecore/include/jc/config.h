@@ -102,7 +102,8 @@ struct jc_config {
     "developer=projects:read status:read stories:read gates:read conflicts:read jobs:read "        \
     "runs:read events:read memory:read agents:write runs:write kanban:write memory:write;"         \
     "lead=projects:read status:read stories:read gates:read conflicts:read jobs:read runs:read "   \
-    "events:read memory:read agents:write runs:write kanban:write memory:write audit:read"
+    "events:read memory:read agents:write runs:write kanban:write memory:write audit:read "        \
+    "reports:read"
 
 /*
  * Fills cfg for service svc from lookup (NULL: getenv). On error returns JC_EINVAL and writes a
