@@ -17,7 +17,7 @@
 
 /* The weeks of the window, oldest first, each starting on a Monday (ISO weeks). */
 #define WEEKS                                                                                      \
-    "SELECT generate_series(date_trunc('week', now()) - make_interval(weeks => $2::int - 1), "    \
+    "SELECT generate_series(date_trunc('week', now()) - make_interval(weeks => $2::int - 1), "     \
     "date_trunc('week', now()), interval '1 week') AS week"
 #define WEEK_LABEL "to_char(w.week, 'IYYY-\"W\"IW')"
 #define IN_EPIC(col) "($3::text IS NULL OR split_part(" col ", '.', 1) = $3)"
@@ -34,33 +34,46 @@ static const struct report reports[] = {
      "from its first Approved to the first Done after it), and per epic the count, median and "
      "mean.",
      "WITH h AS (SELECT story_key, to_status, changed_at FROM story_status_history WHERE "
-     "project_id = $1::uuid AND story_key IS NOT NULL AND " IN_EPIC("story_key") "),"
-     " s AS (SELECT story_key, min(changed_at) FILTER (WHERE to_status = 'Approved') AS "
-     "approved_at FROM h GROUP BY story_key),"
-     " d AS (SELECT s.story_key, s.approved_at, (SELECT min(h.changed_at) FROM h WHERE "
-     "h.story_key = s.story_key AND h.to_status = 'Done' AND h.changed_at >= s.approved_at) AS "
-     "done_at FROM s WHERE s.approved_at IS NOT NULL),"
-     " c AS (SELECT story_key, split_part(story_key, '.', 1) AS epic, approved_at, done_at, "
-     "extract(epoch FROM done_at - approved_at) / 3600.0 AS hours FROM d WHERE done_at IS NOT "
-     "NULL AND done_at >= now() - make_interval(weeks => $2::int))"
-     " SELECT json_build_object('stories', (SELECT coalesce(json_agg(json_build_object("
-     "'story_key', story_key, 'epic', epic, 'approved_at', approved_at, 'done_at', done_at, "
-     "'hours', round(hours::numeric, 1)) ORDER BY done_at, story_key), '[]') FROM (SELECT * "
-     "FROM c ORDER BY done_at, story_key LIMIT " REPORT_ROWS ") x),"
-     " 'epics', (SELECT coalesce(json_agg(json_build_object('epic', epic, 'stories', n, "
-     "'median_hours', round(med::numeric, 1), 'mean_hours', round(mean::numeric, 1)) ORDER BY "
-     "length(epic), epic), '[]') FROM (SELECT epic, count(*) AS n, percentile_cont(0.5) WITHIN "
-     "GROUP (ORDER BY hours) AS med, avg(hours) AS mean FROM c GROUP BY epic) e),"
-     " 'truncated', (SELECT count(*) FROM c) > " REPORT_ROWS ")"},
-    {"throughput",
-     "Stories that reached Done for the first time, per ISO week of the window.",
+     "project_id = $1::uuid AND story_key IS NOT NULL AND " IN_EPIC(
+         "story_key") "),"
+                      " s AS (SELECT story_key, min(changed_at) FILTER (WHERE to_status = "
+                      "'Approved') AS "
+                      "approved_at FROM h GROUP BY story_key),"
+                      " d AS (SELECT s.story_key, s.approved_at, (SELECT min(h.changed_at) FROM h "
+                      "WHERE "
+                      "h.story_key = s.story_key AND h.to_status = 'Done' AND h.changed_at >= "
+                      "s.approved_at) AS "
+                      "done_at FROM s WHERE s.approved_at IS NOT NULL),"
+                      " c AS (SELECT story_key, split_part(story_key, '.', 1) AS epic, "
+                      "approved_at, done_at, "
+                      "extract(epoch FROM done_at - approved_at) / 3600.0 AS hours FROM d WHERE "
+                      "done_at IS NOT "
+                      "NULL AND done_at >= now() - make_interval(weeks => $2::int))"
+                      " SELECT json_build_object('stories', (SELECT "
+                      "coalesce(json_agg(json_build_object("
+                      "'story_key', story_key, 'epic', epic, 'approved_at', approved_at, "
+                      "'done_at', done_at, "
+                      "'hours', round(hours::numeric, 1)) ORDER BY done_at, story_key), '[]') FROM "
+                      "(SELECT * "
+                      "FROM c ORDER BY done_at, story_key LIMIT " REPORT_ROWS ") x),"
+                      " 'epics', (SELECT coalesce(json_agg(json_build_object('epic', epic, "
+                      "'stories', n, "
+                      "'median_hours', round(med::numeric, 1), 'mean_hours', round(mean::numeric, "
+                      "1)) ORDER BY "
+                      "length(epic), epic), '[]') FROM (SELECT epic, count(*) AS n, "
+                      "percentile_cont(0.5) WITHIN "
+                      "GROUP (ORDER BY hours) AS med, avg(hours) AS mean FROM c GROUP BY epic) e),"
+                      " 'truncated', (SELECT count(*) FROM c) > " REPORT_ROWS ")"},
+    {"throughput", "Stories that reached Done for the first time, per ISO week of the window.",
      "WITH w AS (" WEEKS "),"
      " f AS (SELECT story_key, min(changed_at) AS done_at FROM story_status_history WHERE "
      "project_id = $1::uuid AND to_status = 'Done' AND story_key IS NOT NULL AND " IN_EPIC(
          "story_key") " GROUP BY story_key)"
-     " SELECT json_build_object('weeks', (SELECT json_agg(json_build_object('week', " WEEK_LABEL
-     ", 'start', w.week::date, 'done', (SELECT count(*) FROM f WHERE f.done_at >= w.week AND "
-     "f.done_at < w.week + interval '1 week')) ORDER BY w.week) FROM w))"},
+                      " SELECT json_build_object('weeks', (SELECT "
+                      "json_agg(json_build_object('week', " WEEK_LABEL
+                      ", 'start', w.week::date, 'done', (SELECT count(*) FROM f WHERE f.done_at >= "
+                      "w.week AND "
+                      "f.done_at < w.week + interval '1 week')) ORDER BY w.week) FROM w))"},
     {"wip",
      "Work in progress at the end of each ISO week of the window: stories whose status was then "
      "InProgress or Review.",
@@ -68,22 +81,33 @@ static const struct report reports[] = {
      " SELECT json_build_object('weeks', (SELECT json_agg(json_build_object('week', " WEEK_LABEL
      ", 'start', w.week::date, 'in_progress', (SELECT count(*) FROM (SELECT DISTINCT ON "
      "(story_key) story_key, to_status FROM story_status_history WHERE project_id = $1::uuid AND "
-     "story_key IS NOT NULL AND " IN_EPIC("story_key") " AND changed_at < w.week + interval '1 "
-     "week' ORDER BY story_key, changed_at DESC, id DESC) s WHERE s.to_status IN ('InProgress', "
-     "'Review'))) ORDER BY w.week) FROM w))"},
+     "story_key IS NOT NULL AND " IN_EPIC(
+         "story_key") " AND changed_at < w.week + interval '1 "
+                      "week' ORDER BY story_key, changed_at DESC, id DESC) s WHERE s.to_status IN "
+                      "('InProgress', "
+                      "'Review'))) ORDER BY w.week) FROM w))"},
     {"gate_pass_rate",
      "QA gates as they stand: the count per decision, the pass rate (PASS over PASS, CONCERNS "
      "and FAIL; WAIVED apart) and the ten most frequent top issues.",
      "WITH g AS (SELECT decision, top_issues FROM gates WHERE project_id = $1::uuid AND "
-     "deleted_at IS NULL AND " IN_EPIC("coalesce(story_key, '')") ")"
-     " SELECT json_build_object('gates', (SELECT count(*) FROM g), 'by_decision', (SELECT "
-     "coalesce(json_object_agg(decision, n), '{}') FROM (SELECT decision, count(*) AS n FROM g "
-     "GROUP BY 1) x), 'pass_rate', (SELECT round(count(*) FILTER (WHERE decision = 'PASS')::"
-     "numeric / nullif(count(*) FILTER (WHERE decision IN ('PASS', 'CONCERNS', 'FAIL')), 0), 3) "
-     "FROM g), 'top_issues', (SELECT coalesce(json_agg(json_build_object('issue', issue, "
-     "'gates', n) ORDER BY n DESC, issue), '[]') FROM (SELECT coalesce(i->>'finding', "
-     "i->>'issue', i->>'id', i#>>'{}') AS issue, count(*) AS n FROM g, "
-     "jsonb_array_elements(g.top_issues) i GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10) t))"},
+     "deleted_at IS NULL AND " IN_EPIC(
+         "coalesce(story_key, '')") ")"
+                                    " SELECT json_build_object('gates', (SELECT count(*) FROM g), "
+                                    "'by_decision', (SELECT "
+                                    "coalesce(json_object_agg(decision, n), '{}') FROM (SELECT "
+                                    "decision, count(*) AS n FROM g "
+                                    "GROUP BY 1) x), 'pass_rate', (SELECT round(count(*) FILTER "
+                                    "(WHERE decision = 'PASS')::"
+                                    "numeric / nullif(count(*) FILTER (WHERE decision IN ('PASS', "
+                                    "'CONCERNS', 'FAIL')), 0), 3) "
+                                    "FROM g), 'top_issues', (SELECT "
+                                    "coalesce(json_agg(json_build_object('issue', issue, "
+                                    "'gates', n) ORDER BY n DESC, issue), '[]') FROM (SELECT "
+                                    "coalesce(i->>'finding', "
+                                    "i->>'issue', i->>'id', i#>>'{}') AS issue, count(*) AS n FROM "
+                                    "g, "
+                                    "jsonb_array_elements(g.top_issues) i GROUP BY 1 ORDER BY 2 "
+                                    "DESC, 1 LIMIT 10) t))"},
     {"findings_trend",
      "Findings opened and resolved per ISO week of the window, and how many are open now.",
      "WITH w AS (" WEEKS "),"
@@ -102,19 +126,45 @@ static const struct report reports[] = {
      "runs or by agent_report).",
      "WITH r AS (SELECT coalesce(agent_id, name) AS agent, status, conclusion, story_key FROM "
      "runs WHERE project_id = $1::uuid AND source = 'agent' AND started_at >= now() - "
-     "make_interval(weeks => $2::int) AND " IN_EPIC("coalesce(story_key, '')") "),"
-     " a AS (SELECT agent_id AS agent, story_key FROM agent_status WHERE project_id = $1::uuid "
-     "AND updated_at >= now() - make_interval(weeks => $2::int) AND " IN_EPIC(
+     "make_interval(weeks => $2::int) AND " IN_EPIC(
          "coalesce(story_key, '')") "),"
-     " g AS (SELECT agent FROM (SELECT agent FROM r UNION SELECT agent FROM a) u WHERE agent IS "
-     "NOT NULL ORDER BY agent LIMIT " REPORT_ROWS ")"
-     " SELECT json_build_object('agents', (SELECT coalesce(json_agg(json_build_object('agent', "
-     "g.agent, 'runs', (SELECT count(*) FROM r WHERE r.agent = g.agent), 'outcomes', (SELECT "
-     "coalesce(json_object_agg(k, n), '{}') FROM (SELECT coalesce(conclusion, status) AS k, "
-     "count(*) AS n FROM r WHERE r.agent = g.agent GROUP BY 1) o), 'stories', (SELECT "
-     "coalesce(json_agg(s ORDER BY s), '[]') FROM (SELECT story_key AS s FROM r WHERE r.agent = "
-     "g.agent AND story_key IS NOT NULL UNION SELECT story_key FROM a WHERE a.agent = g.agent "
-     "AND story_key IS NOT NULL) x)) ORDER BY g.agent), '[]') FROM g))"},
+                                    " a AS (SELECT agent_id AS agent, story_key FROM agent_status "
+                                    "WHERE project_id = $1::uuid "
+                                    "AND updated_at >= now() - make_interval(weeks => $2::int) "
+                                    "AND " IN_EPIC(
+                                        "coalesce(story_key, '')") "),"
+                                                                   " g AS (SELECT agent FROM "
+                                                                   "(SELECT agent FROM r UNION "
+                                                                   "SELECT agent FROM a) u WHERE "
+                                                                   "agent IS "
+                                                                   "NOT NULL ORDER BY agent "
+                                                                   "LIMIT " REPORT_ROWS ")"
+                                                                   " SELECT "
+                                                                   "json_build_object('agents', "
+                                                                   "(SELECT "
+                                                                   "coalesce(json_agg(json_build_"
+                                                                   "object('agent', "
+                                                                   "g.agent, 'runs', (SELECT "
+                                                                   "count(*) FROM r WHERE r.agent "
+                                                                   "= g.agent), 'outcomes', "
+                                                                   "(SELECT "
+                                                                   "coalesce(json_object_agg(k, "
+                                                                   "n), '{}') FROM (SELECT "
+                                                                   "coalesce(conclusion, status) "
+                                                                   "AS k, "
+                                                                   "count(*) AS n FROM r WHERE "
+                                                                   "r.agent = g.agent GROUP BY 1) "
+                                                                   "o), 'stories', (SELECT "
+                                                                   "coalesce(json_agg(s ORDER BY "
+                                                                   "s), '[]') FROM (SELECT "
+                                                                   "story_key AS s FROM r WHERE "
+                                                                   "r.agent = "
+                                                                   "g.agent AND story_key IS NOT "
+                                                                   "NULL UNION SELECT story_key "
+                                                                   "FROM a WHERE a.agent = g.agent "
+                                                                   "AND story_key IS NOT NULL) x)) "
+                                                                   "ORDER BY g.agent), '[]') FROM "
+                                                                   "g))"},
     {NULL, NULL, NULL},
 };
 

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "jc/crypto.h"
+#include "jc/parse.h"
 
 int cmd_audit(const struct jc_config *cfg, struct opt *opts, int n)
 {
@@ -17,6 +18,7 @@ int cmd_audit(const struct jc_config *cfg, struct opt *opts, int n)
     const char *format = opt_get(opts, n, "format");
     const char *p[10];
     char lim[16];
+    long nlim = 50;
     PGconn *conn;
     PGresult *r;
     int i, j, code = 1;
@@ -26,9 +28,9 @@ int cmd_audit(const struct jc_config *cfg, struct opt *opts, int n)
         return fail("%s", "audit: --org is required (the audit log is per org)");
     if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "table") != 0)
         return fail("%s", "audit: --format must be table or csv");
-    snprintf(lim, sizeof(lim), "%d", limit != NULL ? atoi(limit) : 50);
-    if (atoi(lim) < 1 || atoi(lim) > 100000)
+    if (limit != NULL && jc_parse_long(limit, 1, 100000, &nlim) != JC_OK)
         return fail("%s", "audit: --limit must be 1 to 100000");
+    snprintf(lim, sizeof(lim), "%ld", nlim);
     conn = connect_db(cfg);
     if (conn == NULL)
         return 1;
