@@ -44,6 +44,7 @@ struct mcp_call *mcp_call_new(struct mcp *m, struct jc_req *req, mcp_send_fn *se
 
 void mcp_call_free(struct mcp_call *c)
 {
+    mcp_policy_release(c);
     cJSON_Delete(c->body);
     free(c);
 }

@@ -13,6 +13,7 @@
 #include "jc/app.h"
 #include "jc/audit.h"
 #include "jc/auth.h"
+#include "jc/policy.h"
 #include "jc/ratelimit.h"
 
 #define MCP_MODERN "2026-07-28"
@@ -28,6 +29,9 @@ struct mcp {
     struct event *sweep;          /* events.c: ends the streams whose clients fell behind */
     cJSON *tools_cache;           /* parsed schemas of the tool table (owned) */
     struct jc_fetch *fetch;       /* outbound HTTPS (sign-in: GitHub, client metadata) */
+    struct jc_policy *policy;     /* JIVE_POLICY_FILE, NULL without one (policy.c) */
+    struct event *sighup;         /* reloads the policy */
+    struct jc_redis_script sem;   /* the concurrency cap's semaphore (policy.c) */
     char page_style_hash[80];     /* CSP hash of the sign-in pages' style (oauth.c) */
 };
 
@@ -92,7 +96,9 @@ struct mcp_call {
     char projects_tag[65]; /* SHA-256 hex of the token's projects claim, "" without one */
     char session[48];      /* the 2025-era session the request carries, once checked */
     char task_id[40];      /* tasks/get, tasks/cancel, tasks/update: the task (a job id) */
-    char cache_key[180];   /* set when the result is to be cached */
+    char sem_key[200];     /* a concurrency slot this call holds (policy.c), "" when none */
+    char sem_token[40];
+    char cache_key[180]; /* set when the result is to be cached */
     char cache_project[40];
     uint64_t cache_gen;
     double t0;
@@ -235,6 +241,18 @@ void mcp_db(struct mcp_call *c, const char *sql, int nparams, const char *const 
             mcp_db_cb *cb);
 
 /* ---- policy.c: what a call passes before it runs ---- */
+
+/* The policy file (JIVE_POLICY_FILE): loaded at start (an error refuses the start), reloaded on
+ * SIGHUP (an error keeps the policy in force), checked against the tool table. */
+enum jc_err mcp_policy_init(struct mcp *m, char *err, size_t errlen) JC_MUSTCHECK;
+void mcp_policy_free(struct mcp *m);
+
+/* True when the caller may see and call tool t: its scope, and the policy's role when there is
+ * one. */
+bool mcp_tool_visible(const struct mcp_call *c, const struct mcp_tool *t);
+
+/* Gives back the concurrency slot c holds, if any (mcp_call_free does). */
+void mcp_policy_release(struct mcp_call *c);
 
 /* tools/call: the tool exists, the token has its scope, the arguments fit its schema, the
  * caller's token bucket allows it; then a cached read answers from the cache or the tool runs. */

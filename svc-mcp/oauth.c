@@ -844,6 +844,7 @@ static void issue(struct tok *t, const char *slug, const char *role)
     claims.org_id = t->org_id;
     claims.scopes = granted;
     claims.client_id = t->client_id;
+    claims.role = role;
     claims.ttl_ms = cfg->oauth_access_ttl_s * 1000;
     if (jc_auth_mint_signed_in(cfg, &claims, &access, err, sizeof(err)) != JC_OK) {
         tok_unavailable(t, err);

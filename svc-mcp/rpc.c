@@ -222,7 +222,7 @@ static void dispatch(struct mcp_call *c)
         result = cJSON_CreateObject();
         tools = cJSON_AddArrayToObject(result, "tools");
         for (t = mcp_tools; t->name != NULL; t++)
-            if (jc_principal_has_scope(&c->who, t->scope))
+            if (mcp_tool_visible(c, t))
                 cJSON_AddItemToArray(tools, mcp_tool_describe(t));
         if (c->modern)
             caching(result);

@@ -22,6 +22,7 @@ static void mcp_free(struct mcp *m)
         return;
     mcp_events_free(m);
     mcp_oauth_free(m);
+    mcp_policy_free(m);
     jc_redis_free(m->events);
     mcp_cache_free(m->cache);
     jc_audit_free(m->audit);
@@ -118,7 +119,7 @@ enum jc_err mcp_setup(struct jc_app *app, char *err, size_t errlen)
         jc_redis_subscribe(m->events, JC_CHANNEL_PROJECTS, on_event, m) != JC_OK ||
         jc_redis_subscribe(m->events, JC_CHANNEL_SESSIONS, on_session, m) != JC_OK)
         goto nomem;
-    if (mcp_oauth_init(m, err, errlen) != JC_OK) {
+    if (mcp_oauth_init(m, err, errlen) != JC_OK || mcp_policy_init(m, err, errlen) != JC_OK) {
         mcp_free(m);
         return JC_EINVAL;
     }

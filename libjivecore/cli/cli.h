@@ -29,6 +29,7 @@ int cmd_member_add(const struct jc_config *cfg, struct opt *opts, int n);
 int cmd_member_list(const struct jc_config *cfg, struct opt *opts, int n);
 int cmd_member_remove(const struct jc_config *cfg, struct opt *opts, int n);
 int cmd_oauth_client(const struct jc_config *cfg, struct opt *opts, int n);
+int cmd_policy_check(const struct jc_config *cfg, struct opt *opts, int n);
 
 /* audit.c: jivectl audit and jivectl trace. */
 int cmd_audit(const struct jc_config *cfg, struct opt *opts, int n);

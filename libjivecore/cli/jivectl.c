@@ -664,6 +664,14 @@ static const struct cmd cmds[] = {
      "action",
      {"action", "name", "redirect-uri", "confidential", "id"},
      cmd_oauth_client},
+    {"policy",
+     "check",
+     "jivectl policy check FILE",
+     "Checks a policy file (JIVE_POLICY_FILE) and prints its roles, or the first problem with\n"
+     "where it is. jive-mcp also checks that every tool the file names exists.",
+     "file",
+     {"file"},
+     cmd_policy_check},
     {"audit",
      NULL,
      "jivectl audit --org SLUG [--actor ID] [--tool T] [--result R] [--from TIME] [--to TIME]\n"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * signin.c: who may sign in (jivectl member) and the OAuth clients an operator registers
- * (jivectl oauth client). The tables are in schema/014_sign_in.sql; jive-mcp reads them when
- * someone signs in (docs/SIGN-IN.md).
+ * signin.c: who may sign in (jivectl member), the OAuth clients an operator registers
+ * (jivectl oauth client), and who may call what (jivectl policy check). The tables are in
+ * schema/014_sign_in.sql; jive-mcp reads them when someone signs in (docs/SIGN-IN.md).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "jc/crypto.h"
+#include "jc/policy.h"
 #include "jc/redirect.h"
 
 /* GitHub logins and organisation names: letters, digits and single hyphens, at most 39. */
@@ -281,4 +282,34 @@ int cmd_oauth_client(const struct jc_config *cfg, struct opt *opts, int n)
         code = client_remove(conn, opts, n);
     PQfinish(conn);
     return code;
+}
+
+int cmd_policy_check(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    const char *path = opt_get(opts, n, "file");
+    struct jc_policy *p = NULL;
+    char err[500];
+    size_t i, j;
+
+    (void)cfg;
+    if (path == NULL)
+        return fail("%s", "policy check: give the file");
+    if (jc_policy_load(path, &p, err, sizeof(err)) != JC_OK)
+        return fail("policy check: %s", err);
+    printf("%s: %zu roles, %zu subject rules, default role %s\n", path, p->n_roles, p->n_subjects,
+           p->default_role >= 0 ? p->roles[p->default_role].name : "(none)");
+    for (i = 0; i < p->n_roles; i++) {
+        const struct jc_policy_role *r = &p->roles[i];
+        printf("  %s:", r->name);
+        for (j = 0; r->tools[j] != NULL; j++)
+            printf(" %s", r->tools[j]);
+        if (r->rate_per_minute > 0)
+            printf("; %ld/min", r->rate_per_minute);
+        for (j = 0; j < r->n_limits; j++)
+            printf("; %s %ld/min %ld at once", r->limits[j].tool, r->limits[j].rate_per_minute,
+                   r->limits[j].concurrency);
+        printf("\n");
+    }
+    jc_policy_free(p);
+    return 0;
 }

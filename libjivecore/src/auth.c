@@ -95,6 +95,7 @@ static enum jc_err mint(const struct jc_config *cfg, const struct jc_auth_claims
         (c->org_id != NULL && jwt_add_grant(jwt, "org_id", c->org_id) != 0) ||
         jwt_add_grant(jwt, "scope", c->scopes) != 0 ||
         (c->client_id != NULL && jwt_add_grant(jwt, "client_id", c->client_id) != 0) ||
+        (c->role != NULL && jwt_add_grant(jwt, "role", c->role) != 0) ||
         (projects != NULL && jwt_add_grants_json(jwt, projects) != 0) ||
         jwt_add_grant(jwt, "jti", jti) != 0 || jwt_add_grant_int(jwt, "iat", (long)now) != 0 ||
         jwt_add_grant_int(jwt, "nbf", (long)now) != 0 ||
@@ -426,6 +427,7 @@ enum jc_err jc_auth_verify(const struct jc_config *cfg, const char *token, long 
     copy_grant(jwt, "org", out->org, sizeof(out->org));
     copy_grant(jwt, "org_id", out->org_id, sizeof(out->org_id));
     copy_grant(jwt, "client_id", out->client_id, sizeof(out->client_id));
+    copy_grant(jwt, "role", out->role, sizeof(out->role));
     read_scopes(jwt, out->scopes, sizeof(out->scopes));
     if (!read_projects(jwt, out->projects, sizeof(out->projects))) {
         jc_errbuf_set(err, errlen, "the projects claim must be an array of at most %d project ids",

@@ -444,6 +444,8 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
         goto fail;
     if ((rc = load_sign_in(&l, cfg)) != JC_OK)
         goto fail;
+    if ((rc = dup_str(&l, "JIVE_POLICY_FILE", NULL, false, &cfg->policy_file)) != JC_OK)
+        goto fail;
     if (cfg->worker_id != NULL) {
         size_t i, idlen = strlen(cfg->worker_id);
         for (i = 0; i < idlen; i++) {
@@ -498,6 +500,7 @@ void jc_config_clear(struct jc_config *cfg)
     free(cfg->github_url);
     free(cfg->github_api_url);
     free(cfg->ca_file);
+    free(cfg->policy_file);
     for (i = 0; cfg->cors_origins != NULL && cfg->cors_origins[i] != NULL; i++)
         free(cfg->cors_origins[i]);
     free(cfg->cors_origins);

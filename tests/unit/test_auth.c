@@ -18,6 +18,7 @@ static void mint_and_verify(void **state)
                                "status:read kanban:write",
                                3600000,
                                NULL,
+                               NULL,
                                NULL};
     char err[128] = "";
     char *tok = NULL;
@@ -51,7 +52,7 @@ static void mint_and_verify(void **state)
 static void refuses_incomplete_config(void **state)
 {
     struct jc_config cfg = {0};
-    struct jc_auth_claims c = {"a", "n", "o", NULL, "s", 1000, NULL, NULL};
+    struct jc_auth_claims c = {"a", "n", "o", NULL, "s", 1000, NULL, NULL, NULL};
     char err[128] = "";
     char *tok = (char *)"unchanged";
 
@@ -227,7 +228,7 @@ static void cached_verification(void **state)
 static void mint_projects_claim(void **state)
 {
     struct jc_config cfg;
-    struct jc_auth_claims c = {"a", "n", "acme", NULL, "status:read", 60000, NULL, NULL};
+    struct jc_auth_claims c = {"a", "n", "acme", NULL, "status:read", 60000, NULL, NULL, NULL};
     struct jc_principal p;
     char err[128] = "";
     char *tok = NULL;

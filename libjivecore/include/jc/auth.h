@@ -19,6 +19,7 @@ struct jc_auth_claims {
      * "projects" claim ("" mints an empty array: no project). NULL: no claim, the whole org. */
     const char *projects;
     const char *client_id; /* a sign-in token's OAuth client, else NULL */
+    const char *role;      /* a sign-in token's member role (the "role" claim), else NULL */
 };
 
 /*
@@ -52,6 +53,7 @@ struct jc_principal {
     char org[64];        /* org slug */
     char org_id[40];     /* org uuid, "" when the token has none */
     char client_id[512]; /* the OAuth client of a sign-in token, else "" */
+    char role[48];       /* the "role" claim (a sign-in token's member role), else "" */
     char scopes[1024];   /* space-separated */
     /* The optional "projects" claim (an array of project uuids): "" when the token has none
      * (every project of the org), else the uuids joined by ',', or "none" for an empty array. */

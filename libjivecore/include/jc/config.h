@@ -67,6 +67,7 @@ struct jc_config {
     long sse_max_per_token; /* JIVE_SSE_MAX_PER_TOKEN: open streams per token subject */
     long session_ttl_s;     /* JIVE_MCP_SESSION_TTL_S: an idle 2025-era MCP session's life */
     long memory_quota;      /* JIVE_MEMORY_QUOTA: notes a project's memory holds at most */
+    char *policy_file;      /* JIVE_POLICY_FILE: the policy (jc/policy.h); NULL: none */
 
     /* the connection guard (jc/conn.h) */
     long http_header_timeout_ms;  /* JIVE_HTTP_HEADER_TIMEOUT_MS: a request's headers */
