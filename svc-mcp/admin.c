@@ -273,7 +273,7 @@ static void audit_metered(struct mcp_call *c)
     struct evkeyvalq q;
     struct audit_query *aq = calloc(1, sizeof(*aq));
     const char *p[12], *accept = jc_req_header(c->req, "Accept");
-    char limit1[16], cursor_ts[24] = "", cursor_id[24] = "";
+    char limit1[24], cursor_ts[24] = "", cursor_id[24] = "";
     bool bad = false;
 
     TAILQ_INIT(&q);
