@@ -327,29 +327,10 @@ static void audit_metered(struct mcp_call *c)
 
 static void get_audit(struct jc_req *req, void *ud)
 {
-    struct mcp *m = ud;
-    const char *origin = mcp_origin_refused(m, req);
-    struct mcp_call *c;
+    struct mcp_call *c = mcp_rest_call(ud, req, "admin/audit");
 
-    if (origin != NULL) {
-        jc_http_reply_error(req, 403, "origin_not_allowed", "origin %.100s is not allowed", origin);
-        return;
-    }
-    c = mcp_call_new(m, req, mcp_send_rest);
-    if (c == NULL)
-        return;
-    c->method = "admin/audit";
-    snprintf(c->op, sizeof(c->op), "admin/audit");
-    if (!mcp_authenticate(c))
-        return;
-    if (!jc_principal_has_scope(&c->who, "audit:read")) {
-        mcp_challenge_scope(c, "audit:read", "the audit log needs the audit:read scope");
-        mcp_audit(c, "denied", "insufficient scope");
-        mcp_error(c, 403, 403, -32003, "insufficient_scope", NULL,
-                  "the audit log needs the audit:read scope");
-        return;
-    }
-    mcp_meter(c, audit_metered);
+    if (c != NULL && mcp_require_scope(c, "audit:read", "the audit log needs the audit:read scope"))
+        mcp_meter(c, audit_metered);
 }
 
 enum jc_err mcp_admin_routes(struct mcp *m)

@@ -501,21 +501,13 @@ static void metered(struct mcp_call *c)
 
 static void get_events(struct jc_req *req, void *ud)
 {
-    struct mcp *m = ud;
-    const char *origin = mcp_origin_refused(m, req);
     const char *id = req->path + strlen("/events/");
+    char op[160];
     struct mcp_call *c;
 
-    if (origin != NULL) {
-        jc_http_reply_error(req, 403, "origin_not_allowed", "origin %.100s is not allowed", origin);
-        return;
-    }
-    c = mcp_call_new(m, req, mcp_send_rest);
+    snprintf(op, sizeof(op), "events %.100s", id);
+    c = mcp_rest_call(ud, req, op);
     if (c == NULL)
-        return;
-    c->method = "events";
-    snprintf(c->op, sizeof(c->op), "events %.100s", id);
-    if (!mcp_authenticate(c))
         return;
     if (!jc_crypto_is_uuid(id)) {
         mcp_audit(c, "invalid", "not a project id");
@@ -524,14 +516,8 @@ static void get_events(struct jc_req *req, void *ud)
         return;
     }
     snprintf(c->project_id, sizeof(c->project_id), "%s", id);
-    if (!jc_principal_has_scope(&c->who, "events:read")) {
-        mcp_challenge_scope(c, "events:read", "the event stream needs the events:read scope");
-        mcp_audit(c, "denied", "insufficient scope");
-        mcp_error(c, 403, 403, -32003, "insufficient_scope", NULL,
-                  "the event stream needs the events:read scope");
-        return;
-    }
-    mcp_meter(c, metered);
+    if (mcp_require_scope(c, "events:read", "the event stream needs the events:read scope"))
+        mcp_meter(c, metered);
 }
 
 enum jc_err mcp_events_init(struct mcp *m)

@@ -275,6 +275,12 @@ void mcp_prompts_list(struct mcp_call *c);
 void mcp_prompts_get(struct mcp_call *c);
 void mcp_complete(struct mcp_call *c);
 
+/* tools.c: requires project_id (a UUID) in the arguments into c->project_id; false after
+ * answering. And the common ending of a read of one project: JSON null means it is not visible
+ * to the token (a tool error saying so), a database failure is mcp_db_error. */
+bool mcp_need_project(struct mcp_call *c);
+void mcp_read_done(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg);
+
 /* memory.c: memory_store, memory_search, memory_forget. */
 void mcp_memory_store(struct mcp_call *c);
 void mcp_memory_search(struct mcp_call *c);
@@ -290,6 +296,14 @@ void mcp_kanban_move_story(struct mcp_call *c);
 /* rpc.c: verifies the bearer token into c->who and c->org_id; false after answering 401 (c is
  * then freed). */
 bool mcp_authenticate(struct mcp_call *c);
+
+/* rpc.c: true when c's token has scope; else answers 403 insufficient_scope with why (and the
+ * challenge a client steps up from), audits the refusal, and returns false. */
+bool mcp_require_scope(struct mcp_call *c, const char *scope, const char *why);
+
+/* rpc.c: a call on a REST route (plain JSON answers), named op in the audit: the Origin checked
+ * and the token verified; NULL after answering when either fails. */
+struct mcp_call *mcp_rest_call(struct mcp *m, struct jc_req *req, const char *op);
 
 /* rpc.c: the challenge of a 403 for a missing scope (RFC 6750 section 3.1, with the resource
  * metadata's URL as the MCP authorization specification asks), so a client can step up. */

@@ -2,7 +2,8 @@
 /*
  * memory.c: project memory for agents: memory_store, memory_search and memory_forget. Notes are
  * rows of memory_notes under row-level security (the caller's org and projects claim), written
- * with the caller's identity, searched with Postgres full-text search (websearch syntax, ranked
+ * with the caller's identity, searched with Postgres full-text search (jive_memory_search, which
+ * applies the same tenant rules itself so that the index is used) (websearch syntax, ranked
  * by ts_rank_cd), filtered by tags and story key. A project holds at most JIVE_MEMORY_QUOTA
  * notes; a note is forgotten only by its author.
  */
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jc/crypto.h"
 #include "mcp.h"
 
 #define MAX_TAGS 10
@@ -19,18 +19,6 @@
 static const char *arg(const struct mcp_call *c, const char *name)
 {
     return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c->args, name));
-}
-
-static bool project_arg(struct mcp_call *c)
-{
-    const char *p = arg(c, "project_id");
-
-    if (p == NULL || !jc_crypto_is_uuid(p)) {
-        mcp_tool_error(c, "project_id must be a project's UUID (projects_list shows them)");
-        return false;
-    }
-    snprintf(c->project_id, sizeof(c->project_id), "%s", p);
-    return true;
 }
 
 /* The tags argument as a Postgres array literal (malloc'd), "" for none given; NULL after
@@ -97,7 +85,7 @@ void mcp_memory_store(struct mcp_call *c)
     bool given;
     const char *p[7];
 
-    if (!project_arg(c))
+    if (!mcp_need_project(c))
         return;
     if (body == NULL || body[strspn(body, " \t\r\n")] == '\0') {
         mcp_tool_invalid(c, "body must say something (1 to 8000 characters)");
@@ -126,20 +114,6 @@ void mcp_memory_store(struct mcp_call *c)
     free(tags);
 }
 
-static void searched(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
-{
-    if (err != JC_OK) {
-        mcp_db_error(c, NULL, msg);
-        return;
-    }
-    if (cJSON_IsNull(json)) {
-        cJSON_Delete(json);
-        mcp_tool_error(c, "project %s not found, or not visible to this token", c->project_id);
-        return;
-    }
-    mcp_tool_result(c, json);
-}
-
 void mcp_memory_search(struct mcp_call *c)
 {
     const cJSON *limit = cJSON_GetObjectItemCaseSensitive(c->args, "limit");
@@ -147,7 +121,7 @@ void mcp_memory_search(struct mcp_call *c)
     bool given;
     const char *p[5];
 
-    if (!project_arg(c))
+    if (!mcp_need_project(c))
         return;
     if ((tags = tags_arg(c, &given)) == NULL)
         return;
@@ -158,17 +132,16 @@ void mcp_memory_search(struct mcp_call *c)
     p[3] = arg(c, "story_key");
     p[4] = lim;
     /* with a query: the matches, best first; without: the newest notes */
+    /* jive_memory_search applies the tenant rules itself so that the full-text index is
+     * used (schema/017_memory_search.sql) */
     mcp_db(c,
            "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM projects WHERE id = $1::uuid) THEN NULL"
-           " ELSE json_build_object('notes', (SELECT coalesce(json_agg(x ORDER BY x.rank DESC,"
-           "  x.created_at DESC, x.id DESC), '[]') FROM (SELECT id, body, tags, story_key,"
-           "  author_id, author_name, created_at, CASE WHEN $2::text IS NULL THEN 0 ELSE"
-           "  round(ts_rank_cd(tsv, q)::numeric, 4) END AS rank FROM memory_notes,"
-           "  websearch_to_tsquery('english', coalesce($2, '')) q WHERE project_id = $1::uuid"
-           "  AND ($2::text IS NULL OR tsv @@ q) AND ($3::text[] IS NULL OR tags @> $3::text[])"
-           "  AND ($4::text IS NULL OR story_key = $4) ORDER BY rank DESC, created_at DESC,"
-           "  id DESC LIMIT $5::int) x)) END::text",
-           5, p, searched);
+           " ELSE json_build_object('notes', (SELECT coalesce(json_agg(json_build_object('id',"
+           "  x.id, 'body', x.body, 'tags', x.tags, 'story_key', x.story_key, 'author_id',"
+           "  x.author_id, 'author_name', x.author_name, 'created_at', x.created_at, 'rank',"
+           "  round(x.rank::numeric, 4)) ORDER BY x.rank DESC, x.created_at DESC, x.id DESC),"
+           "  '[]') FROM jive_memory_search($1::uuid, $2, $3::text[], $4, $5::int) x)) END::text",
+           5, p, mcp_read_done);
     free(tags);
 }
 
@@ -199,7 +172,7 @@ void mcp_memory_forget(struct mcp_call *c)
     char id[24];
     const char *p[3];
 
-    if (!project_arg(c))
+    if (!mcp_need_project(c))
         return;
     snprintf(id, sizeof(id), "%d", cJSON_GetObjectItemCaseSensitive(c->args, "id")->valueint);
     p[0] = c->project_id;

@@ -1153,26 +1153,37 @@ static void on_secret_checked(const PGresult *res, enum jc_err err, const char *
         tok_refresh(t);
 }
 
+/* A token or revocation request with its form read; NULL after answering (out of memory, a
+ * body that is not a form). */
+static struct tok *tok_begin(struct mcp *m, struct jc_req *req, const char *step)
+{
+    struct tok *t = calloc(1, sizeof(*t));
+
+    if (t == NULL) {
+        oauth_error(req, 503, "temporarily_unavailable", "out of memory");
+        return NULL;
+    }
+    t->m = m;
+    t->req = req;
+    t->a.step = step;
+    t->a.client_id = t->client_id;
+    if (!oauth_form(req, &t->form)) {
+        tok_refuse(t, 400, "invalid_request", "the body must be application/x-www-form-urlencoded");
+        return NULL;
+    }
+    return t;
+}
+
 static void do_token(struct jc_req *req, void *ud)
 {
     struct mcp *m = ud;
-    struct tok *t = calloc(1, sizeof(*t));
+    struct tok *t = tok_begin(m, req, "token");
     const char *grant;
     char secret_hash[65];
     const char *params[2];
 
-    if (t == NULL) {
-        oauth_error(req, 503, "temporarily_unavailable", "out of memory");
+    if (t == NULL)
         return;
-    }
-    t->m = m;
-    t->req = req;
-    t->a.step = "token";
-    t->a.client_id = t->client_id;
-    if (!oauth_form(req, &t->form)) {
-        tok_refuse(t, 400, "invalid_request", "the body must be application/x-www-form-urlencoded");
-        return;
-    }
     grant = evhttp_find_header(&t->form, "grant_type");
     if (grant == NULL) {
         tok_refuse(t, 400, "invalid_request", "grant_type is required");
@@ -1235,22 +1246,12 @@ static void on_revoked(const PGresult *res, enum jc_err err, const char *errmsg,
 static void do_revoke(struct jc_req *req, void *ud)
 {
     struct mcp *m = ud;
-    struct tok *t = calloc(1, sizeof(*t));
+    struct tok *t = tok_begin(m, req, "revoke");
     const char *token, *params[3];
     char secret_hash[65];
 
-    if (t == NULL) {
-        oauth_error(req, 503, "temporarily_unavailable", "out of memory");
+    if (t == NULL)
         return;
-    }
-    t->m = m;
-    t->req = req;
-    t->a.step = "revoke";
-    t->a.client_id = t->client_id;
-    if (!oauth_form(req, &t->form)) {
-        tok_refuse(t, 400, "invalid_request", "the body must be application/x-www-form-urlencoded");
-        return;
-    }
     token = evhttp_find_header(&t->form, "token");
     if (token == NULL || token[0] == '\0') {
         tok_refuse(t, 400, "invalid_request", "token is required");

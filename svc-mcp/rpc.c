@@ -66,6 +66,16 @@ void mcp_challenge_scope(struct mcp_call *c, const char *scope, const char *why)
     jc_req_add_header(c->req, "WWW-Authenticate", www);
 }
 
+bool mcp_require_scope(struct mcp_call *c, const char *scope, const char *why)
+{
+    if (jc_principal_has_scope(&c->who, scope))
+        return true;
+    mcp_challenge_scope(c, scope, why);
+    mcp_audit(c, "denied", "insufficient scope");
+    mcp_error(c, 403, 403, -32003, "insufficient_scope", NULL, "%s", why);
+    return false;
+}
+
 /* How to get a token here: without sign-in an operator mints them. */
 #define HOW_TO_GET_A_TOKEN "ask an operator for a token (jivectl token mint)"
 #define HOW_TO_SIGN_IN                                                                             \
@@ -659,6 +669,23 @@ static void session_route(struct jc_req *req, void *ud)
     snprintf(c->version, sizeof(c->version), "%s", hv != NULL ? hv : "2025-03-26");
     if (mcp_authenticate(c))
         mcp_session_check(c, get ? mcp_session_stream : mcp_session_end);
+}
+
+struct mcp_call *mcp_rest_call(struct mcp *m, struct jc_req *req, const char *op)
+{
+    const char *origin = mcp_origin_refused(m, req);
+    struct mcp_call *c;
+
+    if (origin != NULL) {
+        jc_http_reply_error(req, 403, "origin_not_allowed", "origin %.100s is not allowed", origin);
+        return NULL;
+    }
+    c = mcp_call_new(m, req, mcp_send_rest);
+    if (c == NULL)
+        return NULL;
+    snprintf(c->op, sizeof(c->op), "%s", op);
+    c->method = c->op;
+    return mcp_authenticate(c) ? c : NULL;
 }
 
 /* GET /mcp/tools: the tool list for REST clients (the token's scopes decide). */

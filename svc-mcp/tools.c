@@ -36,8 +36,7 @@ static const char *arg_bool(const struct mcp_call *c, const char *name)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c->args, name)) ? "true" : "false";
 }
 
-/* The common ending of a read tool: JSON null means the project is not visible. */
-static void read_done(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
+void mcp_read_done(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
 {
     if (err != JC_OK) {
         mcp_db_error(c, NULL, msg);
@@ -54,8 +53,7 @@ static void read_done(struct mcp_call *c, cJSON *json, enum jc_err err, const ch
     mcp_tool_result(c, json);
 }
 
-/* Requires project_id (a UUID) in the arguments; on failure the call has ended. */
-static bool need_project(struct mcp_call *c)
+bool mcp_need_project(struct mcp_call *c)
 {
     const char *p = arg_str(c, "project_id");
 
@@ -75,7 +73,7 @@ static void projects_list(struct mcp_call *c)
            "SELECT json_build_object('projects', coalesce(json_agg(json_build_object("
            " 'id', id, 'name', name, 'repo_url', repo_url, 'default_branch', default_branch,"
            " 'last_seen', last_seen) ORDER BY name), '[]'))::text FROM projects",
-           0, NULL, read_done);
+           0, NULL, mcp_read_done);
 }
 
 /* How many of the most severe open findings status_get lists (with total and truncated). */
@@ -85,7 +83,7 @@ static void status_get(struct mcp_call *c)
 {
     const char *p[1];
 
-    if (!need_project(c))
+    if (!mcp_need_project(c))
         return;
     p[0] = c->project_id;
     mcp_db(c,
@@ -127,7 +125,7 @@ static void status_get(struct mcp_call *c)
            "   p.scan_ok, 'at', p.scan_at, 'error', p.scan_error, 'last_good_at',"
            "   p.last_good_scan_at, 'commit', p.scan_commit) END"
            ") END::text FROM (SELECT 1) one LEFT JOIN projects p ON p.id = $1::uuid",
-           1, p, read_done);
+           1, p, mcp_read_done);
 }
 
 static void stories_list(struct mcp_call *c)
@@ -135,7 +133,7 @@ static void stories_list(struct mcp_call *c)
     char lim[16];
     const char *p[4];
 
-    if (!need_project(c))
+    if (!mcp_need_project(c))
         return;
     p[0] = c->project_id;
     p[1] = arg_str(c, "status");
@@ -151,7 +149,7 @@ static void stories_list(struct mcp_call *c)
            "  $1::uuid AND kind = 'story' AND deleted_at IS NULL"
            "  AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR key LIKE $3 || '.%')"
            "  ORDER BY key, path LIMIT $4::int) s)) END::text",
-           4, p, read_done);
+           4, p, mcp_read_done);
 }
 
 /* The kanban board in one read: stories with their agents and gate, and the open findings. */
@@ -159,7 +157,7 @@ static void board_get(struct mcp_call *c)
 {
     const char *p[1];
 
-    if (!need_project(c))
+    if (!mcp_need_project(c))
         return;
     p[0] = c->project_id;
     mcp_db(c,
@@ -184,14 +182,14 @@ static void board_get(struct mcp_call *c)
            "   '[]') FROM (SELECT * FROM conflicts WHERE project_id = p.id AND resolved_at IS"
            "   NULL ORDER BY opened_at DESC LIMIT 200) f)"
            ") END::text FROM (SELECT 1) one LEFT JOIN projects p ON p.id = $1::uuid",
-           1, p, read_done);
+           1, p, mcp_read_done);
 }
 
 static void story_get(struct mcp_call *c)
 {
     const char *p[3];
 
-    if (!need_project(c))
+    if (!mcp_need_project(c))
         return;
     p[0] = c->project_id;
     p[1] = arg_str(c, "key");
@@ -213,14 +211,14 @@ static void story_get(struct mcp_call *c)
            "  WHERE project_id = $1::uuid AND kind = 'story' AND deleted_at IS NULL"
            "  AND ($2::text IS NULL OR key = $2) AND ($3::text IS NULL OR path = $3)"
            "  ORDER BY path LIMIT 1), json_build_object('story', NULL)) END::text",
-           3, p, read_done);
+           3, p, mcp_read_done);
 }
 
 static void conflicts_list(struct mcp_call *c)
 {
     const char *p[2];
 
-    if (!need_project(c))
+    if (!mcp_need_project(c))
         return;
     p[0] = c->project_id;
     p[1] = arg_bool(c, "include_resolved");
@@ -231,7 +229,7 @@ static void conflicts_list(struct mcp_call *c)
            "  'summary', summary, 'details', details, 'opened_at', opened_at, 'resolved_at',"
            "  resolved_at) ORDER BY opened_at DESC), '[]') FROM conflicts WHERE project_id ="
            "  $1::uuid AND ($2::boolean OR resolved_at IS NULL))) END::text",
-           2, p, read_done);
+           2, p, mcp_read_done);
 }
 
 static void gates_list(struct mcp_call *c)
@@ -239,7 +237,7 @@ static void gates_list(struct mcp_call *c)
     char days[16];
     const char *p[2];
 
-    if (!need_project(c))
+    if (!mcp_need_project(c))
         return;
     p[0] = c->project_id;
     p[1] = arg_num(c, "expiring_within_days", "14", days, sizeof(days));
@@ -257,7 +255,7 @@ static void gates_list(struct mcp_call *c)
            " 'expiring', (SELECT coalesce(json_agg(story_key ORDER BY expires_at), '[]')"
            "  FROM gates WHERE project_id = $1::uuid AND deleted_at IS NULL"
            "  AND expires_at BETWEEN now() AND now() + ($2 || ' days')::interval)) END::text",
-           2, p, read_done);
+           2, p, mcp_read_done);
 }
 
 /* runs_list's cursor as it makes them: "<started_at as Postgres prints it>|<run uuid>". */
@@ -280,7 +278,7 @@ static void runs_list(struct mcp_call *c)
     char lim[16];
     const char *p[3];
 
-    if (!need_project(c))
+    if (!mcp_need_project(c))
         return;
     p[0] = c->project_id;
     p[1] = arg_num(c, "limit", "20", lim, sizeof(lim));
@@ -306,7 +304,7 @@ static void runs_list(struct mcp_call *c)
            " 'next_cursor', (SELECT started_at::text || '|' || id FROM (SELECT * FROM page"
            "  ORDER BY started_at DESC, id DESC OFFSET $2::int - 1 LIMIT 1) l"
            "  WHERE (SELECT count(*) FROM page) > $2::int)) END::text",
-           3, p, read_done);
+           3, p, mcp_read_done);
 }
 
 static void jobs_get(struct mcp_call *c)
@@ -325,7 +323,7 @@ static void jobs_get(struct mcp_call *c)
            " queue, 'status', status, 'project_id', project_id, 'attempts', attempts, 'error',"
            " error, 'result', result, 'created_at', created_at, 'finished_at', finished_at))"
            " FROM jobs WHERE id = $1::uuid), json_build_object('job', NULL))::text",
-           1, p, read_done);
+           1, p, mcp_read_done);
 }
 
 /* An agent's records are its token's: another subject's agent_id or run needs the admin scope. */
@@ -340,7 +338,7 @@ static void agent_report(struct mcp_call *c)
     const char *p[6];
     char *details = NULL;
 
-    if (!need_project(c))
+    if (!mcp_need_project(c))
         return;
     if (!may_act_as(c, arg_str(c, "agent_id"))) {
         mcp_tool_error(c,
@@ -365,7 +363,7 @@ static void agent_report(struct mcp_call *c)
            "  story_key = EXCLUDED.story_key, state = EXCLUDED.state, details = EXCLUDED.details,"
            "  updated_at = now() RETURNING agent_id, story_key, state, updated_at)"
            " SELECT (SELECT json_build_object('agent', row_to_json(up)) FROM up)::text",
-           6, p, read_done);
+           6, p, mcp_read_done);
     cJSON_free(details);
 }
 
@@ -380,7 +378,7 @@ static void run_done(struct mcp_call *c, cJSON *json, enum jc_err err, const cha
         cJSON_Delete(json);
         return;
     }
-    read_done(c, json, err, msg);
+    mcp_read_done(c, json, err, msg);
 }
 
 static void run_report(struct mcp_call *c)
@@ -388,7 +386,7 @@ static void run_report(struct mcp_call *c)
     const char *p[9];
     char rid[JC_UUID_LEN];
 
-    if (!need_project(c))
+    if (!mcp_need_project(c))
         return;
     if (arg_str(c, "run_id") == NULL && jc_crypto_uuid4(rid) != JC_OK) {
         mcp_tool_error(c, "no randomness available");

@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE))
 os.environ.setdefault("JIVE_BUILD", "build")
 
 import conftest  # noqa: E402
-from benchlib import cpu_seconds, machine, save, start_service, start_stack  # noqa: E402
+from benchlib import finish, stop, cpu_seconds, machine, start_service, start_stack  # noqa: E402
 import psycopg  # noqa: E402
 import requests  # noqa: E402
 from bench_orchestrator import git, make_repo, sign  # noqa: E402
@@ -219,11 +219,7 @@ def main():
         res["cpu_us_per_listener_push"] = res["mcp_cpu_s"] * 1e6 / (PUSHES * (LISTENERS // PROJECTS))
         return res
     finally:
-        for p in procs:
-            p.terminate()
-            p.wait(30)
-        pg.destroy()
-        rd.destroy()
+        stop(procs, pg, rd)
 
 
 def conftest_token(org):
@@ -265,11 +261,4 @@ Reproduce: `make bench`, or `BENCH_LISTENERS=10000 /usr/bin/python3 tests/bench/
 
 
 if __name__ == "__main__":
-    out = main()
-    save("events", out)
-    if len(sys.argv) == 3 and sys.argv[1] == "--write":
-        with open(sys.argv[2], "a") as f:
-            f.write(markdown(out))
-        print(markdown(out))
-    else:
-        print(json.dumps(out))
+    finish("events", main(), markdown)

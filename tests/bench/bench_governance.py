@@ -25,7 +25,7 @@ import conftest  # noqa: E402
 import jwt  # noqa: E402
 import psycopg  # noqa: E402
 import requests  # noqa: E402
-from benchlib import machine, save, start_service, start_stack  # noqa: E402
+from benchlib import finish, stop, machine, start_service, start_stack  # noqa: E402
 
 NOTES = int(os.environ.get("BENCH_NOTES", "100000"))
 STORIES = int(os.environ.get("BENCH_STORIES", "10000"))
@@ -139,11 +139,7 @@ def main():
                 "report_sql_p50_ms": statistics.median(rep_sql),
                 "report_sql_p99_ms": pct(rep_sql, 99)}
     finally:
-        for p in procs:
-            p.terminate()
-            p.wait(30)
-        pg.destroy()
-        rd.destroy()
+        stop(procs, pg, rd)
 
 
 def markdown(r):
@@ -167,11 +163,4 @@ Reproduce: `make bench`, or `/usr/bin/python3 tests/bench/bench_governance.py`.
 
 
 if __name__ == "__main__":
-    out = main()
-    save("governance", out)
-    if len(sys.argv) == 3 and sys.argv[1] == "--write":
-        with open(sys.argv[2], "a") as f:
-            f.write(markdown(out))
-        print(markdown(out))
-    else:
-        print(json.dumps(out))
+    finish("governance", main(), markdown)

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests/integration"))
 os.environ.setdefault("JIVE_BUILD", "build")
 
 import conftest  # noqa: E402
-from benchlib import pgbench, save, start_stack  # noqa: E402
+from benchlib import finish, stop, pgbench, start_stack  # noqa: E402
 import psycopg  # noqa: E402
 import redis as redislib  # noqa: E402
 import requests  # noqa: E402
@@ -226,11 +226,7 @@ def main():
                         "concurrency": 8, "ceiling_jobs_per_s": tps}
         return res
     finally:
-        for p in procs:
-            p.terminate()
-            p.wait(30)
-        pg.destroy()
-        rd.destroy()
+        stop(procs, pg, rd)
 
 
 def markdown(r):
@@ -272,11 +268,4 @@ Reproduce: `make bench`, or `BENCH_SIZES=100,1000,10000 /usr/bin/python3 tests/b
 
 
 if __name__ == "__main__":
-    out = main()
-    save("orchestrator", out)
-    if len(sys.argv) == 3 and sys.argv[1] == "--write":
-        with open(sys.argv[2], "a") as f:
-            f.write(markdown(out))
-        print(markdown(out))
-    else:
-        print(json.dumps(out))
+    finish("orchestrator", main(), markdown)

@@ -132,3 +132,25 @@ def cpu_idle():
 def cpu_used(before, after, names):
     """CPU seconds each command name in names used between two cpu_seconds() snapshots."""
     return {n: round(after.get(n, 0.0) - before.get(n, 0.0), 2) for n in names}
+
+
+def stop(procs, pg, redis):
+    """Ends what a benchmark started: its services, then Postgres and Redis."""
+    for p in procs:
+        p.terminate()
+        p.wait(30)
+    pg.destroy()
+    redis.destroy()
+
+
+def finish(name, result, markdown):
+    """A benchmark's last step: keep its result (save), and with --write FILE append its
+    Markdown section to FILE (and print it); else print the JSON."""
+    import json
+    save(name, result)
+    if len(sys.argv) == 3 and sys.argv[1] == "--write":
+        with open(sys.argv[2], "a") as f:
+            f.write(markdown(result))
+        print(markdown(result))
+    else:
+        print(json.dumps(result, default=str))
