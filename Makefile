@@ -216,6 +216,7 @@ bench: bootstrap test-deps all
 	$(PY) tests/bench/bench_orchestrator.py --write docs/PERFORMANCE.md
 	$(PY) tests/bench/bench_mcp.py --write docs/PERFORMANCE.md
 	$(PY) tests/bench/bench_events.py --write docs/PERFORMANCE.md
+	$(PY) tests/bench/bench_governance.py --write docs/PERFORMANCE.md
 	$(PY) tests/bench/chart.py --write docs/PERFORMANCE.md
 
 run: bootstrap all

@@ -79,7 +79,26 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
 
-class GitHub:
+class _Running:
+    """An HTTPS server on loopback (self.server, set by the subclass), served on a thread while
+    in a with block."""
+
+    def _serve(self, tls, handler):
+        self.server = _Server(("127.0.0.1", 0), handler)
+        tls.wrap(self.server)
+        self.port = self.server.server_address[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class GitHub(_Running):
     """The stand-in. user = {"login", "id", "orgs": [...]} is who is signed in at "GitHub";
     deny = True makes the user refuse the app. requests records (method, path) of each call."""
 
@@ -143,10 +162,7 @@ class GitHub:
                 self.reply(200, {"access_token": tok, "token_type": "bearer",
                                  "scope": grant["scope"]})
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        tls.wrap(self.server)
-        self.port = self.server.server_address[1]
-        self.url = f"https://127.0.0.1:{self.port}"
+        self._serve(tls, Handler)
         self.api_url = f"{self.url}/api/v3"
 
     def _authorize(self, h, q):
@@ -164,16 +180,8 @@ class GitHub:
             loc = f"{q['redirect_uri']}{sep}code={code}&state={state}"
         h.reply(302, b"", "text/plain", [("Location", loc)])
 
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
 
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class StaticHTTPS:
+class StaticHTTPS(_Running):
     """Serves fixed documents over HTTPS on loopback: {path: object (as JSON) or bytes}; a path
     in delays answers only after that many seconds."""
 
@@ -197,15 +205,4 @@ class StaticHTTPS:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        tls.wrap(self.server)
-        self.port = self.server.server_address[1]
-        self.url = f"https://127.0.0.1:{self.port}"
-
-    def __enter__(self):
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(tls, Handler)
