@@ -325,8 +325,9 @@ if __name__ == "__main__":
         pathlib.Path(sys.argv[2]).write_text(
             "# Performance\n\nNumbers are ratios against a ceiling measured in the same run on "
             "the same machine;\nabsolute figures only make sense next to it. `make bench` runs "
-            "every benchmark below\nin one go and rewrites this file (the webhook, orchestrator "
-            "and MCP sections, then the\nlatency chart); each section names its own command too."
+            "every benchmark below\nin one go and rewrites this file (the webhook, orchestrator, "
+            "MCP, live events and\ngovernance sections, then the latency chart); each section "
+            "names its own command too."
             f"\n\nMachine: {machine()}, Linux, everything on loopback.\n\n" + markdown(res))
         print(markdown(res))
     else:
