@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * docs.c: MCP resources and prompts. Story and planning documents are resources
- * jive://projects/<project-id>/<path> (text/markdown, read under row-level security); two
+ * jive://projects/<project-id>/<path> (text/markdown, read under row-level security), and the
+ * reports of the current week are jive://reports/<project-id>/<report> (reports.c); two
  * prompts: a stand-up summary of a project and a story kick-off that embeds the story.
  */
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "mcp.h"
 
 #define URI_PREFIX "jive://projects/"
+#define REPORT_PREFIX "jive://reports/"
 #define PAGE 200
 
 /* Finishes a resources/prompts request: result (taken), or a JSON-RPC error. */
@@ -104,6 +106,16 @@ void mcp_resources_templates(struct mcp_call *c)
                             "or planning document (PRD, architecture, epics) of a project.");
     cJSON_AddStringToObject(t, "mimeType", "text/markdown");
     cJSON_AddItemToArray(list, t);
+    t = cJSON_CreateObject();
+    cJSON_AddStringToObject(t, "uriTemplate", REPORT_PREFIX "{project_id}/{report}");
+    cJSON_AddStringToObject(t, "name", "report");
+    cJSON_AddStringToObject(t, "title", "A report of the current week");
+    cJSON_AddStringToObject(t, "description",
+                            "One of reports_list's reports (cycle_time, throughput, wip, "
+                            "gate_pass_rate, findings_trend, agent_activity) over the current "
+                            "week, as reports_run gives it; needs reports:read.");
+    cJSON_AddStringToObject(t, "mimeType", "application/json");
+    cJSON_AddItemToArray(list, t);
     hinted(c, r, 60000, "private");
 }
 
@@ -141,6 +153,12 @@ void mcp_resources_read(struct mcp_call *c)
     const char *path;
     const char *p[2];
 
+    if (uri != NULL && strncmp(uri, REPORT_PREFIX, strlen(REPORT_PREFIX)) == 0 &&
+        strlen(uri) > strlen(REPORT_PREFIX) + 37 && uri[strlen(REPORT_PREFIX) + 36] == '/') {
+        snprintf(pid, sizeof(pid), "%.36s", uri + strlen(REPORT_PREFIX));
+        mcp_report_resource(c, pid, uri + strlen(REPORT_PREFIX) + 37);
+        return;
+    }
     if (!need_scope(c, "stories:read"))
         return;
     if (uri == NULL || strncmp(uri, URI_PREFIX, strlen(URI_PREFIX)) != 0 ||

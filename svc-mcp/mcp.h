@@ -289,6 +289,8 @@ void mcp_memory_forget(struct mcp_call *c);
 /* reports.c: reports_list and reports_run (fixed SQL templates over a project's history). */
 void mcp_reports_list(struct mcp_call *c);
 void mcp_reports_run(struct mcp_call *c);
+/* resources/read of jive://reports/<project-id>/<report>: that report for the current week. */
+void mcp_report_resource(struct mcp_call *c, const char *project_id, const char *name);
 
 /* kanban_move_story (kanban.c). */
 void mcp_kanban_move_story(struct mcp_call *c);

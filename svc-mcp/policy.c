@@ -41,6 +41,8 @@ bool mcp_metered(struct mcp_call *c)
         target = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "uri"));
         if (target != NULL && strncmp(target, "jive://projects/", 16) == 0)
             pid = target + 16;
+        else if (target != NULL && strncmp(target, "jive://reports/", 15) == 0)
+            pid = target + 15;
     } else if (strcmp(c->method, "prompts/get") == 0) {
         target = cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "name"));
         pid = cJSON_GetStringValue(

@@ -5,7 +5,8 @@
  * row-level security, the server's statement timeout) and caps its rows (REPORT_ROWS; a capped
  * list says truncated). Parameters: project_id, weeks (the window, 1 to 104, default 12) and
  * epic (only that epic's stories). The history they read is story_status_history
- * (schema/016_status_history.sql), conflicts, gates, runs and agent_status.
+ * (schema/016_status_history.sql), conflicts, gates, runs and agent_status. Each report is also
+ * a resource, jive://reports/<project-id>/<report>: the current week (weeks = 1), as JSON.
  */
 #include <stdio.h>
 #include <string.h>
@@ -210,6 +211,84 @@ static void ran(struct mcp_call *c, cJSON *json, enum jc_err err, const char *ms
     mcp_tool_result(c, out);
 }
 
+/* The wrapping every template runs in: the project must be visible; $2 and $3 typed. */
+static void run_template(struct mcp_call *c, const struct report *r, const char *pid,
+                         const char *weeks, const char *epic, mcp_db_cb *cb)
+{
+    char sql[8192];
+    const char *p[3] = {pid, weeks, epic};
+
+    snprintf(sql, sizeof(sql),
+             "SELECT CASE WHEN EXISTS (SELECT 1 FROM projects WHERE id = $1::uuid) AND $2::int > 0 "
+             "AND ($3::text IS NULL OR $3::text <> '') THEN (%s)::text END",
+             r->sql);
+    mcp_db(c, sql, 3, p, cb);
+}
+
+static const struct report *find(const char *name)
+{
+    const struct report *r;
+
+    for (r = reports; name != NULL && r->name != NULL; r++)
+        if (strcmp(r->name, name) == 0)
+            return r;
+    return NULL;
+}
+
+/* ---- reports as resources: jive://reports/<project-id>/<report>, the current week ---- */
+
+static void resource_read(struct mcp_call *c, cJSON *json, enum jc_err err, const char *msg)
+{
+    cJSON *r, *item;
+    char *text;
+
+    if (err != JC_OK) {
+        mcp_reply(c, NULL, -32603, NULL, msg);
+        return;
+    }
+    if (cJSON_IsNull(json)) {
+        cJSON *data = cJSON_CreateObject();
+        cJSON_Delete(json);
+        cJSON_AddStringToObject(data, "uri",
+                                cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "uri")));
+        mcp_reply(c, NULL, -32602, data, "resource not found");
+        return;
+    }
+    text = cJSON_PrintUnformatted(json);
+    cJSON_Delete(json);
+    r = cJSON_CreateObject();
+    item = cJSON_CreateObject();
+    cJSON_AddStringToObject(item, "uri",
+                            cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "uri")));
+    cJSON_AddStringToObject(item, "mimeType", "application/json");
+    cJSON_AddStringToObject(item, "text", text != NULL ? text : "null");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(r, "contents"), item);
+    cJSON_free(text);
+    if (c->modern) {
+        cJSON_AddNumberToObject(r, "ttlMs", 30000);
+        cJSON_AddStringToObject(r, "cacheScope", "private");
+    }
+    mcp_reply(c, r, 0, NULL, NULL);
+}
+
+void mcp_report_resource(struct mcp_call *c, const char *project_id, const char *name)
+{
+    const struct report *r = find(name);
+
+    if (!mcp_require_scope(c, "reports:read", "report resources need the reports:read scope"))
+        return;
+    if (r == NULL || !jc_crypto_is_uuid(project_id)) {
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddStringToObject(data, "uri",
+                                cJSON_GetStringValue(cJSON_GetObjectItem(c->params, "uri")));
+        mcp_reply(c, NULL, -32602, data,
+                  "resource not found: expected jive://reports/<project-id>/<report> (reports_list "
+                  "names them)");
+        return;
+    }
+    run_template(c, r, project_id, "1", NULL, resource_read);
+}
+
 void mcp_reports_run(struct mcp_call *c)
 {
     const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "report"));
@@ -217,17 +296,15 @@ void mcp_reports_run(struct mcp_call *c)
     const char *epic = cJSON_GetStringValue(cJSON_GetObjectItem(c->args, "epic"));
     const cJSON *weeks = cJSON_GetObjectItem(c->args, "weeks");
     const struct report *r;
-    char sql[8192], w[16];
-    const char *p[3];
+    char w[16];
 
     if (pid == NULL || !jc_crypto_is_uuid(pid)) {
         mcp_tool_error(c, "project_id must be a project's UUID (projects_list shows them)");
         return;
     }
     snprintf(c->project_id, sizeof(c->project_id), "%s", pid);
-    for (r = reports; r->name != NULL && strcmp(r->name, name) != 0; r++)
-        ;
-    if (r->name == NULL) { /* the schema's enum keeps this from happening */
+    r = find(name);
+    if (r == NULL) { /* the schema's enum keeps this from happening */
         mcp_tool_invalid(c, "unknown report (reports_list names them)");
         return;
     }
@@ -236,13 +313,5 @@ void mcp_reports_run(struct mcp_call *c)
         return;
     }
     snprintf(w, sizeof(w), "%d", cJSON_IsNumber(weeks) ? weeks->valueint : 12);
-    /* the project must be visible; $2 and $3 are typed here for every template */
-    snprintf(sql, sizeof(sql),
-             "SELECT CASE WHEN EXISTS (SELECT 1 FROM projects WHERE id = $1::uuid) AND $2::int > 0 "
-             "AND ($3::text IS NULL OR $3::text <> '') THEN (%s)::text END",
-             r->sql);
-    p[0] = pid;
-    p[1] = w;
-    p[2] = epic;
-    mcp_db(c, sql, 3, p, ran);
+    run_template(c, r, pid, w, epic, ran);
 }

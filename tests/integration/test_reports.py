@@ -150,3 +150,25 @@ def test_the_scanner_records_status_changes(db, history):
     rows = db.execute("SELECT from_status, to_status, commit_sha FROM story_status_history WHERE "
                       "project_id = %s AND story_key = '9.1' ORDER BY id", (pid,)).fetchall()
     assert rows == [(None, "Draft", "c1"), ("Draft", "Approved", "c2"), (None, "Approved", "c2")]
+
+
+def test_reports_as_resources_of_the_current_week(mcp, history, db):
+    from test_mcp import rpc
+    tok = token(history, REPORTS + " stories:read")
+    p = history["project"]
+    tpl = rpc(mcp, "resources/templates/list", {}, tok).json()["result"]["resourceTemplates"]
+    assert "jive://reports/{project_id}/{report}" in [t["uriTemplate"] for t in tpl]
+    r = rpc(mcp, "resources/read", {"uri": f"jive://reports/{p}/wip"}, tok).json()["result"]
+    item = r["contents"][0]
+    assert item["mimeType"] == "application/json" and item["uri"] == f"jive://reports/{p}/wip"
+    weeks = json.loads(item["text"])["weeks"]
+    assert len(weeks) == 1 and weeks[0]["in_progress"] == 1  # this week: 2.1 in progress
+    r = rpc(mcp, "resources/read", {"uri": f"jive://reports/{p}/throughput"}, tok).json()["result"]
+    assert json.loads(r["contents"][0]["text"])["weeks"][0]["done"] == 0
+    for uri, code in ((f"jive://reports/{p}/free_sql", -32602),
+                      (f"jive://reports/{uuid.uuid4()}/wip", -32602)):
+        e = rpc(mcp, "resources/read", {"uri": uri}, tok).json()["error"]
+        assert e["code"] == code and e["data"]["uri"] == uri, e
+    e = rpc(mcp, "resources/read", {"uri": f"jive://reports/{p}/wip"},
+            token(history, "stories:read")).json()["error"]
+    assert e["code"] == -32003 and "reports:read" in e["message"]
