@@ -78,4 +78,11 @@ enum jc_err orch_detect_conflicts(struct jc_app *app, const char *project_id, co
 /* service.c: the service's start (jc_app_main's setup): its state, routes and shutdown. */
 enum jc_err orch_setup(struct jc_app *app, char *err, size_t errlen) JC_MUSTCHECK;
 
+/* retention.c: the scheduled pruning of succeeded jobs (JIVE_JOB_RETENTION_DAYS, every
+ * JIVE_RETENTION_INTERVAL_MS; jc/retention.h). NULL when out of memory. A query in flight at
+ * free time is answered with JC_ECLOSED by the pool, which the pool frees first (jc_app). */
+struct orch_retention;
+struct orch_retention *orch_retention_new(struct jc_app *app);
+void orch_retention_free(struct orch_retention *r);
+
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * service.c: jive-orchestrator's start and stop: the worker with the job handlers of each
- * queue, the job outbox sweeper, the heartbeat log line; at shutdown running jobs finish and
+ * queue, the job outbox sweeper, the heartbeat log line, the pruning of old succeeded jobs
+ * (retention.c); at shutdown running jobs finish and
  * unstarted ones go back to their queues.
  */
 #include <stdlib.h>
@@ -18,6 +19,7 @@ struct orch {
     struct event *heartbeat;
     struct jc_worker *worker;
     struct jc_outbox *outbox;
+    struct orch_retention *retention;
     jc_app_done_fn *done;
 };
 
@@ -29,6 +31,7 @@ static void orch_free(struct orch *o)
         event_free(o->heartbeat);
     jc_worker_free(o->worker);
     jc_outbox_free(o->outbox);
+    orch_retention_free(o->retention);
     free(o);
 }
 
@@ -125,7 +128,8 @@ enum jc_err orch_setup(struct jc_app *app, char *err, size_t errlen)
     o->worker = jc_worker_new(app, handlers, &o->ctx);
     o->outbox = jc_outbox_new(app->base, app->pg, app->redis, app->log, app->metrics, 1000, 2000);
     o->heartbeat = evtimer_new(app->base, heartbeat, o);
-    if (o->worker == NULL || o->outbox == NULL || o->heartbeat == NULL)
+    o->retention = orch_retention_new(app);
+    if (o->worker == NULL || o->outbox == NULL || o->heartbeat == NULL || o->retention == NULL)
         goto nomem;
     {
         struct timeval tv = {HEARTBEAT_S, 0};

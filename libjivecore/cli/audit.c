@@ -2,7 +2,7 @@
 /*
  * audit.c: jivectl audit (the audit log of one org, with the filters of GET /admin/audit) and
  * jivectl trace (one request's or one trace's story across the services: the webhook delivery,
- * the jobs it caused, the MCP calls, in time order).
+ * the jobs it caused, the MCP calls, in time order), and jivectl jobs prune.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "jc/crypto.h"
 #include "jc/parse.h"
+#include "jc/retention.h"
 
 int cmd_audit(const struct jc_config *cfg, struct opt *opts, int n)
 {
@@ -151,4 +152,43 @@ out:
     PQclear(r);
     PQfinish(conn);
     return code;
+}
+
+int cmd_jobs_prune(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    const char *older = opt_get(opts, n, "older-than"), *dry = opt_get(opts, n, "dry-run");
+    long days = cfg->job_retention_days, total = 0, got;
+    char d[24];
+    const char *p[1] = {d};
+    PGconn *conn;
+    PGresult *r;
+    bool only_count = dry != NULL && strcmp(dry, "yes") == 0;
+
+    if (older != NULL && jc_parse_long(older, 1, 36500, &days) != JC_OK)
+        return fail("%s", "jobs prune: --older-than is a number of days, 1 to 36500");
+    if (days == 0)
+        return fail("%s", "jobs prune: JIVE_JOB_RETENTION_DAYS is 0 (keep for ever); give "
+                          "--older-than");
+    snprintf(d, sizeof(d), "%ld", days);
+    conn = connect_db(cfg);
+    if (conn == NULL)
+        return 1;
+    do {
+        r = PQexecParams(conn, only_count ? JC_PRUNABLE_JOBS_SQL : JC_PRUNE_JOBS_SQL, 1, NULL, p,
+                         NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK ||
+            jc_parse_long(PQgetvalue(r, 0, 0), 0, 1L << 40, &got) != JC_OK) {
+            fprintf(stderr, "jivectl: jobs prune: %s", PQresultErrorMessage(r));
+            PQclear(r);
+            PQfinish(conn);
+            return 1;
+        }
+        PQclear(r);
+        total += got;
+    } while (!only_count && got >= JC_PRUNE_BATCH_N);
+    printf("%s%ld succeeded jobs finished more than %ld days ago%s\n",
+           only_count ? "would prune " : "pruned ", total, days,
+           " (queued, running, failed and dead jobs are never pruned)");
+    PQfinish(conn);
+    return 0;
 }

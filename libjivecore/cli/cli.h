@@ -34,5 +34,6 @@ int cmd_policy_check(const struct jc_config *cfg, struct opt *opts, int n);
 /* audit.c: jivectl audit and jivectl trace. */
 int cmd_audit(const struct jc_config *cfg, struct opt *opts, int n);
 int cmd_trace(const struct jc_config *cfg, struct opt *opts, int n);
+int cmd_jobs_prune(const struct jc_config *cfg, struct opt *opts, int n);
 
 #endif

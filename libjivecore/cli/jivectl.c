@@ -740,6 +740,16 @@ static const struct cmd cmds[] = {
      {"id"},
      cmd_jobs_show},
     {"jobs",
+     "prune",
+     "jivectl jobs prune [--older-than DAYS] [--dry-run yes]",
+     "Deletes succeeded jobs finished more than DAYS ago (default JIVE_JOB_RETENTION_DAYS, 90),\n"
+     "a thousand at a time; queued, running, failed and dead jobs are never pruned.\n"
+     "jive-orchestrator does the same on its own every JIVE_RETENTION_INTERVAL_MS. --dry-run\n"
+     "yes only counts. Needs DATABASE_URL.",
+     NULL,
+     {"older-than", "dry-run"},
+     cmd_jobs_prune},
+    {"jobs",
      "retry",
      "jivectl jobs retry <job-id>",
      "Puts a dead job back: status queued, attempts reset; the outbox sweeper (in jive-webhook\n"

@@ -423,7 +423,11 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
             JC_OK ||
         (rc = get_long(&l, "JIVE_MCP_SESSION_TTL_S", 3600, 60, 7L * 86400, &cfg->session_ttl_s)) !=
             JC_OK ||
-        (rc = get_long(&l, "JIVE_MEMORY_QUOTA", 10000, 1, 10000000, &cfg->memory_quota)) != JC_OK)
+        (rc = get_long(&l, "JIVE_MEMORY_QUOTA", 10000, 1, 10000000, &cfg->memory_quota)) != JC_OK ||
+        (rc = get_long(&l, "JIVE_JOB_RETENTION_DAYS", 90, 0, 36500, &cfg->job_retention_days)) !=
+            JC_OK ||
+        (rc = get_long(&l, "JIVE_RETENTION_INTERVAL_MS", 3600000, 1000, 7L * 86400000,
+                       &cfg->retention_interval_ms)) != JC_OK)
         goto fail;
     if ((rc = get_long(&l, "JIVE_HTTP_HEADER_TIMEOUT_MS", 10000, 100, 600000,
                        &cfg->http_header_timeout_ms)) != JC_OK ||

@@ -63,11 +63,13 @@ struct jc_config {
     int max_attempts[5];      /* per queue (enum jc_queue order): JIVE_MAX_ATTEMPTS, overridden by
                                  JIVE_MAX_ATTEMPTS_<QUEUE> such as JIVE_MAX_ATTEMPTS_RUN_SYNC */
 
-    long sse_heartbeat_ms;  /* JIVE_SSE_HEARTBEAT_MS: a comment line on idle event streams */
-    long sse_max_per_token; /* JIVE_SSE_MAX_PER_TOKEN: open streams per token subject */
-    long session_ttl_s;     /* JIVE_MCP_SESSION_TTL_S: an idle 2025-era MCP session's life */
-    long memory_quota;      /* JIVE_MEMORY_QUOTA: notes a project's memory holds at most */
-    char *policy_file;      /* JIVE_POLICY_FILE: the policy (jc/policy.h); NULL: none */
+    long sse_heartbeat_ms;      /* JIVE_SSE_HEARTBEAT_MS: a comment line on idle event streams */
+    long sse_max_per_token;     /* JIVE_SSE_MAX_PER_TOKEN: open streams per token subject */
+    long session_ttl_s;         /* JIVE_MCP_SESSION_TTL_S: an idle 2025-era MCP session's life */
+    long memory_quota;          /* JIVE_MEMORY_QUOTA: notes a project's memory holds at most */
+    char *policy_file;          /* JIVE_POLICY_FILE: the policy (jc/policy.h); NULL: none */
+    long job_retention_days;    /* JIVE_JOB_RETENTION_DAYS: succeeded jobs kept (0: for ever) */
+    long retention_interval_ms; /* JIVE_RETENTION_INTERVAL_MS: how often the pruning runs */
 
     /* the connection guard (jc/conn.h) */
     long http_header_timeout_ms;  /* JIVE_HTTP_HEADER_TIMEOUT_MS: a request's headers */
