@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * runsync.c: the run-sync job. The run comes from the stored webhook event (the job only names
- * it); one statement upserts it into runs, ignoring an update older than what is stored (GitHub
- * does not promise order), and marks the event processed. Publishes run.updated.
+ * runsync.c: the run-sync job. The run comes from the stored webhook event's payload (the job
+ * only names the event; retention keeps a payload while a job that needs it is unfinished); one
+ * statement upserts it into runs, ignoring an update older than what is stored (GitHub does not
+ * promise order), and marks the event processed. Publishes run.updated.
  */
 #include <string.h>
 
@@ -10,7 +11,9 @@
 
 static const char upsert_sql[] =
     "WITH e AS ("
-    "  SELECT org_id, project_id, payload -> $2::text AS r FROM webhook_events WHERE id = $1),"
+    "  SELECT e.org_id, e.project_id, p.payload -> $2::text AS r FROM webhook_events e"
+    "  JOIN webhook_payloads p ON p.event_id = e.id AND p.received_at = e.received_at"
+    "  WHERE e.id = $1),"
     " src AS ("
     "  SELECT org_id, project_id, r,"
     "    coalesce((r->>'updated_at')::timestamptz, (r->>'completed_at')::timestamptz, now()) AS at"
@@ -56,7 +59,7 @@ static void upserted(const PGresult *res, enum jc_err err, const char *msg, void
         return;
     }
     if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
-        jc_job_fail(run, "run-sync: webhook event %s not found", run->job.event_id);
+        jc_job_fail(run, "run-sync: webhook event %s or its payload not found", run->job.event_id);
         return;
     }
     if (strcmp(PQgetvalue(res, 0, 1), "0") == 0) {

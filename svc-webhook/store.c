@@ -218,7 +218,8 @@ void wh_store_flush(struct wh_store *s, void (*cb)(void *ud), void *ud)
 /*
  * $1 is a JSON array with one object per delivery (see struct wh_row). The event rows go in
  * first; a delivery id already stored is skipped (ON CONFLICT), and only the ids really
- * inserted come back and get their job row. $2 lists the jobs pushed to Redis since the last
+ * inserted come back and get their payload row (webhook_payloads, partitioned by day: schema
+ * 018) and their job row. $2 lists the jobs pushed to Redis since the last
  * statement: their job and event rows are marked enqueued in the same commit
  * (jive_mark_enqueued, schema 011).
  */
@@ -226,13 +227,17 @@ static const char store_sql[] =
     "WITH m AS (SELECT jive_mark_enqueued($2::uuid[])),"
     " ev AS ("
     "  INSERT INTO webhook_events (id, source, org_id, project_id, event_type, action,"
-    "    payload, payload_hash, status, processed, processed_at, error_message)"
-    "  SELECT id, 'github', org_id, project_id, event_type, action, payload, payload_hash,"
+    "    payload_hash, status, processed, processed_at, error_message)"
+    "  SELECT id, 'github', org_id, project_id, event_type, action, payload_hash,"
     "    status, processed, CASE WHEN processed THEN now() END, error_message"
     "  FROM jsonb_to_recordset($1::jsonb) AS v (id text, org_id uuid, project_id uuid,"
-    "    event_type text, action text, payload jsonb, payload_hash text, status text,"
+    "    event_type text, action text, payload_hash text, status text,"
     "    processed boolean, error_message text)"
-    "  ON CONFLICT (id) DO NOTHING RETURNING id),"
+    "  ON CONFLICT (id) DO NOTHING RETURNING id, received_at),"
+    " p AS ("
+    "  INSERT INTO webhook_payloads (event_id, received_at, payload)"
+    "  SELECT v.id, ev.received_at, v.payload"
+    "  FROM jsonb_to_recordset($1::jsonb) AS v (id text, payload jsonb) JOIN ev ON ev.id = v.id),"
     " j AS ("
     "  INSERT INTO jobs (id, org_id, project_id, queue, payload, event_id, request_id,"
     "    traceparent, max_attempts)"

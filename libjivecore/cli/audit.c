@@ -192,3 +192,59 @@ int cmd_jobs_prune(const struct jc_config *cfg, struct opt *opts, int n)
     PQfinish(conn);
     return 0;
 }
+
+/* The day partitions of each partitioned table: how many, the first and last day, and the
+ * retention that applies. --run yes first runs one round
+ * (what jive-orchestrator does every JIVE_RETENTION_INTERVAL_MS) with the configured days. */
+int cmd_retention(const struct jc_config *cfg, struct opt *opts, int n)
+{
+    static const char *const tables[] = {"mcp_audit_logs", "webhook_payloads"};
+    const char *run = opt_get(opts, n, "run");
+    long keep[2] = {cfg->audit_retention_days, cfg->event_retention_days};
+    PGconn *conn;
+    PGresult *r;
+    int i, code = 1;
+
+    if (run != NULL && strcmp(run, "yes") != 0 && strcmp(run, "no") != 0)
+        return fail("%s", "retention: --run is yes or no");
+    conn = connect_db(cfg);
+    if (conn == NULL)
+        return 1;
+    for (i = 0; i < 2; i++) {
+        char d[24];
+        const char *p[2] = {tables[i], d};
+
+        snprintf(d, sizeof(d), "%ld", keep[i]);
+        if (run != NULL && strcmp(run, "yes") == 0) {
+            r = PQexecParams(conn, JC_PARTITIONS_SQL, 2, NULL, p, NULL, NULL, 0);
+            if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+                fprintf(stderr, "jivectl: retention: %s: %s", tables[i], PQresultErrorMessage(r));
+                PQclear(r);
+                goto out;
+            }
+            printf("%s: created %s, dropped %s, kept %s for unfinished jobs\n", tables[i],
+                   PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2));
+            PQclear(r);
+        }
+        r = PQexecParams(
+            conn,
+            "SELECT count(*), coalesce(min(right(c.relname, 8)), '-'), "
+            "coalesce(max(right(c.relname, 8)), '-') FROM pg_inherits i JOIN pg_class c ON c.oid = "
+            "i.inhrelid WHERE i.inhparent = $1::regclass AND c.relname ~ ('^' || $1 || "
+            "'_p[0-9]{8}$')",
+            1, NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            fprintf(stderr, "jivectl: retention: %s: %s", tables[i], PQresultErrorMessage(r));
+            PQclear(r);
+            goto out;
+        }
+        printf("%s: %s day partitions, %s to %s (UTC); days kept: %s\n", tables[i],
+               PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2),
+               keep[i] == 0 ? "all" : d);
+        PQclear(r);
+    }
+    code = 0;
+out:
+    PQfinish(conn);
+    return code;
+}

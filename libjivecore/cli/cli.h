@@ -31,9 +31,10 @@ int cmd_member_remove(const struct jc_config *cfg, struct opt *opts, int n);
 int cmd_oauth_client(const struct jc_config *cfg, struct opt *opts, int n);
 int cmd_policy_check(const struct jc_config *cfg, struct opt *opts, int n);
 
-/* audit.c: jivectl audit and jivectl trace. */
+/* audit.c: jivectl audit, trace, jobs prune and retention. */
 int cmd_audit(const struct jc_config *cfg, struct opt *opts, int n);
 int cmd_trace(const struct jc_config *cfg, struct opt *opts, int n);
 int cmd_jobs_prune(const struct jc_config *cfg, struct opt *opts, int n);
+int cmd_retention(const struct jc_config *cfg, struct opt *opts, int n);
 
 #endif

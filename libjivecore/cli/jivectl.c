@@ -749,6 +749,17 @@ static const struct cmd cmds[] = {
      NULL,
      {"older-than", "dry-run"},
      cmd_jobs_prune},
+    {"retention",
+     NULL,
+     "jivectl retention [--run yes]",
+     "Shows the day partitions of the audit log and the webhook payloads (how many, first and\n"
+     "last day) and the days each keeps (JIVE_AUDIT_RETENTION_DAYS, 365; "
+     "JIVE_EVENT_RETENTION_DAYS,\n"
+     "30). --run yes first runs one round now: partitions a week ahead, days past retention\n"
+     "dropped whole, except payloads an unfinished job still needs. Needs DATABASE_URL.",
+     NULL,
+     {"run"},
+     cmd_retention},
     {"jobs",
      "retry",
      "jivectl jobs retry <job-id>",

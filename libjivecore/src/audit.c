@@ -30,7 +30,7 @@ static const char insert_sql[] =
     " actor_type text, actor_id text, actor_name text, tool text, scope text, args_hash text,"
     " result text, error text, ts timestamptz, ip inet, user_agent text, request_id text,"
     " traceparent text, duration_ms int, client_id text) "
-    "ON CONFLICT (entry_id) DO NOTHING";
+    "ON CONFLICT (entry_id, \"timestamp\") DO NOTHING";
 
 /* One row as its JSON line: printed once, then both journaled and sent to Postgres as is. */
 struct row {

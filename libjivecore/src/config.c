@@ -426,6 +426,10 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
         (rc = get_long(&l, "JIVE_MEMORY_QUOTA", 10000, 1, 10000000, &cfg->memory_quota)) != JC_OK ||
         (rc = get_long(&l, "JIVE_JOB_RETENTION_DAYS", 90, 0, 36500, &cfg->job_retention_days)) !=
             JC_OK ||
+        (rc = get_long(&l, "JIVE_AUDIT_RETENTION_DAYS", 365, 0, 36500,
+                       &cfg->audit_retention_days)) != JC_OK ||
+        (rc = get_long(&l, "JIVE_EVENT_RETENTION_DAYS", 30, 0, 36500,
+                       &cfg->event_retention_days)) != JC_OK ||
         (rc = get_long(&l, "JIVE_RETENTION_INTERVAL_MS", 3600000, 1000, 7L * 86400000,
                        &cfg->retention_interval_ms)) != JC_OK)
         goto fail;

@@ -146,16 +146,23 @@ def main():
             updates = {r[0]: {"updates": r[1], "hot": r[2]} for r in c.execute(
                 "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
                 "WHERE relname IN ('jobs', 'webhook_events')")}
-            # the ceiling's table: the same shape and payload storage as the event row
+            # the ceiling's tables: the event row's shape, and its payload's row stored the same
+            # way (lz4, a table partitioned by time, keyed by delivery id and time)
             c.execute("CREATE TABLE bench_events (id text PRIMARY KEY, "
-                      "payload jsonb COMPRESSION lz4 NOT NULL, "
                       "payload_hash text NOT NULL, received_at timestamptz DEFAULT now())")
+            c.execute("CREATE TABLE bench_payloads (event_id text NOT NULL, "
+                      "received_at timestamptz NOT NULL, payload jsonb COMPRESSION lz4 NOT NULL, "
+                      "PRIMARY KEY (event_id, received_at)) PARTITION BY RANGE (received_at)")
+            c.execute("CREATE TABLE bench_payloads_any PARTITION OF bench_payloads DEFAULT")
         literal = "'" + body.decode().replace("'", "''") + "'"
         def insert_script(name, rows):
-            """A pgbench script inserting rows event-sized rows in one statement."""
-            row = "(gen_random_uuid()::text, :payload::jsonb, md5(random()::text))"
-            (tmp / name).write_text("INSERT INTO bench_events (id, payload, payload_hash) VALUES "
-                                    + ", ".join([row] * rows) + ";\n")
+            """A pgbench script storing rows deliveries (event and payload rows) in one
+            statement."""
+            row = "(gen_random_uuid()::text, md5(random()::text))"
+            (tmp / name).write_text(
+                "WITH e AS (INSERT INTO bench_events (id, payload_hash) VALUES "
+                + ", ".join([row] * rows) + " RETURNING id, received_at) "
+                "INSERT INTO bench_payloads SELECT id, received_at, :payload::jsonb FROM e;\n")
             return tmp / name
 
         cpu0, wal2, client0 = cpu_seconds(), wal_stats(dsn), children_cpu()
@@ -260,8 +267,9 @@ Each delivery is one HTTP request with HMAC-SHA256 over the raw body, JSON parsi
 one prepared statement shared with the deliveries that arrived during the previous commit (the
 event row and its job row, group commit; the rows travel as one JSON array), an LPUSH to
 Redis, a `webhook.received` PUBLISH, and the job's enqueue mark, written by the next batch's
-statement. The ceiling's table has the event row's shape and stores its payload the same way
-(`jsonb`, lz4-compressed, as `webhook_events.payload` since migration 010).
+statement. The ceiling's tables have the event row's shape and store its payload the same way
+(`jsonb`, lz4-compressed, in a table partitioned by time, as `webhook_payloads` since migration
+018).
 
 ### Where the CPU goes
 

@@ -627,8 +627,11 @@ def test_journal_replay_writes_each_row_once(spawn, tenant, db, tmp_path):
     journal: replaying them must not duplicate them (entry_id)."""
     done, new = str(uuid.uuid4()), str(uuid.uuid4())
     rid_done, rid_new = str(uuid.uuid4()), str(uuid.uuid4())
-    db.execute("INSERT INTO mcp_audit_logs (entry_id, actor_type, tool, result, request_id) "
-               "VALUES (%s, 'agent', 'status_get', 'success', %s)", (done, rid_done))
+    # written before the crash with the time its journal line carries (the row's key is
+    # entry_id and that time: the table is partitioned by it)
+    db.execute("INSERT INTO mcp_audit_logs (entry_id, actor_type, tool, result, request_id, "
+               "\"timestamp\") VALUES (%s, 'agent', 'status_get', 'success', %s, "
+               "'2026-11-21T08:00:00Z')", (done, rid_done))
     journal = tmp_path / "journal.jsonl"
     rows = [{"entry_id": done, "actor_type": "agent", "tool": "status_get", "result": "success",
              "request_id": rid_done, "ts": "2026-11-21T08:00:00Z", "duration_ms": 1},

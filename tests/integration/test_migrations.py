@@ -110,9 +110,10 @@ def test_runtime_role_sees_only_its_org(stack, fresh_db):
         assert role == (False, False)
         owner = c.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'projects'").fetchone()[0]
         assert owner != "jive_runtime"
-        # every tenant table has RLS enabled
+        # every tenant table has RLS enabled, partitioned tables and their partitions too
         tables = c.execute(
-            "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace "
+            "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p') "
+            "AND relnamespace = 'public'::regnamespace "
             "AND relname <> 'schema_migrations' AND NOT relrowsecurity").fetchall()
         assert tables == []
         with c.transaction():
@@ -126,6 +127,22 @@ def test_runtime_role_sees_only_its_org(stack, fresh_db):
         with c.transaction():
             c.execute("SET LOCAL ROLE jive_runtime")
             assert c.execute("SELECT count(*) FROM projects").fetchone()[0] == 0  # no tenant set
+        # the partitioned audit log: through the parent, only the org's rows; a day partition
+        # or a payload table read directly: refused
+        c.execute("INSERT INTO mcp_audit_logs (org_id, actor_type, tool, result) VALUES "
+                  "(%s, 'agent', 't', 'success'), (%s, 'agent', 't', 'success')", (a, b))
+        with c.transaction():
+            c.execute("SET LOCAL ROLE jive_runtime")
+            c.execute("SELECT set_config('jive.org_id', %s, true)", (str(a),))
+            assert c.execute("SELECT org_id FROM mcp_audit_logs").fetchall() == [(a,)]
+        today = c.execute("SELECT 'mcp_audit_logs_p' || to_char(now() AT TIME ZONE 'UTC', "
+                          "'YYYYMMDD')").fetchone()[0]
+        for direct in (today, "mcp_audit_logs_default", "webhook_payloads"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                with c.transaction():
+                    c.execute("SET LOCAL ROLE jive_runtime")
+                    c.execute("SELECT set_config('jive.org_id', %s, true)", (str(a),))
+                    c.execute(f"SELECT count(*) FROM {direct}")
         pb = c.execute("SELECT id FROM projects WHERE org_id = %s", (b,)).fetchone()[0]
         # writing a row into another tenant is refused by the policy's WITH CHECK
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -153,3 +170,39 @@ def test_constraints_reject_bad_rows(stack, fresh_db):
                 # a row whose org does not own the project
                 c.execute("INSERT INTO artifacts (org_id, project_id, path, kind) "
                           "VALUES (gen_random_uuid(), %s, 'docs/prd.md', 'prd')", (pid,))
+
+
+def test_018_moves_existing_audit_rows_and_payloads_into_day_partitions(stack, fresh_db, tmp_path):
+    """An installation upgraded to the partitioned tables keeps every row: audit rows land in
+    their day's partition with their ids, payloads leave webhook_events for webhook_payloads, and
+    new audit ids continue after the old ones."""
+    before = tmp_path / "schema"
+    before.mkdir()
+    for f in (ROOT / "schema").glob("[0-9][0-9][0-9]_*.sql"):
+        if f.name < "018":
+            (before / f.name).write_text(f.read_text())
+    p = run_bin("jivectl", stack.env(DATABASE_URL=fresh_db, JIVE_SCHEMA_DIR=str(before)), "migrate")
+    assert p.returncode == 0, p.stderr
+    a, _ = seed_two_orgs(fresh_db)
+    with psycopg.connect(fresh_db, autocommit=True) as c:
+        pid = c.execute("SELECT id FROM projects WHERE org_id = %s", (a,)).fetchone()[0]
+        c.execute("INSERT INTO mcp_audit_logs (entry_id, org_id, actor_type, tool, result, "
+                  "\"timestamp\") SELECT gen_random_uuid(), %s, 'agent', 'status_get', 'success', "
+                  "now() - make_interval(days => g) FROM generate_series(0, 40, 20) g", (a,))
+        c.execute("INSERT INTO webhook_events (id, org_id, project_id, event_type, payload, "
+                  "payload_hash, received_at) VALUES ('d-1', %s, %s, 'push', '{\"n\": 1}', 'h', "
+                  "now() - interval '5 days')", (a, pid))
+        audit = c.execute("SELECT id, \"timestamp\" FROM mcp_audit_logs ORDER BY id").fetchall()
+    assert migrate(stack, fresh_db).returncode == 0
+    with psycopg.connect(fresh_db, autocommit=True) as c:
+        rows = c.execute("SELECT id, \"timestamp\", tableoid::regclass::text = 'mcp_audit_logs_p' "
+                         "|| to_char(\"timestamp\" AT TIME ZONE 'UTC', 'YYYYMMDD') "
+                         "FROM mcp_audit_logs ORDER BY id").fetchall()
+        assert [(i, t) for i, t, _ in rows] == audit and all(own for _, _, own in rows)
+        assert c.execute("SELECT payload, tableoid::regclass::text FROM webhook_payloads "
+                         "WHERE event_id = 'd-1'").fetchone()[0] == {"n": 1}
+        assert c.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = "
+                         "'webhook_events' AND column_name = 'payload'").fetchone()[0] == 0
+        new = c.execute("INSERT INTO mcp_audit_logs (actor_type, tool, result) VALUES "
+                        "('agent', 't', 'success') RETURNING id").fetchone()[0]
+        assert new > max(i for i, _ in audit)

@@ -109,8 +109,10 @@ def deliver(svc, project_id, event, payload, secret, delivery=None, form=False, 
 
 
 def stored(db, delivery):
-    return db.execute("SELECT event_type, action, status, processed, enqueued_at IS NOT NULL, "
-                      "payload, payload_hash, project_id::text FROM webhook_events WHERE id = %s",
+    return db.execute("SELECT event_type, action, status, processed, e.enqueued_at IS NOT NULL, "
+                      "p.payload, payload_hash, project_id::text FROM webhook_events e "
+                      "LEFT JOIN webhook_payloads p ON p.event_id = e.id "
+                      "AND p.received_at = e.received_at WHERE e.id = %s",
                       (delivery,)).fetchone()
 
 
@@ -153,9 +155,11 @@ def test_push_to_tracked_branch_becomes_artifact_scan(webhook, project, db, stac
     assert ev[0] == "push" and ev[1] is None and ev[3] is False and ev[4]
     assert ev[5] == payload and ev[6] == hashlib.sha256(body).hexdigest()
     assert ev[7] == project["id"]
-    # stored compressed with lz4 (migration 010), not pglz
-    assert db.execute("SELECT pg_column_compression(payload) FROM webhook_events "
-                      "WHERE id = %s", (delivery,)).fetchone()[0] == "lz4"
+    # stored compressed with lz4 (migrations 010 and 018), not pglz, in the day's partition
+    assert db.execute("SELECT pg_column_compression(payload), tableoid::regclass::text = "
+                      "'webhook_payloads_p' || to_char(received_at AT TIME ZONE 'UTC', 'YYYYMMDD') "
+                      "FROM webhook_payloads WHERE event_id = %s", (delivery,)).fetchone() == \
+        ("lz4", True)
     (jid, queue, jpayload, status, enq), = jobs_of(db, delivery)
     assert (jid, queue, status, enq) == (job_id, "artifact-scan", "queued", True)
     assert jpayload["before"] == payload["before"] and jpayload["after"] == payload["after"]
@@ -561,8 +565,8 @@ def test_marking_skips_a_job_row_another_transaction_holds(project, db, stack):
     """Marks ride on delivery batches; a job row held elsewhere (the sweeper pushing it, a worker
     claiming it) is skipped at once rather than waited for, so a batch never blocks on it."""
     delivery, job_id = str(uuid.uuid4()), str(uuid.uuid4())
-    db.execute("INSERT INTO webhook_events (id, org_id, project_id, event_type, payload, "
-               "payload_hash) VALUES (%s, %s, %s, 'push', '{}', 'h')",
+    db.execute("INSERT INTO webhook_events (id, org_id, project_id, event_type, payload_hash) "
+               "VALUES (%s, %s, %s, 'push', 'h')",
                (delivery, project["org_id"], project["id"]))
     db.execute("INSERT INTO jobs (id, org_id, project_id, queue, event_id) "
                "VALUES (%s, %s, %s, 'artifact-scan', %s)",

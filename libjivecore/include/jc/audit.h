@@ -7,7 +7,8 @@
  * when it is added, before the caller answers its client, so a row survives a crash of the
  * process (kill -9), though not of the machine. Rows wait in memory while Postgres is away;
  * the journal is emptied once every row in it is written. The next start replays the journal
- * first. Each row carries a random entry_id and the insert skips ids already present, so a row
+ * first. Each row carries a random entry_id and its time, and the insert skips an (entry_id,
+ * time) already present (the audit table is partitioned by that time: schema 018), so a row
  * that was written just before a crash is not written twice. Beyond the memory cap rows stay
  * only in the journal and are read back from it once memory has drained. One process per
  * journal: the file is locked (flock) while open.

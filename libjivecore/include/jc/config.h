@@ -69,6 +69,8 @@ struct jc_config {
     long memory_quota;          /* JIVE_MEMORY_QUOTA: notes a project's memory holds at most */
     char *policy_file;          /* JIVE_POLICY_FILE: the policy (jc/policy.h); NULL: none */
     long job_retention_days;    /* JIVE_JOB_RETENTION_DAYS: succeeded jobs kept (0: for ever) */
+    long audit_retention_days;  /* JIVE_AUDIT_RETENTION_DAYS: audit log days kept (0: for ever) */
+    long event_retention_days;  /* JIVE_EVENT_RETENTION_DAYS: webhook payload days kept (0: ...) */
     long retention_interval_ms; /* JIVE_RETENTION_INTERVAL_MS: how often the pruning runs */
 
     /* the connection guard (jc/conn.h) */
