@@ -252,7 +252,7 @@ PostgreSQL 15 with **fsync and synchronous_commit on**, Redis.
 |---|---|
 | deliveries/s ({r['connections']} connections, {r['seconds']} s, {r['body_bytes']}-byte signed push) | {r['deliveries_per_s']:.0f} |
 | latency p50 / p99 | {r['p50_ms']:.1f} ms / {r['p99_ms']:.1f} ms |
-| same-run ceiling: pgbench, one {r['body_bytes']}-byte jsonb row per transaction, {r['connections']} clients | {r['ceiling_inserts_per_s']:.0f} inserts/s |
+| same-run ceiling: pgbench, one event row and its {r['body_bytes']}-byte jsonb payload row per transaction, {r['connections']} clients | {r['ceiling_inserts_per_s']:.0f} inserts/s |
 | **ratio deliveries/s : ceiling** | **{r['ratio']:.2f}** |
 | deliveries the server accepted / `webhook_events` rows / jobs | {r['accepted_by_server']} / {r['rows']} / {r['jobs']} {'(equal)' if held else '(NOT EQUAL)'} |
 | non-2xx replies | {r['non_2xx']} |
