@@ -11,11 +11,14 @@
 #include "jc/keys.h"
 #include "jc/clock.h"
 #include "jc/crypto.h"
+#include "jc/parse.h"
 #include "jc/worker.h"
 
 #define BLOCK_SECONDS "1"
 #define PROMOTE_MS 200
 #define PROMOTE_BATCH "100"
+#define RESERVE_MAX 64 /* messages one reserve call moves at most */
+#define DONE_MAX 256   /* completions one statement writes at most */
 
 /* LREM the reserved message, ZADD the next attempt's message at its due time. */
 static const char retry_lua[] = "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
@@ -33,6 +36,33 @@ static const char dead_lua[] = "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
 static const char ack_lua[] = "local n = redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
                               "redis.call('DEL', KEYS[2])\n"
                               "return n\n";
+
+/* Reserve up to ARGV[1] messages at once: each moved from the queue's head end to the active
+ * list as BLMOVE would, in one atomic step. Empty when the queue is. */
+static const char reserve_lua[] = "local out = {}\n"
+                                  "for i = 1, tonumber(ARGV[1]) do\n"
+                                  "  local m = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', "
+                                  "'LEFT')\n"
+                                  "  if not m then break end\n"
+                                  "  out[i] = m\n"
+                                  "end\n"
+                                  "return out\n";
+
+/* The job locks of a batch in one step: KEYS are the lock keys, ARGV[1] the worker, ARGV[2]
+ * the TTL; one 1 (taken) or 0 (another worker holds it) per key. */
+static const char lock_lua[] =
+    "local got = {}\n"
+    "for i, k in ipairs(KEYS) do\n"
+    "  got[i] = redis.call('SET', k, ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0\n"
+    "end\n"
+    "return got\n";
+
+/* Ack a batch: KEYS[1] the active list; ARGV pairs of a reserved message and its job lock. */
+static const char ack_batch_lua[] = "for i = 1, #ARGV, 2 do\n"
+                                    "  redis.call('LREM', KEYS[1], 1, ARGV[i])\n"
+                                    "  redis.call('DEL', ARGV[i + 1])\n"
+                                    "end\n"
+                                    "return 1\n";
 
 /* Move due delayed messages to the tail of their queue (consumed next). */
 static const char promote_lua[] =
@@ -73,6 +103,7 @@ struct fetcher {
     enum jc_queue queue;
     struct jc_redis *conn; /* blocking connection of its own */
     bool waiting;
+    bool idle; /* the last batch came back empty: block (BLMOVE) for the next message */
     struct event *retry;
 };
 
@@ -92,7 +123,10 @@ struct jc_worker {
     void *drained_ud;
     struct event *beat;    /* heartbeat + recovery */
     struct event *promote; /* delayed → queue */
-    struct jc_redis_script retry_s, dead_s, ack_s, promote_s, recover_s;
+    struct jc_redis_script retry_s, dead_s, ack_s, ack_batch_s, promote_s, recover_s, reserve_s,
+        lock_s;
+    struct jc_job_run *done_head, *done_tail; /* succeeded, waiting for the next commit */
+    bool completing;                          /* a completion statement is in flight */
     struct jc_metric *m_ok, *m_failed, *m_dead, *m_recovered;
 };
 
@@ -110,11 +144,14 @@ static void run_free(struct jc_job_run *run)
 {
     free(run->raw);
     cJSON_Delete(run->msg);
+    cJSON_Delete(run->result);
+    cJSON_Delete(run->hist);
     free(run);
 }
 
 static void fetch(struct fetcher *f);
-static void start(struct jc_worker *w, struct jc_job_run *run);
+static void start_batch(struct jc_worker *w, struct jc_job_run **runs, int n);
+static void acked(const redisReply *r, enum jc_err err, const char *msg, void *ud);
 static void check_drained(struct jc_worker *w);
 
 /* A slot became free: start a pending job, then let the fetchers reserve more. */
@@ -122,13 +159,19 @@ static void slot_freed(struct jc_worker *w)
 {
     int q;
 
+    struct jc_job_run *batch[RESERVE_MAX];
+    int k = 0;
+
     w->running--;
-    while (w->pending != NULL && w->running < (int)w->app->cfg.worker_concurrency && !w->draining) {
-        struct jc_job_run *run = w->pending;
-        w->pending = run->next;
+    while (w->pending != NULL && w->running + k < (int)w->app->cfg.worker_concurrency &&
+           !w->draining && k < RESERVE_MAX) {
+        batch[k] = w->pending;
+        w->pending = batch[k]->next;
         w->npending--;
-        start(w, run);
+        k++;
     }
+    if (k > 0)
+        start_batch(w, batch, k);
     for (q = 0; q < JC_Q_COUNT; q++)
         if (w->fetchers[q].conn != NULL)
             fetch(&w->fetchers[q]);
@@ -237,7 +280,7 @@ void jc_job_defer(struct jc_job_run *run, long delay_ms)
         deferred_row(NULL, JC_EPG, "cannot submit", d);
 }
 
-/* ---- success ---- */
+/* ---- success: completions share a commit, acks share a script call ---- */
 
 static void acked(const redisReply *r, enum jc_err err, const char *msg, void *ud)
 {
@@ -251,54 +294,163 @@ static void acked(const redisReply *r, enum jc_err err, const char *msg, void *u
     slot_freed(w);
 }
 
-static void succeeded_row(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+/* The jobs of one completion statement, from its commit to their ack. */
+struct done_batch {
+    struct jc_worker *w;
+    int n;
+    struct jc_job_run *runs[];
+};
+
+static void batch_acked(const redisReply *r, enum jc_err err, const char *msg, void *ud)
 {
-    struct jc_job_run *run = ud;
-    struct jc_worker *w = run->worker;
-    char lock[96];
-    const char *argv[3];
-    cJSON *data;
+    struct done_batch *d = ud;
+    struct jc_worker *w = d->w;
+    int i;
+
+    (void)r;
+    if (err != JC_OK) /* the rows say succeeded: a re-run is skipped by the claim */
+        jc_warn(w->app->log, "%d succeeded job(s) not acknowledged: %s", d->n, msg);
+    for (i = 0; i < d->n; i++)
+        run_free(d->runs[i]);
+    w->running -= d->n - 1; /* and slot_freed gives back the last one */
+    free(d);
+    slot_freed(w);
+}
+
+static void send_completions(struct jc_worker *w);
+
+static void completed(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct done_batch *d = ud;
+    struct jc_worker *w = d->w;
+    const char **argv = NULL;
+    char(*locks)[96] = NULL;
+    int i;
 
     (void)res;
+    w->completing = false;
     if (err != JC_OK) {
-        jc_warn(w->app->log, "job %s: effects done, row not updated (%s); will run again",
-                run->job.id, msg);
-        requeue_later(run, w->app->cfg.retry_base_ms, false);
+        jc_warn(w->app->log, "%d job(s): effects done, rows not updated (%s); will run again", d->n,
+                msg);
+        for (i = 0; i < d->n; i++)
+            requeue_later(d->runs[i], w->app->cfg.retry_base_ms, false);
+        free(d);
+        send_completions(w);
         return;
     }
-    jc_metric_inc(w->m_ok, 1);
-    data = cJSON_CreateObject();
-    cJSON_AddStringToObject(data, "queue", jc_queue_name(run->job.queue));
-    cJSON_AddNumberToObject(data, "attempt", run->attempt);
-    cJSON_AddNumberToObject(data, "duration_ms", (jc_clock_mono() - run->t0) * 1000.0);
-    publish(run, "job.succeeded", data);
-    jc_key_job_lock(lock, sizeof(lock), run->job.id);
-    argv[0] = w->active_key;
-    argv[1] = lock;
-    argv[2] = run->raw;
-    if (jc_redis_eval(w->app->redis, &w->ack_s, 2, 3, argv, acked, run) != JC_OK)
-        acked(NULL, JC_EREDIS, "cannot submit", run);
+    for (i = 0; i < d->n; i++) {
+        struct jc_job_run *run = d->runs[i];
+        cJSON *data = cJSON_CreateObject();
+        jc_metric_inc(w->m_ok, 1);
+        cJSON_AddStringToObject(data, "queue", jc_queue_name(run->job.queue));
+        cJSON_AddNumberToObject(data, "attempt", run->attempt);
+        cJSON_AddNumberToObject(data, "duration_ms", (jc_clock_mono() - run->t0) * 1000.0);
+        publish(run, "job.succeeded", data);
+    }
+    send_completions(w); /* the completions that arrived meanwhile: the next commit */
+    /* one ack for the batch: KEYS[1] the active list, ARGV message and lock key pairs */
+    argv = malloc(((size_t)d->n * 2 + 1) * sizeof(*argv));
+    locks = malloc((size_t)d->n * sizeof(*locks));
+    if (argv != NULL && locks != NULL) {
+        argv[0] = w->active_key;
+        for (i = 0; i < d->n; i++) {
+            jc_key_job_lock(locks[i], sizeof(locks[i]), d->runs[i]->job.id);
+            argv[1 + 2 * i] = d->runs[i]->raw;
+            argv[2 + 2 * i] = locks[i];
+        }
+        if (jc_redis_eval(w->app->redis, &w->ack_batch_s, 1, 1 + 2 * d->n, argv, batch_acked, d) !=
+            JC_OK)
+            batch_acked(NULL, JC_EREDIS, "cannot submit", d);
+    } else {
+        batch_acked(NULL, JC_ENOMEM, "out of memory", d);
+    }
+    free(argv);
+    free(locks);
+}
+
+/* Sends every waiting completion in one statement, unless one is in flight: those that
+ * arrive meanwhile wait for its commit and share the next one. */
+static void send_completions(struct jc_worker *w)
+{
+    struct done_batch *d;
+    cJSON *rows;
+    char *text;
+    int n = 0, i;
+    struct jc_job_run *run;
+
+    if (w->completing || w->done_head == NULL)
+        return;
+    for (run = w->done_head; run != NULL && n < DONE_MAX; run = run->next)
+        n++;
+    d = malloc(sizeof(*d) + (size_t)n * sizeof(d->runs[0]));
+    rows = cJSON_CreateArray();
+    if (d == NULL || rows == NULL) { /* out of memory: the waiting jobs will run again */
+        free(d);
+        cJSON_Delete(rows);
+        while ((run = w->done_head) != NULL) {
+            w->done_head = run->next;
+            requeue_later(run, w->app->cfg.retry_base_ms, false);
+        }
+        w->done_tail = NULL;
+        return;
+    }
+    d->w = w;
+    d->n = n;
+    for (i = 0; i < n; i++) {
+        cJSON *row = cJSON_CreateObject();
+        run = w->done_head;
+        w->done_head = run->next;
+        run->next = NULL;
+        d->runs[i] = run;
+        cJSON_AddStringToObject(row, "id", run->job.id);
+        cJSON_AddItemToObject(row, "result",
+                              run->result != NULL ? run->result : cJSON_CreateNull());
+        run->result = NULL;
+        cJSON_AddItemToObject(row, "hist", run->hist);
+        run->hist = NULL;
+        cJSON_AddItemToArray(rows, row);
+    }
+    if (w->done_head == NULL)
+        w->done_tail = NULL;
+    text = cJSON_PrintUnformatted(rows);
+    cJSON_Delete(rows);
+    w->completing = true;
+    {
+        const char *p[1] = {text};
+        if (text == NULL ||
+            jc_pg_query(w->app->pg, 0,
+                        "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
+                        "  v(id uuid, result jsonb, hist jsonb)), "
+                        "j AS (UPDATE jobs SET status = 'succeeded', result = v.result, "
+                        "  error = NULL, finished_at = now(), updated_at = now(), "
+                        "  history = history || v.hist FROM v WHERE jobs.id = v.id "
+                        "  RETURNING jobs.event_id) "
+                        "UPDATE webhook_events SET processed = true, processed_at = now(), "
+                        "  status = 'processed' "
+                        "WHERE id IN (SELECT event_id FROM j) AND NOT processed",
+                        1, p, completed, d) != JC_OK)
+            completed(NULL, JC_EPG, "cannot submit", d);
+    }
+    cJSON_free(text);
 }
 
 void jc_job_succeed(struct jc_job_run *run, cJSON *result)
 {
     struct jc_worker *w = run->worker;
-    char *res = result != NULL ? cJSON_PrintUnformatted(result) : NULL;
     char *hist = history_entry(run, "succeeded", NULL);
-    const char *p[3] = {run->job.id, res, hist};
 
-    cJSON_Delete(result);
-    if (jc_pg_query(w->app->pg, 0,
-                    "WITH j AS (UPDATE jobs SET status = 'succeeded', result = $2::jsonb, "
-                    "  error = NULL, finished_at = now(), updated_at = now(), "
-                    "  history = history || $3::jsonb WHERE id = $1::uuid RETURNING event_id) "
-                    "UPDATE webhook_events SET processed = true, processed_at = now(), "
-                    "  status = 'processed' "
-                    "WHERE id = (SELECT event_id FROM j) AND NOT processed",
-                    3, p, succeeded_row, run) != JC_OK)
-        succeeded_row(NULL, JC_EPG, "cannot submit", run);
-    cJSON_free(res);
+    run->result = result;
+    run->hist = hist != NULL ? cJSON_Parse(hist) : NULL;
     cJSON_free(hist);
+    if (run->hist == NULL)
+        run->hist = cJSON_CreateArray();
+    run->next = NULL;
+    if (w->done_tail != NULL)
+        w->done_tail->next = run;
+    else
+        w->done_head = run;
+    w->done_tail = run;
+    send_completions(w);
 }
 
 /* ---- failure: retry with backoff, or dead ---- */
@@ -486,113 +638,195 @@ void jc_job_reject(struct jc_job_run *run, const char *fmt, ...)
     cJSON_free(hist);
 }
 
-/* ---- starting a job: lock, claim, handler ---- */
+/* ---- starting jobs: locks, claims, handlers, a batch at a time ---- */
+
+/* Jobs reserved together while their locks and their claim are out. */
+struct batch {
+    struct jc_worker *w;
+    int n;
+    struct jc_job_run *runs[];
+};
+
+/* The claim found nothing to do (no such job, or it already succeeded or died: a duplicate or
+ * stale message): drop the message and the lock. */
+static void drop_stale(struct jc_job_run *run)
+{
+    struct jc_worker *w = run->worker;
+    const char *argv[3];
+    char lock[96];
+
+    jc_info(w->app->log, "job %s: nothing to do (done, dead or unknown); dropping message",
+            run->job.id);
+    jc_key_job_lock(lock, sizeof(lock), run->job.id);
+    argv[0] = w->active_key;
+    argv[1] = lock;
+    argv[2] = run->raw;
+    if (jc_redis_eval(w->app->redis, &w->ack_s, 2, 3, argv, acked, run) != JC_OK)
+        acked(NULL, JC_EREDIS, "cannot submit", run);
+}
 
 static void claimed(const PGresult *res, enum jc_err err, const char *msg, void *ud)
 {
-    struct jc_job_run *run = ud;
-    struct jc_worker *w = run->worker;
+    struct batch *b = ud;
+    struct jc_worker *w = b->w;
+    int i;
 
-    if (err != JC_OK) {
-        jc_warn(w->app->log, "job %s: cannot claim (%s); retrying later", run->job.id, msg);
-        requeue_later(run, w->app->cfg.retry_base_ms, false);
+    if (err != JC_OK) { /* every message of the batch goes back, attempt unchanged */
+        jc_warn(w->app->log, "%d job(s): cannot claim (%s); retrying later", b->n, msg);
+        for (i = 0; i < b->n; i++)
+            requeue_later(b->runs[i], w->app->cfg.retry_base_ms, false);
+        free(b);
         return;
     }
-    if (PQntuples(res) != 1) {
-        /* no such job, or it already succeeded / died: a duplicate or stale message */
-        const char *argv[3];
-        char lock[96];
-        jc_info(w->app->log, "job %s: nothing to do (done, dead or unknown); dropping message",
-                run->job.id);
-        jc_key_job_lock(lock, sizeof(lock), run->job.id);
-        argv[0] = w->active_key;
-        argv[1] = lock;
-        argv[2] = run->raw;
-        if (jc_redis_eval(w->app->redis, &w->ack_s, 2, 3, argv, acked, run) != JC_OK)
-            acked(NULL, JC_EREDIS, "cannot submit", run);
-        return;
+    for (i = 0; i < PQntuples(res); i++) { /* (position in the batch, attempts) */
+        long at, n;
+        if (jc_parse_long(PQgetvalue(res, i, 0), 1, b->n, &at) == JC_OK &&
+            jc_parse_long(PQgetvalue(res, i, 1), 1, 1L << 30, &n) == JC_OK)
+            b->runs[at - 1]->attempt = (int)n;
     }
-    run->attempt = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-    JC_LOG(w->app->log, JC_LOG_DEBUG, NULL, NULL, "job %s (%s) attempt %d started", run->job.id,
-           jc_queue_name(run->job.queue), run->attempt);
-    w->handlers[run->job.queue](run, w->ud);
+    for (i = 0; i < b->n; i++) {
+        struct jc_job_run *run = b->runs[i];
+        if (run->attempt == 0) {
+            drop_stale(run);
+            continue;
+        }
+        JC_LOG(w->app->log, JC_LOG_DEBUG, NULL, NULL, "job %s (%s) attempt %d started", run->job.id,
+               jc_queue_name(run->job.queue), run->attempt);
+        w->handlers[run->job.queue](run, w->ud);
+    }
+    free(b);
 }
+
+/* The claim of a batch: one statement for every job whose lock was taken. This worker's
+ * configuration decides how many attempts each job gets: the row says so. */
+static const char claim_sql[] =
+    "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), "
+    "updated_at = now(), worker = $2, max_attempts = v.max "
+    "FROM unnest($1::uuid[], $3::int[]) WITH ORDINALITY AS v(id, max, i) "
+    "WHERE jobs.id = v.id AND jobs.status IN ('queued', 'running') "
+    "RETURNING v.i, jobs.attempts";
 
 static void locked(const redisReply *r, enum jc_err err, const char *msg, void *ud)
 {
-    struct jc_job_run *run = ud;
-    struct jc_worker *w = run->worker;
-    char max[16];
-    const char *p[3] = {run->job.id, w->id, max};
+    struct batch *b = ud;
+    struct jc_worker *w = b->w;
+    /* job ids are checked UUIDs (36 characters) and attempts small numbers */
+    size_t cap = (size_t)b->n * 40 + 3;
+    char *ids = malloc(cap), *max = malloc((size_t)b->n * 12 + 3);
+    size_t il = 0, ml = 0;
+    int i, k = 0;
 
-    if (err != JC_OK) {
-        jc_warn(w->app->log, "job %s: cannot lock (%s); retrying later", run->job.id, msg);
-        requeue_later(run, w->app->cfg.retry_base_ms, false);
+    if (err != JC_OK || r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)b->n ||
+        ids == NULL || max == NULL) {
+        jc_warn(w->app->log, "%d job(s): cannot lock (%s); retrying later", b->n,
+                err != JC_OK ? msg : "unexpected reply or out of memory");
+        for (i = 0; i < b->n; i++)
+            requeue_later(b->runs[i], w->app->cfg.retry_base_ms, false);
+        free(b);
+        free(ids);
+        free(max);
         return;
     }
-    if (r == NULL || r->type == REDIS_REPLY_NIL) {
-        /* the same job runs on another worker (a duplicate message): try again later */
-        requeue_later(run, w->app->cfg.retry_base_ms, true);
-        return;
+    ids[il++] = '{';
+    max[ml++] = '{';
+    for (i = 0; i < b->n; i++) {
+        struct jc_job_run *run = b->runs[i];
+        if (r->element[i]->type != REDIS_REPLY_INTEGER || r->element[i]->integer != 1) {
+            /* the same job runs on another worker (a duplicate message): try again later */
+            requeue_later(run, w->app->cfg.retry_base_ms, true);
+            continue;
+        }
+        il += (size_t)snprintf(ids + il, cap - il, "%s%s", k > 0 ? "," : "", run->job.id);
+        ml += (size_t)snprintf(max + ml, (size_t)b->n * 12 + 3 - ml, "%s%d", k > 0 ? "," : "",
+                               w->app->cfg.max_attempts[run->job.queue]);
+        b->runs[k++] = run;
     }
-    /* this worker's configuration decides how many attempts the job gets: the row says so */
-    snprintf(max, sizeof(max), "%d", w->app->cfg.max_attempts[run->job.queue]);
-    if (jc_pg_query(w->app->pg, 0,
-                    "UPDATE jobs SET status = 'running', attempts = attempts + 1, "
-                    "started_at = now(), updated_at = now(), worker = $2, max_attempts = $3::int "
-                    "WHERE id = $1::uuid AND status IN ('queued', 'running') "
-                    "RETURNING attempts",
-                    3, p, claimed, run) != JC_OK)
-        claimed(NULL, JC_EPG, "cannot submit", run);
+    ids[il++] = '}';
+    ids[il] = '\0';
+    max[ml++] = '}';
+    max[ml] = '\0';
+    b->n = k;
+    if (k == 0) {
+        free(b);
+    } else {
+        const char *p[3] = {ids, w->id, max};
+        if (jc_pg_query(w->app->pg, 0, claim_sql, 3, p, claimed, b) != JC_OK)
+            claimed(NULL, JC_EPG, "cannot submit", b);
+    }
+    free(ids);
+    free(max);
 }
 
-static void start(struct jc_worker *w, struct jc_job_run *run)
+/* Starts n reserved jobs (n slots are free): their locks in one script call, then their
+ * claims in one statement, then each handler. */
+static void start_batch(struct jc_worker *w, struct jc_job_run **runs, int n)
 {
-    char key[96], ttl[32];
-    const char *argv[6];
+    struct batch *b = malloc(sizeof(*b) + (size_t)n * sizeof(runs[0]));
+    const char **argv = malloc(((size_t)n + 2) * sizeof(*argv));
+    char(*keys)[96] = malloc((size_t)n * sizeof(*keys));
+    char ttl[32];
+    int i;
 
-    w->running++;
-    run->t0 = jc_clock_mono();
-    jc_clock_iso(run->started_at);
-    jc_key_job_lock(key, sizeof(key), run->job.id);
-    /* the lock outlives a slow job comfortably; a crash leaves it to expire */
+    for (i = 0; i < n; i++) {
+        w->running++;
+        runs[i]->t0 = jc_clock_mono();
+        jc_clock_iso(runs[i]->started_at);
+    }
+    if (b == NULL || argv == NULL || keys == NULL) {
+        free(b);
+        free(argv);
+        free(keys);
+        for (i = 0; i < n; i++)
+            requeue_later(runs[i], w->app->cfg.retry_base_ms, false);
+        return;
+    }
+    b->w = w;
+    b->n = n;
+    for (i = 0; i < n; i++) {
+        b->runs[i] = runs[i];
+        jc_key_job_lock(keys[i], sizeof(keys[i]), runs[i]->job.id);
+        argv[i] = keys[i];
+    }
+    /* a lock outlives a slow job comfortably; a crash leaves it to expire */
     snprintf(ttl, sizeof(ttl), "%ld", w->app->cfg.worker_ttl_ms * 20);
-    argv[0] = "SET";
-    argv[1] = key;
-    argv[2] = w->id;
-    argv[3] = "NX";
-    argv[4] = "PX";
-    argv[5] = ttl;
-    if (jc_redis_command(w->app->redis, 0, locked, run, 6, argv, NULL) != JC_OK)
-        locked(NULL, JC_EREDIS, "cannot submit", run);
+    argv[n] = w->id;
+    argv[n + 1] = ttl;
+    if (jc_redis_eval(w->app->redis, &w->lock_s, n, n + 2, argv, locked, b) != JC_OK)
+        locked(NULL, JC_EREDIS, "cannot submit", b);
+    free(argv);
+    free(keys);
 }
 
-/* A message arrived in our active list. */
-static void reserved(struct jc_worker *w, const char *raw, size_t len)
+/* A message arrived in our active list: the job it names, or NULL (a malformed message is
+ * dropped; without memory it stays in the active list, recovered when this worker restarts). */
+static struct jc_job_run *parse_reserved(struct jc_worker *w, const char *raw, size_t len)
 {
     struct jc_job_run *run = calloc(1, sizeof(*run));
-    const cJSON *v;
+    const cJSON *v, *id;
 
     if (run == NULL || (run->raw = malloc(len + 1)) == NULL) {
         free(run);
-        return; /* stays in the active list; recovered when this worker restarts */
+        return NULL;
     }
     memcpy(run->raw, raw, len);
     run->raw[len] = '\0';
     run->worker = w;
     run->msg = cJSON_ParseWithLength(raw, len);
     v = cJSON_GetObjectItemCaseSensitive(run->msg, "queue");
+    id = cJSON_GetObjectItemCaseSensitive(run->msg, "id");
+    /* the id must be a UUID: a batch's claim casts every id, and one bad id must not fail
+     * its neighbours */
     if (!cJSON_IsString(v) || !jc_queue_parse(v->valuestring, &run->job.queue) ||
-        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(run->msg, "id")) ||
+        !cJSON_IsString(id) || !jc_crypto_is_uuid(id->valuestring) ||
         !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(run->msg, "project_id"))) {
         const char *argv[4] = {"LREM", w->active_key, "1", run->raw};
         jc_error(w->app->log, "dropping a malformed queue message (%zu bytes)", len);
         if (jc_redis_command(w->app->redis, 0, NULL, NULL, 4, argv, NULL) != JC_OK)
             jc_warn(w->app->log, "could not drop the malformed message");
         run_free(run);
-        return;
+        return NULL;
     }
-    run->job.id = cJSON_GetObjectItemCaseSensitive(run->msg, "id")->valuestring;
+    run->job.id = id->valuestring;
     run->job.project_id = cJSON_GetObjectItemCaseSensitive(run->msg, "project_id")->valuestring;
     v = cJSON_GetObjectItemCaseSensitive(run->msg, "org_id");
     run->job.org_id = cJSON_IsString(v) ? v->valuestring : "";
@@ -603,13 +837,22 @@ static void reserved(struct jc_worker *w, const char *raw, size_t len)
         cJSON_ReplaceItemInObject(run->msg, "payload", cJSON_CreateObject());
         run->payload = cJSON_GetObjectItemCaseSensitive(run->msg, "payload");
     }
-    if (w->running < (int)w->app->cfg.worker_concurrency && !w->draining) {
-        start(w, run);
-        return;
+    return run;
+}
+
+/* Reserved jobs: as many as there are free slots start together, the rest wait. */
+static void take(struct jc_worker *w, struct jc_job_run **runs, int n)
+{
+    int room = w->draining ? 0 : (int)w->app->cfg.worker_concurrency - w->running;
+    int now = n < room ? n : (room > 0 ? room : 0), i;
+
+    for (i = n - 1; i >= now; i--) {
+        runs[i]->next = w->pending;
+        w->pending = runs[i];
+        w->npending++;
     }
-    run->next = w->pending;
-    w->pending = run;
-    w->npending++;
+    if (now > 0)
+        start_batch(w, runs, now);
 }
 
 /* ---- reserving ---- */
@@ -621,6 +864,14 @@ static void fetch_retry_cb(evutil_socket_t fd, short what, void *arg)
     fetch(arg);
 }
 
+static void fetch_later(struct fetcher *f)
+{
+    struct timeval tv = {0, 500000};
+
+    evtimer_add(f->retry, &tv);
+}
+
+/* BLMOVE's answer: one message, or nil when the block timed out. */
 static void fetched(const redisReply *r, enum jc_err err, const char *msg, void *ud)
 {
     struct fetcher *f = ud;
@@ -630,40 +881,81 @@ static void fetched(const redisReply *r, enum jc_err err, const char *msg, void 
     if (err == JC_ECLOSED)
         return;
     if (err != JC_OK) {
-        struct timeval tv = {0, 500000};
         jc_debug(w->app->log, "reserve on %s: %s", jc_queue_name(f->queue), msg);
-        evtimer_add(f->retry, &tv);
+        fetch_later(f);
         return;
     }
-    if (r->type == REDIS_REPLY_STRING)
-        reserved(w, r->str, r->len);
+    if (r->type == REDIS_REPLY_STRING) {
+        struct jc_job_run *run = parse_reserved(w, r->str, r->len);
+        f->idle = false; /* work arrived: reserve in batches again */
+        if (run != NULL)
+            take(w, &run, 1);
+    }
+    fetch(f);
+}
+
+/* The reserve script's answer: the messages it moved, none when the queue was empty. */
+static void fetched_batch(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+{
+    struct fetcher *f = ud;
+    struct jc_worker *w = f->w;
+    struct jc_job_run *runs[RESERVE_MAX];
+    int n = 0;
+    size_t i;
+
+    f->waiting = false;
+    if (err == JC_ECLOSED)
+        return;
+    if (err != JC_OK || r->type != REDIS_REPLY_ARRAY) {
+        jc_debug(w->app->log, "reserve on %s: %s", jc_queue_name(f->queue),
+                 err != JC_OK ? msg : "unexpected reply");
+        fetch_later(f);
+        return;
+    }
+    f->idle = r->elements == 0;
+    for (i = 0; i < r->elements && n < RESERVE_MAX; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING &&
+            (runs[n] = parse_reserved(w, r->element[i]->str, r->element[i]->len)) != NULL)
+            n++;
+    if (n > 0)
+        take(w, runs, n);
     fetch(f);
 }
 
 static void fetch(struct fetcher *f)
 {
     struct jc_worker *w = f->w;
-    char src[64];
+    char src[64], count[16];
     const char *argv[6];
+    int room = (int)w->app->cfg.worker_concurrency - w->running - w->npending;
 
     /* a worker nobody could recover must not hold jobs: reserve only once registered */
-    if (f->waiting || w->draining || !w->registered ||
-        w->running + w->npending >= (int)w->app->cfg.worker_concurrency)
+    if (f->waiting || w->draining || !w->registered || room <= 0)
         return;
     jc_key_queue(src, sizeof(src), jc_queue_name(f->queue));
+    f->waiting = true;
+    if (!f->idle) { /* up to the free slots at once, without blocking */
+        snprintf(count, sizeof(count), "%d", room < RESERVE_MAX ? room : RESERVE_MAX);
+        argv[0] = src;
+        argv[1] = w->active_key;
+        argv[2] = count;
+        if (jc_redis_eval(f->conn, &w->reserve_s, 2, 3, argv, fetched_batch, f) != JC_OK) {
+            f->waiting = false;
+            fetch_later(f);
+        }
+        return;
+    }
     argv[0] = "BLMOVE";
     argv[1] = src;
     argv[2] = w->active_key;
     argv[3] = "RIGHT";
     argv[4] = "LEFT";
     argv[5] = BLOCK_SECONDS;
-    f->waiting = true;
     /* the blocking command's deadline: its block time plus the usual command timeout */
     if (jc_redis_command(f->conn, 1000 + w->app->cfg.redis_timeout_ms, fetched, f, 6, argv, NULL) !=
         JC_OK) {
-        struct timeval tv = {0, 500000};
         f->waiting = false;
-        evtimer_add(f->retry, &tv);
+        fetch_later(f);
     }
 }
 
@@ -783,8 +1075,11 @@ struct jc_worker *jc_worker_new(struct jc_app *app, jc_job_handler *const handle
     jc_redis_script_init(&w->retry_s, retry_lua);
     jc_redis_script_init(&w->dead_s, dead_lua);
     jc_redis_script_init(&w->ack_s, ack_lua);
+    jc_redis_script_init(&w->ack_batch_s, ack_batch_lua);
     jc_redis_script_init(&w->promote_s, promote_lua);
     jc_redis_script_init(&w->recover_s, recover_lua);
+    jc_redis_script_init(&w->reserve_s, reserve_lua);
+    jc_redis_script_init(&w->lock_s, lock_lua);
     w->m_ok = jc_metrics_counter(app->metrics, "jive_jobs_total", "Jobs finished by outcome",
                                  "outcome=\"succeeded\"");
     w->m_failed = jc_metrics_counter(app->metrics, "jive_jobs_total", NULL, "outcome=\"failed\"");

@@ -2,11 +2,15 @@
 /*
  * jc/worker.h: the reliable consumer of the job queue (docs/QUEUE.md).
  *
- * - Reserve: BLMOVE jive:q:<queue> jive:active:<worker> RIGHT LEFT, one blocking Redis
- *   connection per queue that has a handler, never the shared command connection.
- * - Claim: the job row goes to 'running' (attempts + 1) unless it already succeeded or died (a
- *   duplicate message is then dropped); a Redis lock per job id keeps a duplicate message from
- *   running concurrently on another worker.
+ * - Reserve: up to the free slots' worth of messages move from jive:q:<queue> to
+ *   jive:active:<worker> in one script call; when the queue was empty, BLMOVE blocks for the
+ *   next one. One Redis connection per queue that has a handler, never the shared one.
+ * - Claim, a batch at a time: the jobs reserved together take their Redis locks (one per job
+ *   id, so a duplicate message never runs concurrently on another worker) in one script call,
+ *   and their rows go to 'running' (attempts + 1) in one statement, unless a job already
+ *   succeeded or died (a duplicate message is then dropped). A failed claim puts every
+ *   message of the batch back, attempt unspent; a message that is not a job (its id not a
+ *   UUID) is dropped before it can join a batch.
  * - Ack: LREM from the active list only after the handler's effects and the job row are
  *   committed (jc_job_succeed).
  * - Retry: up to the queue's max attempts with exponential backoff and jitter through the
@@ -35,6 +39,7 @@ struct jc_job_run {
     cJSON *msg;           /* parsed message (owned) */
     char started_at[40];  /* ISO-8601 */
     double t0;            /* monotonic seconds */
+    cJSON *result, *hist; /* a succeeded job's, until its completion statement (owned) */
     struct jc_job_run *next;
 };
 

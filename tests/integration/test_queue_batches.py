@@ -1,0 +1,158 @@
+# SPDX-License-Identifier: MIT
+"""The queue's guarantees when jobs are reserved, locked and claimed in batches: a poisoned,
+malformed or stale message does not fail its neighbours; a batch whose claim statement fails
+puts every message back; kill -9 mid-batch loses no job and applies none twice; two
+orchestrators over 10,000 jobs run each exactly once."""
+import json
+import uuid
+
+import psycopg
+
+from conftest import wait_for
+from test_webhook import new_project
+
+FAST = {"JIVE_RETRY_BASE_MS": "300", "JIVE_WORKER_TTL_MS": "1500"}
+
+
+def make_jobs(db, project, n, queue="conflict-detection"):
+    """n queued job rows, marked enqueued so the outbox leaves their messages to us."""
+    return [r[0] for r in db.execute(
+        "INSERT INTO jobs (org_id, project_id, queue, enqueued_at) SELECT %s, %s, %s, now() "
+        "FROM generate_series(1, %s) RETURNING id::text",
+        (project["org_id"], project["id"], queue, n)).fetchall()]
+
+
+def message(project, job_id, queue="conflict-detection", event_id=None):
+    return json.dumps({"id": job_id, "queue": queue, "project_id": project["id"],
+                       "org_id": project["org_id"], "event_id": event_id, "attempt": 0,
+                       "max_attempts": 3,
+                       "payload": {"event": "workflow_run"} if event_id else {}})
+
+
+def push(r, queue, messages):
+    for i in range(0, len(messages), 1000):
+        r.lpush("jive:q:" + queue, *messages[i:i + 1000])
+
+
+def succeeded(db, ids):
+    return db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = "
+                      "'succeeded'", (ids,)).fetchone()[0]
+
+
+def once_each(db, ids):
+    """(jobs, jobs with exactly one succeeded attempt in their history)."""
+    return db.execute(
+        "SELECT count(*), count(*) FILTER (WHERE (SELECT count(*) FROM jsonb_array_elements("
+        "history) h WHERE h->>'outcome' = 'succeeded') = 1) FROM jobs WHERE id = ANY(%s::uuid[])",
+        (ids,)).fetchone()
+
+
+def test_a_poisoned_malformed_or_stale_message_does_not_fail_its_neighbours(spawn, db, stack,
+                                                                          tmp_path):
+    """One batch of run-sync messages: eight good ones, one whose event does not exist (its
+    handler fails: dead after its one attempt), one whose id is not a UUID (dropped), one whose
+    job row does not exist (dropped). The eight run once each."""
+    p = new_project(db)
+    good, events = [], []
+    for i in range(8):
+        ev = f"batch-{uuid.uuid4()}"
+        db.execute("INSERT INTO webhook_events (id, org_id, project_id, event_type, payload_hash) "
+                   "VALUES (%s, %s, %s, 'workflow_run', 'h')", (ev, p["org_id"], p["id"]))
+        db.execute("INSERT INTO webhook_payloads (event_id, received_at, payload) SELECT id, "
+                   "received_at, %s FROM webhook_events WHERE id = %s",
+                   (json.dumps({"workflow_run": {"id": 9700000 + i, "status": "completed",
+                                                 "conclusion": "success", "name": "ci"}}), ev))
+        jid = db.execute("INSERT INTO jobs (org_id, project_id, queue, event_id, enqueued_at) "
+                         "VALUES (%s, %s, 'run-sync', %s, now()) RETURNING id::text",
+                         (p["org_id"], p["id"], ev)).fetchone()[0]
+        good.append(jid)
+        events.append(ev)
+    poisoned = db.execute("INSERT INTO jobs (org_id, project_id, queue, event_id, enqueued_at) "
+                          "VALUES (%s, %s, 'run-sync', NULL, now()) RETURNING id::text",
+                          (p["org_id"], p["id"])).fetchone()[0]
+    msgs = [message(p, j, "run-sync", e) for j, e in zip(good[:4], events[:4])]
+    msgs += [message(p, poisoned, "run-sync", "no-such-event"),
+             message(p, "not-a-uuid", "run-sync", events[0]),
+             message(p, str(uuid.uuid4()), "run-sync", events[0])]
+    msgs += [message(p, j, "run-sync", e) for j, e in zip(good[4:], events[4:])]
+    r = stack.redis.client()
+    push(r, "run-sync", msgs)
+    orch = spawn("jive-orchestrator", JIVE_WORKSPACE_DIR=str(tmp_path / "ws"),
+                 JIVE_WORKER_ID="batcher", JIVE_WORKER_CONCURRENCY="16",
+                 JIVE_MAX_ATTEMPTS_RUN_SYNC="1", **FAST)
+    assert wait_for(lambda: succeeded(db, good) == 8, 20), orch.log()[-2000:]
+    assert wait_for(lambda: db.execute("SELECT status FROM jobs WHERE id = %s",
+                                       (poisoned,)).fetchone()[0] == "dead", 10)
+    rows = db.execute("SELECT attempts, worker FROM jobs WHERE id = ANY(%s::uuid[])",
+                      (good,)).fetchall()
+    assert rows == [(1, "batcher")] * 8
+    assert once_each(db, good) == (8, 8)
+    assert db.execute("SELECT count(*) FROM runs WHERE project_id = %s", (p["id"],)).fetchone()[0] == 8
+    assert "dropping a malformed queue message" in orch.log()
+    assert "nothing to do (done, dead or unknown)" in orch.log()
+    assert wait_for(lambda: r.llen("jive:active:batcher") == 0, 5)
+
+
+def test_a_batch_whose_claim_fails_puts_every_message_back(spawn, db, stack, tmp_path):
+    """The claim statement of this worker's batches fails (a constraint refuses its rows): every
+    message of the batch goes back unspent; once the claim can succeed each job runs once, on
+    its first attempt."""
+    p = new_project(db)
+    ids = make_jobs(db, p, 12)
+    db.execute("ALTER TABLE jobs ADD CONSTRAINT test_claim_breaker "
+               "CHECK (worker IS DISTINCT FROM 'claim-breaker') NOT VALID")
+    try:
+        r = stack.redis.client()
+        push(r, "conflict-detection", [message(p, j) for j in ids])
+        orch = spawn("jive-orchestrator", JIVE_WORKSPACE_DIR=str(tmp_path / "ws"),
+                     JIVE_WORKER_ID="claim-breaker", JIVE_WORKER_CONCURRENCY="16",
+                     JIVE_RETRY_BASE_MS="1000", JIVE_WORKER_TTL_MS="1500")
+        assert wait_for(lambda: "cannot claim" in orch.log(), 10)
+        assert db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = "
+                          "'queued' AND attempts = 0", (ids,)).fetchone()[0] == 12
+        queued = {json.loads(m)["id"] for m in r.zrange("jive:delayed", 0, -1)} | {
+            json.loads(m)["id"] for m in r.lrange("jive:q:conflict-detection", 0, -1)} | {
+            json.loads(m)["id"] for m in r.lrange("jive:active:claim-breaker", 0, -1)}
+        assert set(ids) <= queued
+    finally:
+        db.execute("ALTER TABLE jobs DROP CONSTRAINT test_claim_breaker")
+    assert wait_for(lambda: succeeded(db, ids) == 12, 20), orch.log()[-2000:]
+    assert db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND attempts = 1",
+                      (ids,)).fetchone()[0] == 12
+    assert once_each(db, ids) == (12, 12)
+
+
+def test_kill_9_mid_batch_loses_no_job_and_applies_none_twice(spawn, db, stack, tmp_path):
+    p = new_project(db)
+    ids = make_jobs(db, p, 3000)
+    r = stack.redis.client()
+    push(r, "conflict-detection", [message(p, j) for j in ids])
+    victim = spawn("jive-orchestrator", JIVE_WORKSPACE_DIR=str(tmp_path / "a"),
+                   JIVE_WORKER_ID="batch-victim", JIVE_WORKER_CONCURRENCY="16", **FAST)
+    assert wait_for(lambda: succeeded(db, ids) >= 200, 30)
+    victim.proc.kill()  # kill -9 with batches reserved, claimed, running
+    victim.proc.wait()
+    assert succeeded(db, ids) < 3000, "the victim finished before it was killed: more jobs"
+    spawn("jive-orchestrator", JIVE_WORKSPACE_DIR=str(tmp_path / "b"),
+          JIVE_WORKER_ID="batch-rescuer", **FAST)
+    assert wait_for(lambda: succeeded(db, ids) == 3000, 90), succeeded(db, ids)
+    assert once_each(db, ids) == (3000, 3000)
+    assert r.llen("jive:active:batch-victim") == 0
+    assert not r.sismember("jive:workers", "batch-victim")
+
+
+def test_two_orchestrators_over_10000_jobs_run_each_exactly_once(spawn, db, stack, tmp_path):
+    p = new_project(db)
+    ids = make_jobs(db, p, 10000)
+    spawn("jive-orchestrator", JIVE_WORKSPACE_DIR=str(tmp_path / "a"), JIVE_WORKER_ID="pair-one",
+          **FAST)
+    spawn("jive-orchestrator", JIVE_WORKSPACE_DIR=str(tmp_path / "b"), JIVE_WORKER_ID="pair-two",
+          **FAST)
+    r = stack.redis.client()
+    push(r, "conflict-detection", [message(p, j) for j in ids])
+    assert wait_for(lambda: succeeded(db, ids) == 10000, 180), succeeded(db, ids)
+    rows = db.execute("SELECT worker, count(*), max(attempts), max(jsonb_array_length(history)) "
+                      "FROM jobs WHERE id = ANY(%s::uuid[]) GROUP BY worker", (ids,)).fetchall()
+    assert {w for w, *_ in rows} == {"pair-one", "pair-two"}, rows
+    assert all(a == 1 and h == 1 for _, _, a, h in rows), rows
+    assert once_each(db, ids) == (10000, 10000)
