@@ -382,7 +382,7 @@ static void send_completions(struct jc_worker *w)
         return;
     for (run = w->done_head; run != NULL && n < DONE_MAX; run = run->next)
         n++;
-    d = malloc(sizeof(*d) + (size_t)n * sizeof(d->runs[0]));
+    d = malloc(sizeof(*d) + (size_t)n * sizeof(struct jc_job_run *));
     rows = cJSON_CreateArray();
     if (d == NULL || rows == NULL) { /* out of memory: the waiting jobs will run again */
         free(d);
@@ -761,7 +761,7 @@ static void locked(const redisReply *r, enum jc_err err, const char *msg, void *
  * claims in one statement, then each handler. */
 static void start_batch(struct jc_worker *w, struct jc_job_run **runs, int n)
 {
-    struct batch *b = malloc(sizeof(*b) + (size_t)n * sizeof(runs[0]));
+    struct batch *b = malloc(sizeof(*b) + (size_t)n * sizeof(struct jc_job_run *));
     const char **argv = malloc(((size_t)n + 2) * sizeof(*argv));
     char(*keys)[96] = malloc((size_t)n * sizeof(*keys));
     char ttl[32];
