@@ -186,11 +186,11 @@ static void publish(struct jc_job_run *run, const char *type, cJSON *data)
     cJSON_Delete(data);
 }
 
-static char *history_entry(struct jc_job_run *run, const char *outcome, const char *error)
+/* The attempt's entry for the row's history: a one-element array, to append with ||. */
+static cJSON *history_item(struct jc_job_run *run, const char *outcome, const char *error)
 {
     cJSON *e = cJSON_CreateArray(), *h = cJSON_CreateObject();
     char finished[JC_ISO_LEN];
-    char *text;
 
     jc_clock_iso(finished);
     cJSON_AddNumberToObject(h, "attempt", run->attempt);
@@ -201,7 +201,14 @@ static char *history_entry(struct jc_job_run *run, const char *outcome, const ch
     if (error != NULL)
         cJSON_AddStringToObject(h, "error", error);
     cJSON_AddItemToArray(e, h);
-    text = cJSON_PrintUnformatted(e);
+    return e;
+}
+
+static char *history_entry(struct jc_job_run *run, const char *outcome, const char *error)
+{
+    cJSON *e = history_item(run, outcome, error);
+    char *text = cJSON_PrintUnformatted(e);
+
     cJSON_Delete(e);
     return text;
 }
@@ -423,7 +430,7 @@ static void send_completions(struct jc_worker *w)
                         "  v(id uuid, result jsonb, hist jsonb)), "
                         "j AS (UPDATE jobs SET status = 'succeeded', result = v.result, "
                         "  error = NULL, finished_at = now(), updated_at = now(), "
-                        "  history = history || v.hist FROM v WHERE jobs.id = v.id "
+                        "  history = history || coalesce(v.hist, '[]') FROM v WHERE jobs.id = v.id "
                         "  RETURNING jobs.event_id) "
                         "UPDATE webhook_events SET processed = true, processed_at = now(), "
                         "  status = 'processed' "
@@ -437,13 +444,9 @@ static void send_completions(struct jc_worker *w)
 void jc_job_succeed(struct jc_job_run *run, cJSON *result)
 {
     struct jc_worker *w = run->worker;
-    char *hist = history_entry(run, "succeeded", NULL);
 
     run->result = result;
-    run->hist = hist != NULL ? cJSON_Parse(hist) : NULL;
-    cJSON_free(hist);
-    if (run->hist == NULL)
-        run->hist = cJSON_CreateArray();
+    run->hist = history_item(run, "succeeded", NULL);
     run->next = NULL;
     if (w->done_tail != NULL)
         w->done_tail->next = run;
