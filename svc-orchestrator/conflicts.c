@@ -106,7 +106,8 @@ static void loaded(const PGresult *res, enum jc_err err, const char *msg, void *
     }
     {
         const char *p[3] = {dt->project_id, text, dt->org_id};
-        if (jc_pg_query(dt->app->pg, 0, apply_sql, 3, p, applied, dt) != JC_OK)
+        if (jc_pg_query_prepared(dt->app->pg, 0, "jive_conflicts_apply", apply_sql, 3, p, applied,
+                                 dt) != JC_OK)
             finish(dt, JC_EPG, "cannot submit", 0, 0);
     }
     cJSON_free(text);
@@ -127,7 +128,7 @@ enum jc_err orch_detect_conflicts(struct jc_app *app, const char *project_id, co
     snprintf(dt->project_id, sizeof(dt->project_id), "%s", project_id);
     snprintf(dt->org_id, sizeof(dt->org_id), "%s", org_id);
     snprintf(dt->job_id, sizeof(dt->job_id), "%s", job_id != NULL ? job_id : "");
-    rc = jc_pg_query(app->pg, 0, load_sql, 1, p, loaded, dt);
+    rc = jc_pg_query_prepared(app->pg, 0, "jive_conflicts_load", load_sql, 1, p, loaded, dt);
     if (rc != JC_OK)
         free(dt);
     return rc;

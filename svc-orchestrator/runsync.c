@@ -97,6 +97,7 @@ void orch_run_sync(struct jc_job_run *run, void *ud)
     }
     p[0] = run->job.event_id;
     p[1] = event;
-    if (jc_pg_query(jc_worker_app(run->worker)->pg, 0, upsert_sql, 2, p, upserted, run) != JC_OK)
+    if (jc_pg_query_prepared(jc_worker_app(run->worker)->pg, 0, "jive_runsync_upsert", upsert_sql,
+                             2, p, upserted, run) != JC_OK)
         jc_job_fail(run, "run-sync: cannot submit the query");
 }

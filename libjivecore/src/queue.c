@@ -30,6 +30,11 @@ bool jc_queue_parse(const char *name, enum jc_queue *out)
     return false;
 }
 
+enum jc_work_class jc_queue_class(enum jc_queue q)
+{
+    return q == JC_Q_CONFLICT_DETECTION || q == JC_Q_RUN_SYNC ? JC_WORK_DB : JC_WORK_GIT;
+}
+
 char *jc_queue_message(const struct jc_job *job)
 {
     cJSON *m = cJSON_CreateObject();

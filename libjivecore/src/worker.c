@@ -98,6 +98,15 @@ static const char recover_lua[] =
     "redis.call('SREM', 'jive:workers', id)\n"
     "return n\n";
 
+/* The slots of one class of work: git-bound jobs do not wait behind database-only ones, nor
+ * the other way round. */
+struct slots {
+    int cap;                    /* handlers of this class at most at once */
+    int running;                /* in progress (reserved and started) */
+    struct jc_job_run *pending; /* reserved, waiting for a free slot */
+    int npending;
+};
+
 struct fetcher {
     struct jc_worker *w;
     enum jc_queue queue;
@@ -114,9 +123,7 @@ struct jc_worker {
     char id[128];
     char active_key[160];
     struct fetcher fetchers[JC_Q_COUNT];
-    int running;                /* handlers in progress */
-    struct jc_job_run *pending; /* reserved, waiting for a free slot */
-    int npending;
+    struct slots slots[JC_WORK_CLASSES]; /* per class of work (jc_queue_class) */
     bool draining;
     bool registered; /* heartbeat and jive:workers entry confirmed: only then reserve */
     void (*drained_cb)(void *ud);
@@ -154,28 +161,46 @@ static void start_batch(struct jc_worker *w, struct jc_job_run **runs, int n);
 static void acked(const redisReply *r, enum jc_err err, const char *msg, void *ud);
 static void check_drained(struct jc_worker *w);
 
-/* A slot became free: start a pending job, then let the fetchers reserve more. */
-static void slot_freed(struct jc_worker *w)
+/* Slots may be free: start pending jobs, then let the fetchers reserve more. */
+static void refill(struct jc_worker *w)
 {
-    int q;
+    int c, q;
 
-    struct jc_job_run *batch[RESERVE_MAX];
-    int k = 0;
+    for (c = 0; c < JC_WORK_CLASSES; c++) {
+        struct slots *sl = &w->slots[c];
+        struct jc_job_run *batch[RESERVE_MAX];
+        int k = 0;
 
-    w->running--;
-    while (w->pending != NULL && w->running + k < (int)w->app->cfg.worker_concurrency &&
-           !w->draining && k < RESERVE_MAX) {
-        batch[k] = w->pending;
-        w->pending = batch[k]->next;
-        w->npending--;
-        k++;
+        while (sl->pending != NULL && sl->running + k < sl->cap && !w->draining &&
+               k < RESERVE_MAX) {
+            batch[k] = sl->pending;
+            sl->pending = batch[k]->next;
+            sl->npending--;
+            k++;
+        }
+        if (k > 0)
+            start_batch(w, batch, k);
     }
-    if (k > 0)
-        start_batch(w, batch, k);
     for (q = 0; q < JC_Q_COUNT; q++)
         if (w->fetchers[q].conn != NULL)
             fetch(&w->fetchers[q]);
     check_drained(w);
+}
+
+/* A job of queue q ended here (its run is freed): its slot is free. */
+static void slot_freed(struct jc_worker *w, enum jc_queue q)
+{
+    w->slots[jc_queue_class(q)].running--;
+    refill(w);
+}
+
+static int running_total(const struct jc_worker *w)
+{
+    int c, n = 0;
+
+    for (c = 0; c < JC_WORK_CLASSES; c++)
+        n += w->slots[c].running;
+    return n;
 }
 
 static void publish(struct jc_job_run *run, const char *type, cJSON *data)
@@ -223,8 +248,11 @@ static void requeued(const redisReply *r, enum jc_err err, const char *msg, void
     (void)r;
     if (err != JC_OK) /* still in our active list: recovered at our next restart */
         jc_warn(w->app->log, "job %s: could not put back on the queue: %s", run->job.id, msg);
-    run_free(run);
-    slot_freed(w);
+    {
+        enum jc_queue q = run->job.queue;
+        run_free(run);
+        slot_freed(w, q);
+    }
 }
 
 /* Moves the reserved message to jive:delayed (due after delay_ms), attempt unchanged. */
@@ -297,8 +325,11 @@ static void acked(const redisReply *r, enum jc_err err, const char *msg, void *u
     (void)r;
     if (err != JC_OK) /* the row says succeeded: a re-run is skipped by the claim */
         jc_warn(w->app->log, "job %s: succeeded but not acknowledged: %s", run->job.id, msg);
-    run_free(run);
-    slot_freed(w);
+    {
+        enum jc_queue q = run->job.queue;
+        run_free(run);
+        slot_freed(w, q);
+    }
 }
 
 /* The jobs of one completion statement, from its commit to their ack. */
@@ -317,11 +348,12 @@ static void batch_acked(const redisReply *r, enum jc_err err, const char *msg, v
     (void)r;
     if (err != JC_OK) /* the rows say succeeded: a re-run is skipped by the claim */
         jc_warn(w->app->log, "%d succeeded job(s) not acknowledged: %s", d->n, msg);
-    for (i = 0; i < d->n; i++)
+    for (i = 0; i < d->n; i++) { /* a commit's completions may be of both classes */
+        w->slots[jc_queue_class(d->runs[i]->job.queue)].running--;
         run_free(d->runs[i]);
-    w->running -= d->n - 1; /* and slot_freed gives back the last one */
+    }
     free(d);
-    slot_freed(w);
+    refill(w);
 }
 
 static void send_completions(struct jc_worker *w);
@@ -425,17 +457,18 @@ static void send_completions(struct jc_worker *w)
     {
         const char *p[1] = {text};
         if (text == NULL ||
-            jc_pg_query(w->app->pg, 0,
-                        "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
-                        "  v(id uuid, result jsonb, hist jsonb)), "
-                        "j AS (UPDATE jobs SET status = 'succeeded', result = v.result, "
-                        "  error = NULL, finished_at = now(), updated_at = now(), "
-                        "  history = history || coalesce(v.hist, '[]') FROM v WHERE jobs.id = v.id "
-                        "  RETURNING jobs.event_id) "
-                        "UPDATE webhook_events SET processed = true, processed_at = now(), "
-                        "  status = 'processed' "
-                        "WHERE id IN (SELECT event_id FROM j) AND NOT processed",
-                        1, p, completed, d) != JC_OK)
+            jc_pg_query_prepared(
+                w->app->pg, 0, "jive_worker_complete",
+                "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
+                "  v(id uuid, result jsonb, hist jsonb)), "
+                "j AS (UPDATE jobs SET status = 'succeeded', result = v.result, "
+                "  error = NULL, finished_at = now(), updated_at = now(), "
+                "  history = history || coalesce(v.hist, '[]') FROM v WHERE jobs.id = v.id "
+                "  RETURNING jobs.event_id) "
+                "UPDATE webhook_events SET processed = true, processed_at = now(), "
+                "  status = 'processed' "
+                "WHERE id IN (SELECT event_id FROM j) AND NOT processed",
+                1, p, completed, d) != JC_OK)
             completed(NULL, JC_EPG, "cannot submit", d);
     }
     cJSON_free(text);
@@ -476,8 +509,11 @@ static void failed_moved(const redisReply *r, enum jc_err err, const char *msg, 
         jc_warn(w->app->log, "job %s: could not %s: %s", run->job.id,
                 f->dead ? "dead-letter" : "schedule the retry", msg);
     free(f);
-    run_free(run);
-    slot_freed(w);
+    {
+        enum jc_queue q = run->job.queue;
+        run_free(run);
+        slot_freed(w, q);
+    }
 }
 
 static void failed_row(const PGresult *res, enum jc_err err, const char *msg, void *ud)
@@ -753,7 +789,8 @@ static void locked(const redisReply *r, enum jc_err err, const char *msg, void *
         free(b);
     } else {
         const char *p[3] = {ids, w->id, max};
-        if (jc_pg_query(w->app->pg, 0, claim_sql, 3, p, claimed, b) != JC_OK)
+        if (jc_pg_query_prepared(w->app->pg, 0, "jive_worker_claim", claim_sql, 3, p, claimed, b) !=
+            JC_OK)
             claimed(NULL, JC_EPG, "cannot submit", b);
     }
     free(ids);
@@ -771,7 +808,7 @@ static void start_batch(struct jc_worker *w, struct jc_job_run **runs, int n)
     int i;
 
     for (i = 0; i < n; i++) {
-        w->running++;
+        w->slots[jc_queue_class(runs[i]->job.queue)].running++;
         runs[i]->t0 = jc_clock_mono();
         jc_clock_iso(runs[i]->started_at);
     }
@@ -843,16 +880,18 @@ static struct jc_job_run *parse_reserved(struct jc_worker *w, const char *raw, s
     return run;
 }
 
-/* Reserved jobs: as many as there are free slots start together, the rest wait. */
+/* Jobs reserved from one queue: as many as there are free slots start together, the rest
+ * wait. */
 static void take(struct jc_worker *w, struct jc_job_run **runs, int n)
 {
-    int room = w->draining ? 0 : (int)w->app->cfg.worker_concurrency - w->running;
+    struct slots *sl = &w->slots[jc_queue_class(runs[0]->job.queue)];
+    int room = w->draining ? 0 : sl->cap - sl->running;
     int now = n < room ? n : (room > 0 ? room : 0), i;
 
     for (i = n - 1; i >= now; i--) {
-        runs[i]->next = w->pending;
-        w->pending = runs[i];
-        w->npending++;
+        runs[i]->next = sl->pending;
+        sl->pending = runs[i];
+        sl->npending++;
     }
     if (now > 0)
         start_batch(w, runs, now);
@@ -930,7 +969,8 @@ static void fetch(struct fetcher *f)
     struct jc_worker *w = f->w;
     char src[64], count[16];
     const char *argv[6];
-    int room = (int)w->app->cfg.worker_concurrency - w->running - w->npending;
+    const struct slots *sl = &w->slots[jc_queue_class(f->queue)];
+    int room = sl->cap - sl->running - sl->npending;
 
     /* a worker nobody could recover must not hold jobs: reserve only once registered */
     if (f->waiting || w->draining || !w->registered || room <= 0)
@@ -1066,6 +1106,8 @@ struct jc_worker *jc_worker_new(struct jc_app *app, jc_job_handler *const handle
         return NULL;
     w->app = app;
     w->ud = ud;
+    w->slots[JC_WORK_GIT].cap = (int)app->cfg.worker_concurrency;
+    w->slots[JC_WORK_DB].cap = (int)app->cfg.worker_db_concurrency;
     if (app->cfg.worker_id != NULL) {
         snprintf(w->id, sizeof(w->id), "%s", app->cfg.worker_id);
     } else {
@@ -1118,8 +1160,10 @@ struct jc_worker *jc_worker_new(struct jc_app *app, jc_job_handler *const handle
     }
     beat_cb(-1, 0, w);
     promote_cb(-1, 0, w);
-    jc_info(app->log, "worker %s consuming with concurrency %ld", w->id,
-            app->cfg.worker_concurrency);
+    jc_info(app->log,
+            "worker %s consuming with concurrency %ld for git-bound jobs, %ld for "
+            "database-only jobs",
+            w->id, app->cfg.worker_concurrency, app->cfg.worker_db_concurrency);
     return w;
 fail:
     w->draining = true;
@@ -1152,16 +1196,19 @@ static void gone_unsent(void *w)
 static void check_drained(struct jc_worker *w)
 {
     char key[160];
+    int c;
 
-    if (!w->draining || w->running > 0 || w->drained_cb == NULL)
+    if (!w->draining || running_total(w) > 0 || w->drained_cb == NULL)
         return;
     /* everything reserved but not started goes back; then the heartbeat goes */
-    while (w->pending != NULL) {
-        struct jc_job_run *run = w->pending;
-        w->pending = run->next;
-        run_free(run);
+    for (c = 0; c < JC_WORK_CLASSES; c++) {
+        while (w->slots[c].pending != NULL) {
+            struct jc_job_run *run = w->slots[c].pending;
+            w->slots[c].pending = run->next;
+            run_free(run);
+        }
+        w->slots[c].npending = 0;
     }
-    w->npending = 0;
     jc_key_worker(key, sizeof(key), w->id);
     {
         const char *del[2] = {"DEL", key};
@@ -1189,7 +1236,7 @@ void jc_worker_drain(struct jc_worker *w, void (*cb)(void *ud), void *ud)
         jc_redis_free(w->fetchers[q].conn);
         w->fetchers[q].conn = NULL;
     }
-    jc_info(w->app->log, "worker %s draining: %d job(s) running", w->id, w->running);
+    jc_info(w->app->log, "worker %s draining: %d job(s) running", w->id, running_total(w));
     check_drained(w);
 }
 
@@ -1204,11 +1251,12 @@ void jc_worker_free(struct jc_worker *w)
         if (w->fetchers[q].retry != NULL)
             event_free(w->fetchers[q].retry);
     }
-    while (w->pending != NULL) {
-        struct jc_job_run *run = w->pending;
-        w->pending = run->next;
-        run_free(run);
-    }
+    for (q = 0; q < JC_WORK_CLASSES; q++)
+        while (w->slots[q].pending != NULL) {
+            struct jc_job_run *run = w->slots[q].pending;
+            w->slots[q].pending = run->next;
+            run_free(run);
+        }
     if (w->beat != NULL)
         event_free(w->beat);
     if (w->promote != NULL)

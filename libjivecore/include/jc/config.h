@@ -43,25 +43,26 @@ struct jc_config {
     char **cors_origins; /* NULL-terminated */
     size_t n_cors_origins;
     size_t max_body_bytes;
-    long shutdown_timeout_ms; /* JIVE_SHUTDOWN_TIMEOUT_MS: drain bound on SIGTERM */
-    long db_pool_size;        /* JIVE_DB_POOL_SIZE */
-    long query_timeout_ms;    /* JIVE_QUERY_TIMEOUT_MS */
-    long redis_timeout_ms;    /* JIVE_REDIS_TIMEOUT_MS */
-    long health_timeout_ms;   /* JIVE_HEALTH_TIMEOUT_MS */
-    long cache_ttl_ms;        /* JIVE_MCP_CACHE_TTL_MS: jive-mcp read cache expiry (0: off) */
-    long worker_concurrency;  /* JIVE_WORKER_CONCURRENCY */
-    char *worker_id;          /* JIVE_WORKER_ID: default <hostname>-<pid>-<random> */
-    bool trust_proxy;         /* JIVE_TRUST_PROXY: take the client address from X-Forwarded-For */
-    char *repo_hosts;         /* JIVE_REPO_HOSTS: hosts a project's repository may be on,
-                                 comma-separated (default "github.com") */
-    bool allow_local_repos;   /* JIVE_ALLOW_LOCAL_REPOS: local paths and file:// allowed (unsafe
-                                 when tenants share the deployment) */
-    char *audit_spool;        /* JIVE_AUDIT_SPOOL: where jive-mcp keeps audit rows the database
-                                 could not take at shutdown */
-    long worker_ttl_ms;       /* JIVE_WORKER_TTL_MS: heartbeat lifetime */
-    long retry_base_ms;       /* JIVE_RETRY_BASE_MS: first retry delay (doubles each time) */
-    int max_attempts[5];      /* per queue (enum jc_queue order): JIVE_MAX_ATTEMPTS, overridden by
-                                 JIVE_MAX_ATTEMPTS_<QUEUE> such as JIVE_MAX_ATTEMPTS_RUN_SYNC */
+    long shutdown_timeout_ms;   /* JIVE_SHUTDOWN_TIMEOUT_MS: drain bound on SIGTERM */
+    long db_pool_size;          /* JIVE_DB_POOL_SIZE */
+    long query_timeout_ms;      /* JIVE_QUERY_TIMEOUT_MS */
+    long redis_timeout_ms;      /* JIVE_REDIS_TIMEOUT_MS */
+    long health_timeout_ms;     /* JIVE_HEALTH_TIMEOUT_MS */
+    long cache_ttl_ms;          /* JIVE_MCP_CACHE_TTL_MS: jive-mcp read cache expiry (0: off) */
+    long worker_concurrency;    /* JIVE_WORKER_CONCURRENCY: git-bound jobs at once */
+    long worker_db_concurrency; /* JIVE_WORKER_DB_CONCURRENCY: database-only jobs at once */
+    char *worker_id;            /* JIVE_WORKER_ID: default <hostname>-<pid>-<random> */
+    bool trust_proxy;           /* JIVE_TRUST_PROXY: take the client address from X-Forwarded-For */
+    char *repo_hosts;           /* JIVE_REPO_HOSTS: hosts a project's repository may be on,
+                                   comma-separated (default "github.com") */
+    bool allow_local_repos;     /* JIVE_ALLOW_LOCAL_REPOS: local paths and file:// allowed (unsafe
+                                   when tenants share the deployment) */
+    char *audit_spool;          /* JIVE_AUDIT_SPOOL: where jive-mcp keeps audit rows the database
+                                   could not take at shutdown */
+    long worker_ttl_ms;         /* JIVE_WORKER_TTL_MS: heartbeat lifetime */
+    long retry_base_ms;         /* JIVE_RETRY_BASE_MS: first retry delay (doubles each time) */
+    int max_attempts[5];        /* per queue (enum jc_queue order): JIVE_MAX_ATTEMPTS, overridden by
+                                   JIVE_MAX_ATTEMPTS_<QUEUE> such as JIVE_MAX_ATTEMPTS_RUN_SYNC */
 
     long sse_heartbeat_ms;      /* JIVE_SSE_HEARTBEAT_MS: a comment line on idle event streams */
     long sse_max_per_token;     /* JIVE_SSE_MAX_PER_TOKEN: open streams per token subject */

@@ -29,6 +29,12 @@ const char *jc_queue_name(enum jc_queue q);
 /* Parses a queue name; false when unknown. */
 bool jc_queue_parse(const char *name, enum jc_queue *out);
 
+/* What a queue's jobs wait on, so that the worker gives each its own slots: git-bound jobs
+ * (artifact-scan, gate-evaluation and story-move read or write the project's working copy,
+ * under its lock) and database-only jobs (conflict-detection, run-sync: a few statements). */
+enum jc_work_class { JC_WORK_GIT, JC_WORK_DB, JC_WORK_CLASSES };
+enum jc_work_class jc_queue_class(enum jc_queue q);
+
 /* One job as stored in the jobs table and carried in its message. Strings borrowed. */
 struct jc_job {
     const char *id;

@@ -17,7 +17,9 @@
  *   jive:delayed sorted set; then jive:dead:<queue> and the row 'dead' with the last error.
  * - Crash recovery: the worker refreshes jive:worker:<id> (TTL); any worker finding an expired
  *   heartbeat moves that worker's active jobs back to their queues (atomic Lua).
- * At most cfg.worker_concurrency handlers run at once. Everything runs on the app's loop.
+ * Slots: at most cfg.worker_concurrency git-bound jobs and cfg.worker_db_concurrency
+ * database-only jobs (jc_queue_class) run at once, each class with its own, so a burst of one
+ * never holds back the other. Everything runs on the app's loop.
  */
 #ifndef JC_WORKER_H
 #define JC_WORKER_H
