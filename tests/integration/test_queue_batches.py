@@ -4,6 +4,7 @@ malformed or stale message does not fail its neighbours; a batch whose claim sta
 puts every message back; kill -9 mid-batch loses no job and applies none twice; two
 orchestrators over 10,000 jobs run each exactly once."""
 import json
+import socket
 import uuid
 
 import psycopg
@@ -156,3 +157,29 @@ def test_two_orchestrators_over_10000_jobs_run_each_exactly_once(spawn, db, stac
     assert {w for w, *_ in rows} == {"pair-one", "pair-two"}, rows
     assert all(a == 1 and h == 1 for _, _, a, h in rows), rows
     assert once_each(db, ids) == (10000, 10000)
+
+
+def test_git_bound_jobs_do_not_hold_back_database_only_ones(spawn, db, stack, tmp_path):
+    """The one git-bound slot is taken by a scan whose clone hangs (the repository's server
+    accepts and never answers); conflict-detection jobs still run at once, in their own
+    slots."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    port = srv.getsockname()[1]
+    try:
+        p = new_project(db, repo_url=f"https://127.0.0.1:{port}/stall/app.git")
+        scan = make_jobs(db, p, 1, "artifact-scan")
+        r = stack.redis.client()
+        push(r, "artifact-scan", [message(p, j, "artifact-scan") for j in scan])
+        orch = spawn("jive-orchestrator", JIVE_WORKSPACE_DIR=str(tmp_path / "ws"),
+                     JIVE_WORKER_CONCURRENCY="1", JIVE_REPO_HOSTS="127.0.0.1", **FAST)
+        assert wait_for(lambda: db.execute("SELECT status FROM jobs WHERE id = %s",
+                                           (scan[0],)).fetchone()[0] == "running", 10), orch.log()[-3000:]
+        ids = make_jobs(db, p, 50)
+        push(r, "conflict-detection", [message(p, j) for j in ids])
+        assert wait_for(lambda: succeeded(db, ids) == 50, 10), orch.log()[-2000:]
+        assert db.execute("SELECT status FROM jobs WHERE id = %s", (scan[0],)).fetchone()[0] == \
+            "running"  # still stuck in its clone
+    finally:
+        srv.close()
