@@ -5,11 +5,10 @@ changed; another org's token hears nothing."""
 import json
 import os
 import subprocess
-import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, wait_for
 from test_events import EVENTS
 from test_mcp import token
 from test_orchestrator import FAST  # noqa: F401
@@ -65,7 +64,12 @@ def test_sdk_subscription_hears_a_signed_push_change_its_story(orch, webhook, mc
     theirs = Subscriber(mcp, token({"org": other["org_id"], "slug": slug2}, EVENTS), uri, 5000,
                         script=script)
     assert theirs.first["subscribed"] is False, theirs.first  # refused, or not honoured
-    time.sleep(0.5)  # the SDK opens the session's GET stream right after initialize
+    if script == "sdk_subscribe.mjs":
+        # the SDK opens the session's GET stream after initialize, in the background: wait
+        # until jive-mcp has it (the stream's audit row is written once it is registered)
+        assert wait_for(lambda: db.execute(
+            "SELECT count(*) FROM mcp_audit_logs WHERE tool = 'GET /mcp (session stream)' AND "
+            "result = 'success' AND org_id = %s", (p["org_id"],)).fetchone()[0] >= 1, 10)
     second = commit(repo, {path: story("1.4", "Checkout", "Done", ["src/checkout.ts"])},
                     "1.4 is done")
     r = deliver(webhook, p["id"], "push", push_payload(examples, first, second, modified=[path]),
