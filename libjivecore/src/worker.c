@@ -467,7 +467,7 @@ static void send_completions(struct jc_worker *w)
                 "  RETURNING jobs.event_id) "
                 "UPDATE webhook_events SET processed = true, processed_at = now(), "
                 "  status = 'processed' "
-                "WHERE id IN (SELECT event_id FROM j) AND NOT processed",
+                "WHERE id = ANY(ARRAY(SELECT event_id FROM j)) AND NOT processed",
                 1, p, completed, d) != JC_OK)
             completed(NULL, JC_EPG, "cannot submit", d);
     }
