@@ -456,19 +456,9 @@ static void send_completions(struct jc_worker *w)
     w->completing = true;
     {
         const char *p[1] = {text};
-        if (text == NULL ||
-            jc_pg_query_prepared(
-                w->app->pg, 0, "jive_worker_complete",
-                "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
-                "  v(id uuid, result jsonb, hist jsonb)), "
-                "j AS (UPDATE jobs SET status = 'succeeded', result = v.result, "
-                "  error = NULL, finished_at = now(), updated_at = now(), "
-                "  history = history || coalesce(v.hist, '[]') FROM v WHERE jobs.id = v.id "
-                "  RETURNING jobs.event_id) "
-                "UPDATE webhook_events SET processed = true, processed_at = now(), "
-                "  status = 'processed' "
-                "WHERE id = ANY(ARRAY(SELECT event_id FROM j)) AND NOT processed",
-                1, p, completed, d) != JC_OK)
+        if (text == NULL || jc_pg_query_prepared(w->app->pg, 0, "jive_jobs_complete",
+                                                 "SELECT jive_jobs_complete($1::jsonb)", 1, p,
+                                                 completed, d) != JC_OK)
             completed(NULL, JC_EPG, "cannot submit", d);
     }
     cJSON_free(text);
@@ -736,14 +726,11 @@ static void claimed(const PGresult *res, enum jc_err err, const char *msg, void 
     free(b);
 }
 
-/* The claim of a batch: one statement for every job whose lock was taken. This worker's
- * configuration decides how many attempts each job gets: the row says so. */
+/* The claim of a batch: one statement for every job whose lock was taken (jive_jobs_claim,
+ * schema 019). This worker's configuration decides how many attempts each job gets: the row
+ * says so. */
 static const char claim_sql[] =
-    "UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = now(), "
-    "updated_at = now(), worker = $2, max_attempts = v.max "
-    "FROM unnest($1::uuid[], $3::int[]) WITH ORDINALITY AS v(id, max, i) "
-    "WHERE jobs.id = v.id AND jobs.status IN ('queued', 'running') "
-    "RETURNING v.i, jobs.attempts";
+    "SELECT k, attempts FROM jive_jobs_claim($1::uuid[], $2, $3::int[])";
 
 static void locked(const redisReply *r, enum jc_err err, const char *msg, void *ud)
 {
@@ -789,7 +776,7 @@ static void locked(const redisReply *r, enum jc_err err, const char *msg, void *
         free(b);
     } else {
         const char *p[3] = {ids, w->id, max};
-        if (jc_pg_query_prepared(w->app->pg, 0, "jive_worker_claim", claim_sql, 3, p, claimed, b) !=
+        if (jc_pg_query_prepared(w->app->pg, 0, "jive_jobs_claim", claim_sql, 3, p, claimed, b) !=
             JC_OK)
             claimed(NULL, JC_EPG, "cannot submit", b);
     }
