@@ -214,6 +214,7 @@ soak: bootstrap test-deps
 bench: bootstrap test-deps all
 	$(PY) tests/bench/bench_webhook.py --write docs/PERFORMANCE.md
 	$(PY) tests/bench/bench_orchestrator.py --write docs/PERFORMANCE.md
+	$(PY) tests/bench/bench_pipeline.py --write docs/PERFORMANCE.md
 	$(PY) tests/bench/bench_mcp.py --write docs/PERFORMANCE.md
 	$(PY) tests/bench/bench_events.py --write docs/PERFORMANCE.md
 	$(PY) tests/bench/bench_governance.py --write docs/PERFORMANCE.md
