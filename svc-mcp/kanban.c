@@ -178,25 +178,11 @@ static void poll(evutil_socket_t fd, short what, void *arg)
            1, p, polled);
 }
 
-static void marked(const PGresult *res, enum jc_err err, const char *msg, void *ud)
-{
-    (void)res;
-    (void)err;
-    (void)msg;
-    (void)ud; /* a lost mark only makes the outbox push the job twice; the claim absorbs it */
-}
-
-static void pushed(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+static void sent(enum jc_err err, const char *msg, void *ud)
 {
     struct move *m = ud;
-    char arr[48];
 
-    (void)r;
-    if (err == JC_OK) {
-        snprintf(arr, sizeof(arr), "{%s}", m->job_id);
-        if (jc_outbox_mark_enqueued(m->c->mcp->app->pg, arr, marked, NULL) != JC_OK)
-            jc_debug(m->c->mcp->app->log, "job %s not marked enqueued", m->job_id);
-    } else {
+    if (err != JC_OK) {
         /* committed: the outbox sweeper queues it; we simply wait longer */
         jc_warn(m->c->mcp->app->log, "job %s not queued yet (%s)", m->job_id, msg);
     }
@@ -212,7 +198,6 @@ static void created(struct mcp_call *c, cJSON *json, enum jc_err err, const char
     const char *org = cJSON_GetStringValue(cJSON_GetObjectItem(json, "org_id"));
     const char *payload = cJSON_GetStringValue(cJSON_GetObjectItem(json, "payload"));
     struct jc_job job = {0};
-    char *text;
 
     if (err != JC_OK || org == NULL) {
         cJSON_Delete(json);
@@ -232,14 +217,11 @@ static void created(struct mcp_call *c, cJSON *json, enum jc_err err, const char
     job.queue = JC_Q_STORY_MOVE;
     job.project_id = c->project_id;
     job.org_id = org;
-    job.max_attempts = c->mcp->app->cfg.max_attempts[JC_Q_STORY_MOVE];
     job.payload = payload;
-    text = jc_queue_message(&job);
+    if (jc_outbox_send(c->mcp->app->pg, c->mcp->app->redis, &c->mcp->app->cfg, &job, true, sent,
+                       m) != JC_OK)
+        sent(JC_EREDIS, "cannot submit", m);
     cJSON_Delete(json);
-    if (text == NULL ||
-        jc_queue_push(c->mcp->app->redis, JC_Q_STORY_MOVE, text, pushed, m) != JC_OK)
-        pushed(NULL, JC_EREDIS, "cannot submit", m);
-    free(text);
 }
 
 static void create_job(struct move *m)

@@ -39,35 +39,16 @@ static void reply(struct enqueue *e, bool queued)
     free(e);
 }
 
-static void marked(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+static void sent(enum jc_err err, const char *msg, void *ud)
 {
-    (void)res;
-    (void)err;
     (void)msg;
-    reply(ud, true);
-}
-
-static void pushed(const redisReply *r, enum jc_err err, const char *msg, void *ud)
-{
-    struct enqueue *e = ud;
-    char arr[48];
-
-    (void)r;
-    (void)msg;
-    if (err != JC_OK) {
-        reply(e, false); /* committed; the outbox pushes it when Redis is back */
-        return;
-    }
-    snprintf(arr, sizeof(arr), "{%s}", e->id);
-    if (jc_outbox_mark_enqueued(e->wh->app->pg, arr, marked, e) != JC_OK)
-        reply(e, true);
+    reply(ud, err == JC_OK); /* not sent: committed, the outbox pushes it when Redis is back */
 }
 
 static void inserted(const PGresult *res, enum jc_err err, const char *msg, void *ud)
 {
     struct enqueue *e = ud;
     struct jc_job job = {0};
-    char *m;
 
     if (err != JC_OK) {
         jc_http_reply_error(e->req, 503, "database_unavailable", "job not stored: %s", msg);
@@ -86,12 +67,10 @@ static void inserted(const PGresult *res, enum jc_err err, const char *msg, void
     job.queue = e->queue;
     job.project_id = e->project_id;
     job.org_id = e->org_id;
-    job.max_attempts = e->wh->app->cfg.max_attempts[e->queue];
     job.payload = e->payload;
-    m = jc_queue_message(&job);
-    if (m == NULL || jc_queue_push(e->wh->app->redis, e->queue, m, pushed, e) != JC_OK)
+    if (jc_outbox_send(e->wh->app->pg, e->wh->app->redis, &e->wh->app->cfg, &job, true, sent, e) !=
+        JC_OK)
         reply(e, false);
-    free(m);
 }
 
 static void enqueue_route(struct jc_req *req, void *ud)

@@ -146,11 +146,10 @@ static bool row_to_project(const PGresult *res, struct wh_project *p)
 
 /* ---- after the rows are committed ---- */
 
-static void pushed(const redisReply *reply, enum jc_err err, const char *msg, void *ud)
+static void sent(enum jc_err err, const char *msg, void *ud)
 {
     struct delivery *d = ud;
 
-    (void)reply;
     if (err != JC_OK)
         /* Accepted all the same: the job row is committed, the outbox sweeper pushes it. */
         JC_LOG(d->wh->app->log, JC_LOG_WARN, d->req->request_id, NULL,
@@ -194,7 +193,6 @@ static void last_seen_done(const PGresult *res, enum jc_err err, const char *msg
 static void stored(struct delivery *d, bool inserted)
 {
     struct jc_job job = {0};
-    char *m;
 
     if (!inserted) {
         done(d, 200, "duplicate");
@@ -221,12 +219,11 @@ static void stored(struct delivery *d, bool inserted)
     job.project_id = d->proj.id;
     job.org_id = d->proj.org_id;
     job.event_id = d->id;
-    job.max_attempts = d->wh->app->cfg.max_attempts[d->route.queue];
     job.payload = d->job_payload;
-    m = jc_queue_message(&job);
-    if (m == NULL || jc_queue_push(d->wh->app->redis, d->route.queue, m, pushed, d) != JC_OK)
+    /* unmarked: marks of pushed jobs ride on the next delivery batch (wh_store_mark) */
+    if (jc_outbox_send(d->wh->app->pg, d->wh->app->redis, &d->wh->app->cfg, &job, false, sent, d) !=
+        JC_OK)
         done(d, 202, "accepted"); /* committed: the outbox pushes it */
-    free(m);
 }
 
 static void add_string(cJSON *o, const char *key, const char *value)

@@ -50,6 +50,69 @@ enum jc_err jc_outbox_mark_enqueued(struct jc_pg *pg, const char *ids_pg_array, 
     return jc_pg_query(pg, 0, mark_sql, 1, p, cb, ud);
 }
 
+/* ---- the producer path ---- */
+
+struct send {
+    struct jc_pg *pg;
+    bool mark;
+    char id[40];
+    jc_outbox_sent_cb *cb;
+    void *ud;
+};
+
+static void send_marked(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct send *s = ud;
+
+    (void)res;
+    (void)err; /* unmarked, the sweep pushes it again: a duplicate the claim drops */
+    (void)msg;
+    s->cb(JC_OK, NULL, s->ud);
+    free(s);
+}
+
+static void send_pushed(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+{
+    struct send *s = ud;
+    char arr[48];
+
+    (void)r;
+    if (err == JC_OK && s->mark) {
+        snprintf(arr, sizeof(arr), "{%s}", s->id);
+        if (jc_outbox_mark_enqueued(s->pg, arr, send_marked, s) == JC_OK)
+            return;
+    }
+    s->cb(err, msg, s->ud);
+    free(s);
+}
+
+enum jc_err jc_outbox_send(struct jc_pg *pg, struct jc_redis *redis, const struct jc_config *cfg,
+                           const struct jc_job *job, bool mark, jc_outbox_sent_cb *cb, void *ud)
+{
+    struct jc_job j = *job;
+    struct send *s;
+    char *m;
+    enum jc_err rc;
+
+    if (jc_queue_name(job->queue) == NULL || job->id == NULL || strlen(job->id) >= 40)
+        return JC_EINVAL;
+    j.max_attempts = cfg->max_attempts[job->queue];
+    if ((m = jc_queue_message(&j)) == NULL || (s = calloc(1, sizeof(*s))) == NULL) {
+        free(m);
+        return JC_ENOMEM;
+    }
+    s->pg = pg;
+    s->mark = mark;
+    snprintf(s->id, sizeof(s->id), "%s", job->id);
+    s->cb = cb;
+    s->ud = ud;
+    rc = jc_queue_push(redis, job->queue, m, send_pushed, s);
+    free(m);
+    if (rc != JC_OK)
+        free(s);
+    return rc;
+}
+
 static void schedule(struct jc_outbox *ob)
 {
     struct timeval tv = {ob->interval_ms / 1000, (ob->interval_ms % 1000) * 1000};

@@ -13,9 +13,11 @@
 #ifndef JC_OUTBOX_H
 #define JC_OUTBOX_H
 
+#include "jc/config.h"
 #include "jc/log.h"
 #include "jc/metrics.h"
 #include "jc/pg.h"
+#include "jc/queue.h"
 #include "jc/redis.h"
 
 struct jc_outbox;
@@ -43,5 +45,22 @@ void jc_outbox_free(struct jc_outbox *ob);
  */
 enum jc_err jc_outbox_mark_enqueued(struct jc_pg *pg, const char *ids_pg_array, jc_pg_cb *cb,
                                     void *ud) JC_MUSTCHECK;
+
+/* A committed job's message: JC_OK once it is on its queue, else why not (the sweep pushes it
+ * then, and the job runs all the same). */
+typedef void jc_outbox_sent_cb(enum jc_err err, const char *msg, void *ud);
+
+/*
+ * The one producer path, for a job whose row is committed (jive-webhook's deliveries and
+ * operator route, jive-mcp's story moves): its message, with the queue's max_attempts from
+ * cfg, is pushed onto jive:q:<queue>; with mark, the row is then marked enqueued (a producer
+ * that batches its marks, as jive-webhook's deliveries do, passes false and marks the pushed
+ * jobs itself). A lost mark only makes the sweep push the job again, a duplicate the claim
+ * drops. cb is called exactly once, later; an error return (out of memory, Redis client gone)
+ * means no callback, and the sweep pushes the job.
+ */
+enum jc_err jc_outbox_send(struct jc_pg *pg, struct jc_redis *redis, const struct jc_config *cfg,
+                           const struct jc_job *job, bool mark, jc_outbox_sent_cb *cb,
+                           void *ud) JC_MUSTCHECK;
 
 #endif
