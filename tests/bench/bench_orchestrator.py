@@ -33,7 +33,7 @@ import requests  # noqa: E402
 
 SIZES = [int(x) for x in os.environ.get("BENCH_SIZES", "100,1000,10000").split(",")]
 PUSHES = int(os.environ.get("BENCH_PUSHES", "200"))
-QUEUE_JOBS = int(os.environ.get("BENCH_QUEUE_JOBS", "2000"))
+QUEUE_JOBS = int(os.environ.get("BENCH_QUEUE_JOBS", "20000"))
 LATENCY_JOBS = int(os.environ.get("BENCH_LATENCY_JOBS", "500"))
 LATENCY_RATE = float(os.environ.get("BENCH_LATENCY_RATE", "50"))
 
@@ -235,7 +235,7 @@ def main():
             "'[{\"outcome\": \"succeeded\"}]'::jsonb WHERE id = :id;\n" % QUEUE_JOBS)
         tps, _ = pgbench(pg, tmp / "job.sql", 8, 5)
         res["queue"] = {"jobs": QUEUE_JOBS, "seconds": took, "jobs_per_s": QUEUE_JOBS / took,
-                        "concurrency": 8, "ceiling_jobs_per_s": tps}
+                        "db_concurrency": 64, "ceiling_jobs_per_s": tps}
 
         # enqueue -> start at light load: LATENCY_JOBS near-no-op jobs through the admin route at
         # LATENCY_RATE a second, each timed from its row's commit (created_at) to its claim
@@ -293,11 +293,12 @@ p50 {r['push']['fetch_p50_ms']:.1f} ms; **push→event p50 : fetch p50 =
 Queue throughput: {r['queue']['jobs']} near-no-op jobs (conflict detection of an empty project:
 two small queries) through reserve, lock and claim (a batch per script call and per
 statement), handler, completion and ack (shared by the jobs that finish during one commit),
-counted by the orchestrator's `jive_jobs_total`, with one orchestrator at
-concurrency {r['queue']['concurrency']}: **{r['queue']['jobs_per_s']:.0f} jobs/s**. Same-run ceiling:
+counted by the orchestrator's `jive_jobs_total`, with one orchestrator at its default
+concurrency for database-only jobs ({r['queue']['db_concurrency']}): **{r['queue']['jobs_per_s']:.0f} jobs/s**. Same-run ceiling:
 pgbench doing each job's two row writes (claim, then succeed with a history entry) as separate
 transactions from 8 clients, {r['queue']['ceiling_jobs_per_s']:.0f} jobs/s; **ratio
-{r['queue']['jobs_per_s'] / r['queue']['ceiling_jobs_per_s']:.2f}**.
+{r['queue']['jobs_per_s'] / r['queue']['ceiling_jobs_per_s']:.2f}** (the flow issue aims at 10,000 jobs/s on this machine;
+the ceiling does not batch, the queue does, so the queue may pass it).
 
 Enqueue → start at light load: {r['latency']['jobs']} near-no-op jobs through the admin route at
 {r['latency']['rate']:.0f} a second, each from its row's commit to its claim (both on Postgres's

@@ -145,7 +145,7 @@ deliveries less the orchestrator's succeeded jobs, read from their `/metrics` ev
 | jobs completed/s while the senders ran | {r['jobs_per_s_while_sending']:.0f} |
 | **jobs completed : deliveries accepted** | **{r['jobs_per_s_while_sending'] / r['deliveries_per_s']:.2f}** |
 | backlog when the senders stopped (largest during the run) | {r['backlog_at_stop']} ({r['backlog_max']}) |
-| backlog growth over the run's second half | {r['backlog_slope_per_s']:.0f} jobs/s ({'flat' if flat else 'not flat'}) |
+| backlog growth over the run's second half | {int(round(r['backlog_slope_per_s']))} jobs/s ({'flat' if flat else 'not flat'}) |
 | time to drain it | {r['drain_s']:.1f} s |
 | deliveries accepted / job rows / succeeded | {r['accepted']} / {r['job_rows']} / {r['succeeded_rows']} |
 
