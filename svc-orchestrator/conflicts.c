@@ -4,6 +4,7 @@
  * (jc/findings.h: what they are and how) and applies the difference to the conflicts table, so
  * that a finding is opened and resolved only on change, under a stable fingerprint.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +12,12 @@
 #include "jc/findings.h"
 #include "orchestrator.h"
 
-/* The state jc_findings_compute reads (its shape is documented in jc/findings.h). */
+/* The state jc_findings_compute reads (its shape is documented in jc/findings.h), and the
+ * fingerprints of the project's open conflicts ("open", taken out before the computation). */
 static const char load_sql[] =
     "SELECT json_build_object("
+    " 'open', (SELECT coalesce(json_agg(fingerprint), '[]') FROM conflicts"
+    "   WHERE project_id = $1 AND resolved_at IS NULL),"
     " 'stories', (SELECT coalesce(json_agg(json_build_object('path', path, 'key', key,"
     "   'key_source', meta->>'key_source', 'title_key', meta->>'title_key',"
     "   'status', status, 'files', meta->'files')), '[]') FROM artifacts"
@@ -85,10 +89,56 @@ static void applied(const PGresult *res, enum jc_err err, const char *msg, void 
     finish(dt, JC_OK, "", opened, resolved);
 }
 
+static int by_text(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether the findings (every fingerprint once) are exactly the open conflicts: then applying
+ * them would open, reopen and resolve nothing. Both sides are sorted and compared in turn. */
+static bool unchanged(const cJSON *found, const cJSON *open)
+{
+    int n = cJSON_GetArraySize(found), i = 0;
+    const char **a, **b;
+    const cJSON *it;
+    bool same = false;
+
+    if (!cJSON_IsArray(open) || n != cJSON_GetArraySize(open))
+        return false;
+    if (n == 0)
+        return true;
+    a = calloc((size_t)n, sizeof(*a));
+    b = calloc((size_t)n, sizeof(*b));
+    if (a == NULL || b == NULL)
+        goto done;
+    cJSON_ArrayForEach(it, found)
+    {
+        a[i] = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "fingerprint"));
+        if (a[i++] == NULL)
+            goto done;
+    }
+    i = 0;
+    cJSON_ArrayForEach(it, open)
+    {
+        b[i] = cJSON_GetStringValue(it);
+        if (b[i++] == NULL)
+            goto done;
+    }
+    qsort(a, (size_t)n, sizeof(*a), by_text);
+    qsort(b, (size_t)n, sizeof(*b), by_text);
+    for (i = 0; i < n && strcmp(a[i], b[i]) == 0; i++)
+        ;
+    same = i == n;
+done:
+    free(a);
+    free(b);
+    return same;
+}
+
 static void loaded(const PGresult *res, enum jc_err err, const char *msg, void *ud)
 {
     struct detect *dt = ud;
-    cJSON *state, *found;
+    cJSON *state, *open, *found;
     char *text;
 
     if (err != JC_OK) {
@@ -96,9 +146,18 @@ static void loaded(const PGresult *res, enum jc_err err, const char *msg, void *
         return;
     }
     state = cJSON_Parse(PQgetvalue(res, 0, 0));
+    open = cJSON_DetachItemFromObjectCaseSensitive(state, "open");
     found = jc_findings_compute(state);
-    text = cJSON_PrintUnformatted(found);
     cJSON_Delete(state);
+    if (found != NULL && unchanged(found, open)) {
+        /* the usual case: nothing to write, so no second statement */
+        cJSON_Delete(open);
+        cJSON_Delete(found);
+        finish(dt, JC_OK, "", 0, 0);
+        return;
+    }
+    text = cJSON_PrintUnformatted(found);
+    cJSON_Delete(open);
     cJSON_Delete(found);
     if (text == NULL) {
         finish(dt, JC_ENOMEM, "out of memory", 0, 0);

@@ -301,6 +301,38 @@ def test_gate_evaluation_and_agent_overlap(orch, webhook, repo, db):
     assert out["resolved"] == 1 and "agent_overlap:1.3" not in open_conflicts(db, p["id"])
 
 
+def test_conflict_detection_writes_only_a_change(orch, webhook, db):
+    """Detection skips its write when the findings are exactly the open conflicts; the same
+    number of findings under other fingerprints is still a change (one resolved, one opened)."""
+    p = project_for(db, "file:///no/repository/needed")
+
+    def agents(story):
+        db.execute("DELETE FROM agent_status WHERE project_id = %s", (p["id"],))
+        for agent in ("claude", "cursor"):
+            db.execute("INSERT INTO agent_status (org_id, project_id, agent_id, agent_name, "
+                       "story_key, state) VALUES (%s, %s, %s, %s, %s, 'working')",
+                       (p["org_id"], p["id"], agent, agent, story))
+
+    def rows():
+        return sorted(db.execute("SELECT fingerprint, opened_at, resolved_at IS NULL FROM conflicts "
+                                 "WHERE project_id = %s", (p["id"],)).fetchall())
+
+    agents("1.3")
+    out = run_scan(webhook, db, p["id"], queue="conflict-detection")
+    assert (out["opened"], out["resolved"]) == (1, 0)
+    before = rows()
+    out = run_scan(webhook, db, p["id"], queue="conflict-detection")
+    assert (out["opened"], out["resolved"]) == (0, 0) and rows() == before
+    agents("1.4")  # one finding still, another fingerprint
+    out = run_scan(webhook, db, p["id"], queue="conflict-detection")
+    assert (out["opened"], out["resolved"]) == (1, 1)
+    assert set(open_conflicts(db, p["id"])) == {"agent_overlap:1.4"}
+    agents("1.3")  # back: the resolved one reopens
+    out = run_scan(webhook, db, p["id"], queue="conflict-detection")
+    assert (out["opened"], out["resolved"]) == (1, 1)
+    assert set(open_conflicts(db, p["id"])) == {"agent_overlap:1.3"}
+
+
 def test_unknown_repository_fails_then_dies(orch, webhook, db):
     p = project_for(db, "file:///no/such/repository")
     jid = enqueue(webhook, {"queue": "artifact-scan", "project_id": p["id"]})
