@@ -87,49 +87,93 @@ char *jc_events_with_id(const char *stream_id, const char *json, size_t len)
 }
 
 /*
- * KEYS: the project's stream, its channel; ARGV: the event (a JSON object), the cap. The event
- * is appended to the stream (trimmed to about the cap, expiring after a week without events),
- * then published with the entry's id spliced in front as "stream_id", so that a listener can
- * resume from the stream where the channel left off. Returns the id.
+ * KEYS: pairs of a project's stream and its channel; ARGV: one event (a JSON object) per pair,
+ * then the cap. Each event is appended to its stream (trimmed to about the cap, expiring after
+ * a week without events), then published with the entry's id spliced in front as "stream_id",
+ * so that a listener can resume from the stream where the channel left off. Returns the ids.
  */
 static const char publish_lua[] =
-    "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])\n"
-    "redis.call('PEXPIRE', KEYS[1], 604800000)\n"
-    "redis.call('PUBLISH', KEYS[2], '{\"stream_id\":\"' .. id .. '\",' .. "
-    "string.sub(ARGV[1], 2))\n"
-    "return id\n";
+    "local ids, cap = {}, ARGV[#ARGV]\n"
+    "for i = 1, #KEYS, 2 do\n"
+    "  local e = ARGV[(i + 1) / 2]\n"
+    "  local id = redis.call('XADD', KEYS[i], 'MAXLEN', '~', cap, '*', 'e', e)\n"
+    "  redis.call('PEXPIRE', KEYS[i], 604800000)\n"
+    "  redis.call('PUBLISH', KEYS[i + 1], '{\"stream_id\":\"' .. id .. '\",' .. "
+    "string.sub(e, 2))\n"
+    "  ids[#ids + 1] = id\n"
+    "end\n"
+    "return ids\n";
+
+/* The event's text as its stream keeps it. malloc'd by cJSON (cJSON_free), NULL on ENOMEM. */
+static char *event_text(const struct jc_event *e, const char *at)
+{
+    cJSON *ev = cJSON_CreateObject();
+    char *text;
+
+    if (ev == NULL)
+        return NULL;
+    cJSON_AddStringToObject(ev, "type", e->type);
+    cJSON_AddStringToObject(ev, "project_id", e->project_id);
+    cJSON_AddStringToObject(ev, "at", at);
+    if (e->job_id != NULL)
+        cJSON_AddStringToObject(ev, "job_id", e->job_id);
+    else
+        cJSON_AddNullToObject(ev, "job_id");
+    cJSON_AddItemToObject(ev, "data",
+                          e->data != NULL ? cJSON_Duplicate(e->data, 1) : cJSON_CreateObject());
+    text = cJSON_PrintUnformatted(ev);
+    cJSON_Delete(ev);
+    return text;
+}
+
+enum jc_err jc_events_publish_all(struct jc_redis *r, const struct jc_event *ev, int n,
+                                  jc_redis_cb *cb, void *ud)
+{
+    char at[JC_ISO_LEN], nkeys[16], cap[16];
+    const char **argv = NULL;
+    char(*keys)[2][JC_KEY_LEN] = NULL;
+    char **texts = NULL;
+    enum jc_err rc = JC_ENOMEM;
+    int i, argc = 4 + 3 * n;
+
+    if (n < 1)
+        return JC_EINVAL;
+    argv = calloc((size_t)argc, sizeof(*argv));
+    keys = calloc((size_t)n, sizeof(*keys));
+    texts = calloc((size_t)n, sizeof(*texts));
+    if (argv == NULL || keys == NULL || texts == NULL)
+        goto fail;
+    /* EVAL with the source (Redis keeps it compiled by its hash): no script state here */
+    jc_clock_iso(at);
+    snprintf(nkeys, sizeof(nkeys), "%d", 2 * n);
+    snprintf(cap, sizeof(cap), "%d", JC_EVENTS_KEPT);
+    argv[0] = "EVAL";
+    argv[1] = publish_lua;
+    argv[2] = nkeys;
+    for (i = 0; i < n; i++) {
+        if ((texts[i] = event_text(&ev[i], at)) == NULL)
+            goto fail;
+        jc_key_events(keys[i][0], sizeof(keys[i][0]), ev[i].project_id);
+        jc_channel_project(keys[i][1], sizeof(keys[i][1]), ev[i].project_id);
+        argv[3 + 2 * i] = keys[i][0];
+        argv[4 + 2 * i] = keys[i][1];
+        argv[3 + 2 * n + i] = texts[i];
+    }
+    argv[argc - 1] = cap;
+    rc = jc_redis_command(r, 0, cb, ud, argc, argv, NULL);
+fail:
+    for (i = 0; texts != NULL && i < n; i++)
+        cJSON_free(texts[i]);
+    free(texts);
+    free(keys);
+    free(argv);
+    return rc;
+}
 
 enum jc_err jc_events_publish(struct jc_redis *r, const char *project_id, const char *type,
                               const char *job_id, const cJSON *data, jc_redis_cb *cb, void *ud)
 {
-    char channel[96], stream[JC_KEY_LEN], cap[16];
-    char at[JC_ISO_LEN];
-    cJSON *ev = cJSON_CreateObject();
-    char *text = NULL;
-    enum jc_err rc = JC_ENOMEM;
+    const struct jc_event e = {project_id, type, job_id, data};
 
-    if (ev == NULL)
-        return JC_ENOMEM;
-    jc_clock_iso(at);
-    cJSON_AddStringToObject(ev, "type", type);
-    cJSON_AddStringToObject(ev, "project_id", project_id);
-    cJSON_AddStringToObject(ev, "at", at);
-    if (job_id != NULL)
-        cJSON_AddStringToObject(ev, "job_id", job_id);
-    else
-        cJSON_AddNullToObject(ev, "job_id");
-    cJSON_AddItemToObject(ev, "data",
-                          data != NULL ? cJSON_Duplicate(data, 1) : cJSON_CreateObject());
-    text = cJSON_PrintUnformatted(ev);
-    if (text != NULL) {
-        /* EVAL with the source (Redis keeps it compiled by its hash): no script state here */
-        const char *argv[7] = {"EVAL", publish_lua, "2", stream, channel, text, cap};
-        jc_key_events(stream, sizeof(stream), project_id);
-        jc_channel_project(channel, sizeof(channel), project_id);
-        snprintf(cap, sizeof(cap), "%d", JC_EVENTS_KEPT);
-        rc = jc_redis_command(r, 0, cb, ud, 7, argv, NULL);
-    }
-    cJSON_free(text);
-    cJSON_Delete(ev);
-    return rc;
+    return jc_events_publish_all(r, &e, 1, cb, ud);
 }

@@ -358,6 +358,38 @@ static void batch_acked(const redisReply *r, enum jc_err err, const char *msg, v
 
 static void send_completions(struct jc_worker *w);
 
+/* job.succeeded for every job of a committed batch, in one script call. */
+static void publish_succeeded(struct done_batch *d)
+{
+    struct jc_worker *w = d->w;
+    struct jc_event *ev = calloc((size_t)d->n, sizeof(*ev));
+    cJSON *all = cJSON_CreateArray();
+    double now = jc_clock_mono();
+    int i;
+
+    jc_metric_inc(w->m_ok, d->n);
+    if (ev == NULL || all == NULL)
+        goto fail;
+    for (i = 0; i < d->n; i++) {
+        struct jc_job_run *run = d->runs[i];
+        cJSON *data = cJSON_CreateObject();
+
+        if (data == NULL || !cJSON_AddItemToArray(all, data))
+            goto fail;
+        cJSON_AddStringToObject(data, "queue", jc_queue_name(run->job.queue));
+        cJSON_AddNumberToObject(data, "attempt", run->attempt);
+        cJSON_AddNumberToObject(data, "duration_ms", (now - run->t0) * 1000.0);
+        ev[i] = (struct jc_event){run->job.project_id, "job.succeeded", run->job.id, data};
+    }
+    if (jc_events_publish_all(w->app->redis, ev, d->n, NULL, NULL) == JC_OK)
+        goto done;
+fail:
+    jc_debug(w->app->log, "%d job(s): job.succeeded not published", d->n);
+done:
+    cJSON_Delete(all);
+    free(ev);
+}
+
 static void completed(const PGresult *res, enum jc_err err, const char *msg, void *ud)
 {
     struct done_batch *d = ud;
@@ -377,15 +409,7 @@ static void completed(const PGresult *res, enum jc_err err, const char *msg, voi
         send_completions(w);
         return;
     }
-    for (i = 0; i < d->n; i++) {
-        struct jc_job_run *run = d->runs[i];
-        cJSON *data = cJSON_CreateObject();
-        jc_metric_inc(w->m_ok, 1);
-        cJSON_AddStringToObject(data, "queue", jc_queue_name(run->job.queue));
-        cJSON_AddNumberToObject(data, "attempt", run->attempt);
-        cJSON_AddNumberToObject(data, "duration_ms", (jc_clock_mono() - run->t0) * 1000.0);
-        publish(run, "job.succeeded", data);
-    }
+    publish_succeeded(d);
     send_completions(w); /* the completions that arrived meanwhile: the next commit */
     /* one ack for the batch: KEYS[1] the active list, ARGV message and lock key pairs */
     argv = malloc(((size_t)d->n * 2 + 1) * sizeof(*argv));

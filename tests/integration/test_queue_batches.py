@@ -5,6 +5,7 @@ puts every message back; kill -9 mid-batch loses no job and applies none twice; 
 orchestrators over 10,000 jobs run each exactly once."""
 import json
 import socket
+import time
 import uuid
 
 import psycopg
@@ -183,3 +184,37 @@ def test_git_bound_jobs_do_not_hold_back_database_only_ones(spawn, db, stack, tm
             "running"  # still stuck in its clone
     finally:
         srv.close()
+
+
+def test_a_batch_publishes_each_jobs_success_to_its_own_project(spawn, db, stack, tmp_path):
+    """Jobs of three projects reserved and completed together: their job.succeeded events go
+    out in one script call, each on its own project's channel and in its own stream, with the
+    stream entry's id first, and nowhere else."""
+    projects = [new_project(db) for _ in range(3)]
+    jobs = {p["id"]: make_jobs(db, p, 20) for p in projects}
+    r = stack.redis.client()
+    sub = r.pubsub()
+    sub.subscribe(*[f"project:{p['id']}" for p in projects])
+    wait_for(lambda: sub.get_message(timeout=0.1) is None, 5)  # the subscribe confirmations
+    msgs = [message(p, j) for k in range(20) for p in projects for j in [jobs[p["id"]][k]]]
+    push(r, "conflict-detection", msgs)  # interleaved: each batch mixes the projects
+    spawn("jive-orchestrator", JIVE_WORKSPACE_DIR=str(tmp_path / "ws"), **FAST)
+    every = [j for ids in jobs.values() for j in ids]
+    assert wait_for(lambda: succeeded(db, every) == 60, 30)
+    heard = {}
+    deadline = time.time() + 10
+    while sum(len(v) for v in heard.values()) < 60 and time.time() < deadline:
+        m = sub.get_message(timeout=0.5)
+        if m and m["type"] == "message":
+            ev = json.loads(m["data"])
+            if ev["type"] == "job.succeeded":
+                heard.setdefault(m["channel"].decode(), []).append(ev)
+    sub.close()
+    for p in projects:
+        got = heard.get(f"project:{p['id']}", [])
+        assert sorted(e["job_id"] for e in got) == sorted(jobs[p["id"]])
+        assert all(e["project_id"] == p["id"] and e["data"]["queue"] == "conflict-detection"
+                   for e in got)
+        stream = {i.decode(): json.loads(f[b"e"]) for i, f in r.xrange(f"jive:events:{p['id']}")}
+        assert all(stream[e["stream_id"]]["job_id"] == e["job_id"] for e in got)
+        assert 0 < r.pttl(f"jive:events:{p['id']}") <= 604800000

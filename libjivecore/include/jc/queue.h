@@ -62,19 +62,30 @@ enum jc_err jc_queue_push(struct jc_redis *r, enum jc_queue q, const char *messa
 #define JC_EVENTS_KEPT 1000
 
 /*
- * Appends {"type","project_id","at","job_id","data"} to the project's event stream
- * (jive:events:<project_id>, the last JC_EVENTS_KEPT or so, expiring after a week without
- * events) and PUBLISHes it on project:<project_id> with the stream entry's id first as
- * "stream_id", in one script. job_id may be NULL; data is borrowed (NULL: {}). cb may be NULL
- * (fire and forget: failures only cost a notification, the state is in Postgres); its reply is
- * the stream id.
- */
-/*
  * An event as stored in its stream (json, len bytes, a JSON object) as the channel shows it:
  * with "stream_id" first. malloc'd (free()); NULL when json is not an object or on ENOMEM.
  */
 char *jc_events_with_id(const char *stream_id, const char *json, size_t len);
 
+/* One event to publish: job_id may be NULL; data is borrowed (NULL: {}). */
+struct jc_event {
+    const char *project_id;
+    const char *type;
+    const char *job_id;
+    const cJSON *data;
+};
+
+/*
+ * Appends each of the n events, in order, as {"type","project_id","at","job_id","data"} to its
+ * project's event stream (jive:events:<project_id>, the last JC_EVENTS_KEPT or so, expiring
+ * after a week without events) and PUBLISHes it on project:<project_id> with the stream entry's
+ * id first as "stream_id": all n in one script call. cb may be NULL (fire and forget: failures
+ * only cost a notification, the state is in Postgres); its reply is the array of stream ids.
+ */
+enum jc_err jc_events_publish_all(struct jc_redis *r, const struct jc_event *ev, int n,
+                                  jc_redis_cb *cb, void *ud) JC_MUSTCHECK;
+
+/* jc_events_publish_all of one event. */
 enum jc_err jc_events_publish(struct jc_redis *r, const char *project_id, const char *type,
                               const char *job_id, const cJSON *data, jc_redis_cb *cb,
                               void *ud) JC_MUSTCHECK;
