@@ -386,7 +386,7 @@ enum jc_err jc_config_load(struct jc_config *cfg, enum jc_svc svc, jc_config_loo
             JC_OK ||
         (rc = get_long(&l, "JIVE_MCP_CACHE_TTL_MS", 10000, 0, 3600000, &cfg->cache_ttl_ms)) !=
             JC_OK ||
-        (rc = get_long(&l, "JIVE_WORKER_DB_CONCURRENCY", 64, 1, 1024,
+        (rc = get_long(&l, "JIVE_WORKER_DB_CONCURRENCY", 256, 1, 1024,
                        &cfg->worker_db_concurrency)) != JC_OK ||
         (rc = get_long(&l, "JIVE_WORKER_CONCURRENCY", 4, 1, 256, &cfg->worker_concurrency)) !=
             JC_OK ||

@@ -235,7 +235,7 @@ def main():
             "'[{\"outcome\": \"succeeded\"}]'::jsonb WHERE id = :id;\n" % QUEUE_JOBS)
         tps, _ = pgbench(pg, tmp / "job.sql", 8, 5)
         res["queue"] = {"jobs": QUEUE_JOBS, "seconds": took, "jobs_per_s": QUEUE_JOBS / took,
-                        "db_concurrency": 64, "ceiling_jobs_per_s": tps}
+                        "db_concurrency": 256, "ceiling_jobs_per_s": tps}
 
         # enqueue -> start at light load: LATENCY_JOBS near-no-op jobs through the admin route at
         # LATENCY_RATE a second, each timed from its row's commit (created_at) to its claim

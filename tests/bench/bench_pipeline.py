@@ -135,7 +135,7 @@ def markdown(r):
 
 Same machine. Signed `pull_request` deliveries (each one conflict-detection job) from
 {r['connections']} connections for {r['seconds']} s at jive-webhook's own saturated rate, while
-one jive-orchestrator (defaults: `JIVE_WORKER_DB_CONCURRENCY=64`) works the queue; release
+one jive-orchestrator (defaults: `JIVE_WORKER_DB_CONCURRENCY=256`) works the queue; release
 builds, Postgres with fsync and synchronous commit on. The backlog is the webhook's accepted
 deliveries less the orchestrator's succeeded jobs, read from their `/metrics` every second.
 
