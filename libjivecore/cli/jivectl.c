@@ -346,9 +346,9 @@ static int cmd_jobs_dead(const struct jc_config *cfg, struct opt *opts, int n)
         return 1;
     r = PQexecParams(conn,
                      "SELECT id, queue, project_id, attempts, "
-                     "to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), coalesce(error, '') "
-                     "FROM jobs WHERE status = 'dead' AND ($1::text IS NULL OR queue = $1) "
-                     "ORDER BY updated_at DESC LIMIT 200",
+                     "to_char(dead_at, 'YYYY-MM-DD\"T\"HH24:MI:SSOF'), coalesce(error, '') "
+                     "FROM jobs WHERE dead_at IS NOT NULL AND status = 'dead' "
+                     "AND ($1::text IS NULL OR queue = $1) ORDER BY dead_at DESC LIMIT 200",
                      1, NULL, &queue, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         fprintf(stderr, "jivectl: jobs dead: %s", PQresultErrorMessage(r));
@@ -461,7 +461,7 @@ static int cmd_jobs_retry(const struct jc_config *cfg, struct opt *opts, int n)
     /* Back to 'queued' and not enqueued: the outbox sweeper pushes it within seconds. */
     r = PQexecParams(conn,
                      "UPDATE jobs SET status = 'queued', attempts = 0, error = NULL, "
-                     "enqueued_at = NULL, run_after = NULL, finished_at = NULL, "
+                     "enqueued_at = NULL, run_after = NULL, finished_at = NULL, dead_at = NULL, "
                      "updated_at = now(), history = history || jsonb_build_array("
                      "jsonb_build_object('outcome', 'retried', 'at', now(), 'by', 'jivectl')) "
                      "WHERE id = $1::uuid AND status = 'dead' RETURNING queue",

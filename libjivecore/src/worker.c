@@ -617,6 +617,7 @@ void jc_job_fail(struct jc_job_run *run, const char *fmt, ...)
                         "UPDATE jobs SET status = $4, error = $2, updated_at = now(), "
                         "history = history || $3::jsonb, "
                         "finished_at = CASE WHEN $4 = 'dead' THEN now() END, "
+                        "dead_at = CASE WHEN $4 = 'dead' THEN now() END, "
                         "run_after = CASE WHEN $4 = 'queued' "
                         "  THEN now() + ($5 || ' milliseconds')::interval END "
                         "WHERE id = $1::uuid",

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """jivectl migrate: ordered, once, transactional; refuses unknown or edited migrations. The
 schema isolates tenants by row-level security for the runtime role."""
+import re
 import uuid
 
 import psycopg
@@ -206,3 +207,51 @@ def test_018_moves_existing_audit_rows_and_payloads_into_day_partitions(stack, f
         new = c.execute("INSERT INTO mcp_audit_logs (actor_type, tool, result) VALUES "
                         "('agent', 't', 'success') RETURNING id").fetchone()[0]
         assert new > max(i for i, _ in audit)
+
+
+# what a job's claim and completion change: no index may read them, or those updates stop
+# being heap-only (every index gets a new entry twice a job)
+JOB_STATE = ("status", "attempts", "max_attempts", "started_at", "finished_at", "updated_at",
+             "worker", "result", "error", "history", "run_after")
+
+
+def test_no_index_on_jobs_reads_what_a_claim_or_completion_changes(stack, fresh_db):
+    assert migrate(stack, fresh_db).returncode == 0
+    with psycopg.connect(fresh_db) as c:
+        defs = [r[0] for r in c.execute("SELECT pg_get_indexdef(indexrelid) FROM pg_index "
+                                        "WHERE indrelid = 'jobs'::regclass").fetchall()]
+        opts = c.execute("SELECT reloptions FROM pg_class WHERE oid = 'jobs'::regclass").fetchone()[0]
+    assert len(defs) >= 4, defs
+    for d in defs:
+        used = set(re.findall(r"[a-z_]+", d.split(" USING ", 1)[1]))
+        assert not used & set(JOB_STATE), d
+    assert "fillfactor=50" in (opts or [])
+
+
+def test_021_gives_existing_dead_letters_their_time_of_death(stack, fresh_db, tmp_path):
+    """Dead jobs from before 021 keep being listed, at the time they died (their updated_at),
+    and a retry clears it."""
+    before = tmp_path / "schema"
+    before.mkdir()
+    for f in (ROOT / "schema").glob("[0-9][0-9][0-9]_*.sql"):
+        if f.name < "021":
+            (before / f.name).write_text(f.read_text())
+    p = run_bin("jivectl", stack.env(DATABASE_URL=fresh_db, JIVE_SCHEMA_DIR=str(before)), "migrate")
+    assert p.returncode == 0, p.stderr
+    a, _ = seed_two_orgs(fresh_db)
+    with psycopg.connect(fresh_db, autocommit=True) as c:
+        pid = c.execute("SELECT id FROM projects WHERE org_id = %s", (a,)).fetchone()[0]
+        dead, live = [str(r[0]) for r in c.execute(
+            "INSERT INTO jobs (org_id, project_id, queue, status, error, updated_at) VALUES "
+            "(%s, %s, 'run-sync', 'dead', 'gave up', '2026-01-02T03:04:05Z'), "
+            "(%s, %s, 'run-sync', 'succeeded', NULL, now()) RETURNING id", (a, pid, a, pid))]
+    assert migrate(stack, fresh_db).returncode == 0
+    env = stack.env(DATABASE_URL=fresh_db)
+    listing = run_bin("jivectl", env, "jobs", "dead")
+    assert listing.returncode == 0, listing.stderr
+    assert dead in listing.stdout and "2026-01-02T03:04:05" in listing.stdout
+    assert live not in listing.stdout
+    assert run_bin("jivectl", env, "jobs", "retry", dead).returncode == 0
+    assert dead not in run_bin("jivectl", env, "jobs", "dead").stdout
+    with psycopg.connect(fresh_db) as c:
+        assert c.execute("SELECT dead_at FROM jobs WHERE id = %s", (dead,)).fetchone()[0] is None
