@@ -230,7 +230,7 @@ def test_no_index_on_jobs_reads_what_a_claim_or_completion_changes(stack, fresh_
 
 def test_021_gives_existing_dead_letters_their_time_of_death(stack, fresh_db, tmp_path):
     """Dead jobs from before 021 keep being listed, at the time they died (their updated_at),
-    and a retry clears it."""
+    and a retry clears it; finished jobs that were never marked enqueued are marked."""
     before = tmp_path / "schema"
     before.mkdir()
     for f in (ROOT / "schema").glob("[0-9][0-9][0-9]_*.sql"):
@@ -245,6 +245,8 @@ def test_021_gives_existing_dead_letters_their_time_of_death(stack, fresh_db, tm
             "INSERT INTO jobs (org_id, project_id, queue, status, error, updated_at) VALUES "
             "(%s, %s, 'run-sync', 'dead', 'gave up', '2026-01-02T03:04:05Z'), "
             "(%s, %s, 'run-sync', 'succeeded', NULL, now()) RETURNING id", (a, pid, a, pid))]
+        queued = str(c.execute("INSERT INTO jobs (org_id, project_id, queue) VALUES (%s, %s, "
+                               "'run-sync') RETURNING id", (a, pid)).fetchone()[0])
     assert migrate(stack, fresh_db).returncode == 0
     env = stack.env(DATABASE_URL=fresh_db)
     listing = run_bin("jivectl", env, "jobs", "dead")
@@ -255,3 +257,6 @@ def test_021_gives_existing_dead_letters_their_time_of_death(stack, fresh_db, tm
     assert dead not in run_bin("jivectl", env, "jobs", "dead").stdout
     with psycopg.connect(fresh_db) as c:
         assert c.execute("SELECT dead_at FROM jobs WHERE id = %s", (dead,)).fetchone()[0] is None
+        # a finished job never marked enqueued leaves the outbox's index; a queued one stays
+        unmarked = {str(r[0]) for r in c.execute("SELECT id FROM jobs WHERE enqueued_at IS NULL")}
+        assert live not in unmarked and queued in unmarked
