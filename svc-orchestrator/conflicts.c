@@ -9,29 +9,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jc/crypto.h"
 #include "jc/findings.h"
 #include "orchestrator.h"
 
-/* The state jc_findings_compute reads (its shape is documented in jc/findings.h), and the
- * fingerprints of the project's open conflicts ("open", taken out before the computation). */
+/* For each project of the array q.id, in its order: the state jc_findings_compute reads (its shape
+ * is documented in jc/findings.h), and the fingerprints of the project's open conflicts ("open",
+ * taken out before the computation). */
 static const char load_sql[] =
     "SELECT json_build_object("
     " 'open', (SELECT coalesce(json_agg(fingerprint), '[]') FROM conflicts"
-    "   WHERE project_id = $1 AND resolved_at IS NULL),"
+    "   WHERE project_id = q.id AND resolved_at IS NULL),"
     " 'stories', (SELECT coalesce(json_agg(json_build_object('path', path, 'key', key,"
     "   'key_source', meta->>'key_source', 'title_key', meta->>'title_key',"
     "   'status', status, 'files', meta->'files')), '[]') FROM artifacts"
-    "   WHERE project_id = $1 AND kind = 'story' AND deleted_at IS NULL),"
+    "   WHERE project_id = q.id AND kind = 'story' AND deleted_at IS NULL),"
     " 'sprint', (SELECT coalesce(json_agg(meta->'sprint_status'), '[]') FROM artifacts"
-    "   WHERE project_id = $1 AND deleted_at IS NULL AND meta ? 'sprint_status'),"
+    "   WHERE project_id = q.id AND deleted_at IS NULL AND meta ? 'sprint_status'),"
     " 'gates', (SELECT coalesce(json_agg(json_build_object('key', story_key,"
     "   'decision', decision, 'updated', gate_updated, 'path', path)), '[]') FROM gates"
-    "   WHERE project_id = $1 AND deleted_at IS NULL),"
+    "   WHERE project_id = q.id AND deleted_at IS NULL),"
     " 'agents', (SELECT coalesce(json_agg(json_build_object('agent', agent_id, 'name',"
     "   coalesce(agent_name, agent_id), 'story', story_key) ORDER BY agent_id), '[]')"
-    "   FROM agent_status WHERE project_id = $1 AND story_key IS NOT NULL"
+    "   FROM agent_status WHERE project_id = q.id AND story_key IS NOT NULL"
     "   AND state IN ('planning', 'working', 'blocked', 'reviewing')"
-    "   AND updated_at > now() - interval '1 day'))::text";
+    "   AND updated_at > now() - interval '1 day'))::text"
+    " FROM unnest($1::uuid[]) WITH ORDINALITY AS q(id, k) ORDER BY q.k";
 
 static const char apply_sql[] =
     "WITH cur AS (SELECT * FROM jsonb_to_recordset($2::jsonb) AS c(kind text, fingerprint text,"
@@ -57,6 +60,14 @@ struct detect {
     char job_id[40];
     orch_conflicts_cb *cb;
     void *ud;
+    struct detect *next; /* waiting for the next load */
+};
+
+/* One load statement's detections, in the order of its rows. */
+struct load_batch {
+    struct orch_loads *loads;
+    int n;
+    struct detect *dts[];
 };
 
 static void finish(struct detect *dt, enum jc_err err, const char *msg, int opened, int resolved)
@@ -135,17 +146,13 @@ done:
     return same;
 }
 
-static void loaded(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+/* The rest of a detection once its project's state (text) is loaded. */
+static void detect_from(struct detect *dt, const char *loaded)
 {
-    struct detect *dt = ud;
     cJSON *state, *open, *found;
     char *text;
 
-    if (err != JC_OK) {
-        finish(dt, err, msg, 0, 0);
-        return;
-    }
-    state = cJSON_Parse(PQgetvalue(res, 0, 0));
+    state = cJSON_Parse(loaded);
     open = cJSON_DetachItemFromObjectCaseSensitive(state, "open");
     found = jc_findings_compute(state);
     cJSON_Delete(state);
@@ -172,13 +179,107 @@ static void loaded(const PGresult *res, enum jc_err err, const char *msg, void *
     cJSON_free(text);
 }
 
-enum jc_err orch_detect_conflicts(struct jc_app *app, const char *project_id, const char *org_id,
-                                  const char *job_id, orch_conflicts_cb *cb, void *ud)
+static enum jc_err send_loads(struct orch_loads *loads);
+
+/* Fails every waiting detection (their callers are long gone: this is later for them). */
+static void fail_waiting(struct orch_loads *loads, enum jc_err err, const char *msg)
 {
-    struct detect *dt = calloc(1, sizeof(*dt));
-    const char *p[1] = {project_id};
+    struct detect *dt;
+
+    while ((dt = loads->head) != NULL) {
+        loads->head = dt->next;
+        finish(dt, err, msg, 0, 0);
+    }
+    loads->tail = NULL;
+}
+
+static void loaded(const PGresult *res, enum jc_err err, const char *msg, void *ud)
+{
+    struct load_batch *b = ud;
+    int i;
+
+    b->loads->busy = false;
+    /* those that arrived meanwhile go now: Postgres reads while this batch computes */
+    if (send_loads(b->loads) != JC_OK)
+        fail_waiting(b->loads, JC_EPG, "cannot submit the load");
+    if (err == JC_OK && PQntuples(res) != b->n) {
+        err = JC_EPG;
+        msg = "the load answered another number of projects";
+    }
+    for (i = 0; i < b->n; i++) {
+        if (err != JC_OK)
+            finish(b->dts[i], err, msg, 0, 0);
+        else
+            detect_from(b->dts[i], PQgetvalue(res, i, 0));
+    }
+    free(b);
+}
+
+/* Sends one load for the waiting detections (at most ORCH_LOADS_MAX) unless one is out. On
+ * failure they stay waiting, and the caller decides. */
+static enum jc_err send_loads(struct orch_loads *loads)
+{
+    struct load_batch *b;
+    const char **ids;
+    char *array = NULL;
+    int n = 0, i;
+    struct detect *dt;
+    enum jc_err rc = JC_ENOMEM;
+
+    if (loads->busy || loads->head == NULL)
+        return JC_OK;
+    for (dt = loads->head; dt != NULL && n < ORCH_LOADS_MAX; dt = dt->next)
+        n++;
+    b = malloc(sizeof(*b) + (size_t)n * sizeof(b->dts[0]));
+    ids = calloc((size_t)n, sizeof(*ids));
+    if (b == NULL || ids == NULL)
+        goto fail;
+    b->loads = loads;
+    b->n = n;
+    for (i = 0, dt = loads->head; i < n; i++, dt = dt->next) {
+        b->dts[i] = dt;
+        ids[i] = dt->project_id;
+    }
+    array = jc_pg_array_literal(ids, n);
+    if (array == NULL)
+        goto fail;
+    {
+        const char *p[1] = {array};
+        rc = jc_pg_query_prepared(loads->app->pg, 0, "jive_conflicts_load", load_sql, 1, p, loaded,
+                                  b);
+    }
+    if (rc != JC_OK)
+        goto fail;
+    loads->busy = true;
+    loads->head = dt; /* the first one not sent */
+    if (loads->head == NULL)
+        loads->tail = NULL;
+    free(ids);
+    free(array);
+    return JC_OK;
+fail:
+    free(b);
+    free(ids);
+    free(array);
+    return rc;
+}
+
+void orch_loads_init(struct orch_loads *loads, struct jc_app *app)
+{
+    memset(loads, 0, sizeof(*loads));
+    loads->app = app;
+}
+
+enum jc_err orch_detect_conflicts(struct jc_app *app, struct orch_loads *loads,
+                                  const char *project_id, const char *org_id, const char *job_id,
+                                  orch_conflicts_cb *cb, void *ud)
+{
+    struct detect *dt;
     enum jc_err rc;
 
+    if (!jc_crypto_is_uuid(project_id))
+        return JC_EINVAL; /* it would fail the load it shares with others */
+    dt = calloc(1, sizeof(*dt));
     if (dt == NULL)
         return JC_ENOMEM;
     dt->app = app;
@@ -187,9 +288,18 @@ enum jc_err orch_detect_conflicts(struct jc_app *app, const char *project_id, co
     snprintf(dt->project_id, sizeof(dt->project_id), "%s", project_id);
     snprintf(dt->org_id, sizeof(dt->org_id), "%s", org_id);
     snprintf(dt->job_id, sizeof(dt->job_id), "%s", job_id != NULL ? job_id : "");
-    rc = jc_pg_query_prepared(app->pg, 0, "jive_conflicts_load", load_sql, 1, p, loaded, dt);
-    if (rc != JC_OK)
+    if (loads->tail != NULL)
+        loads->tail->next = dt;
+    else
+        loads->head = dt;
+    loads->tail = dt;
+    /* With a load out, dt waits for the next one. Otherwise nothing else waits (a load's end
+     * sends or fails whatever waited), so dt goes now, alone, or is taken back. */
+    rc = send_loads(loads);
+    if (rc != JC_OK) {
+        loads->head = loads->tail = NULL;
         free(dt);
+    }
     return rc;
 }
 
@@ -212,8 +322,12 @@ static void job_done(enum jc_err err, const char *msg, int opened, int resolved,
 
 void orch_conflict_detection(struct jc_job_run *run, void *ud)
 {
-    (void)ud;
-    if (orch_detect_conflicts(jc_worker_app(run->worker), run->job.project_id, run->job.org_id,
-                              run->job.id, job_done, run) != JC_OK)
-        jc_job_fail(run, "conflict detection: cannot start");
+    struct orch_ctx *ctx = ud;
+    enum jc_err rc =
+        orch_detect_conflicts(jc_worker_app(run->worker), &ctx->loads, run->job.project_id,
+                              run->job.org_id, run->job.id, job_done, run);
+
+    if (rc != JC_OK)
+        jc_job_fail(run, "conflict detection: cannot start: %s",
+                    rc == JC_EINVAL ? "the project id is not a UUID" : jc_strerror(rc));
 }

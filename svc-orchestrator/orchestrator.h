@@ -9,10 +9,21 @@
 #define ORCH_GIT_CLONE_TIMEOUT_MS 300000
 #define ORCH_GIT_TIMEOUT_MS 120000
 
+/* Conflict detections waiting to load their projects' state: the ones that arrive while a
+ * load statement is out share the next one (conflicts.c). */
+#define ORCH_LOADS_MAX 256
+struct detect;
+struct orch_loads {
+    struct jc_app *app;
+    struct detect *head, *tail;
+    bool busy; /* a load statement is out */
+};
+
 /* What the handlers share, owned by main.c and handed to them as their user data. */
 struct orch_ctx {
     struct jc_redis_script unlock; /* delete a lock key only if it still holds our token */
     struct jc_redis_script llens;  /* the queue depths for the heartbeat line */
+    struct orch_loads loads;       /* conflict detections waiting for their load */
 };
 
 /* ---- lock.c: the project workspace lock ---- */
@@ -69,11 +80,19 @@ void orch_conflict_detection(struct jc_job_run *run, void *ud);
 typedef void orch_conflicts_cb(enum jc_err err, const char *msg, int opened, int resolved,
                                void *ud);
 
+/* Readies loads (no load out, nothing waiting). */
+void orch_loads_init(struct orch_loads *loads, struct jc_app *app);
+
 /* Recomputes the conflicts of a project from the database and applies the difference,
- * publishing conflict.opened / conflict.resolved (job_id may be NULL). JC_OK: cb runs exactly
- * once, later; otherwise the detection did not start and cb is not called. */
-enum jc_err orch_detect_conflicts(struct jc_app *app, const char *project_id, const char *org_id,
-                                  const char *job_id, orch_conflicts_cb *cb, void *ud) JC_MUSTCHECK;
+ * publishing conflict.opened / conflict.resolved (job_id may be NULL). The project's state is
+ * read by one statement for every detection that waited while the previous one was out (so a
+ * burst costs a statement per batch, not per project; each gets its own row); the difference
+ * is applied per project, only when there is one. JC_OK: cb runs exactly once, later;
+ * JC_EINVAL: project_id is not a UUID; otherwise the detection did not start either, and cb
+ * is not called. */
+enum jc_err orch_detect_conflicts(struct jc_app *app, struct orch_loads *loads,
+                                  const char *project_id, const char *org_id, const char *job_id,
+                                  orch_conflicts_cb *cb, void *ud) JC_MUSTCHECK;
 
 /* service.c: the service's start (jc_app_main's setup): its state, routes and shutdown. */
 enum jc_err orch_setup(struct jc_app *app, char *err, size_t errlen) JC_MUSTCHECK;

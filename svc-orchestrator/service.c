@@ -123,6 +123,7 @@ enum jc_err orch_setup(struct jc_app *app, char *err, size_t errlen)
         goto nomem;
     o->app = app;
     orch_lock_init(&o->ctx);
+    orch_loads_init(&o->ctx.loads, app);
     jc_redis_script_init(&o->ctx.llens, "local out = {} for i, k in ipairs(KEYS) do "
                                         "out[i] = redis.call('LLEN', k) end return out");
     o->worker = jc_worker_new(app, handlers, &o->ctx);

@@ -218,3 +218,39 @@ def test_a_batch_publishes_each_jobs_success_to_its_own_project(spawn, db, stack
         stream = {i.decode(): json.loads(f[b"e"]) for i, f in r.xrange(f"jive:events:{p['id']}")}
         assert all(stream[e["stream_id"]]["job_id"] == e["job_id"] for e in got)
         assert 0 < r.pttl(f"jive:events:{p['id']}") <= 604800000
+
+
+def test_detections_share_a_load_and_a_bad_one_fails_alone(spawn, db, stack, tmp_path):
+    """Conflict detections of several projects waiting together load their states in one
+    statement, each its own: an agent overlap in one project opens there only. A message whose
+    project id is not a UUID (it would fail the shared statement) fails its own job alone."""
+    projects = [new_project(db) for _ in range(4)]
+    busy = projects[2]
+    for agent in ("claude", "cursor"):
+        db.execute("INSERT INTO agent_status (org_id, project_id, agent_id, agent_name, story_key, "
+                   "state) VALUES (%s, %s, %s, %s, '4.2', 'working')",
+                   (busy["org_id"], busy["id"], agent, agent))
+    jobs = {p["id"]: make_jobs(db, p, 25) for p in projects}
+    bad = make_jobs(db, projects[0], 1)[0]
+    msgs = [message(p, jobs[p["id"]][k]) for k in range(25) for p in projects]
+    broken = json.loads(message(projects[0], bad))
+    broken["project_id"] = "not-a-project"
+    msgs.insert(50, json.dumps(broken))
+    r = stack.redis.client()
+    push(r, "conflict-detection", msgs)
+    orch = spawn("jive-orchestrator", JIVE_WORKSPACE_DIR=str(tmp_path / "ws"),
+                 JIVE_MAX_ATTEMPTS_CONFLICT_DETECTION="1", **FAST)
+    every = [j for ids in jobs.values() for j in ids]
+    assert wait_for(lambda: succeeded(db, every) == 100, 30), orch.log()[-2000:]
+    assert once_each(db, every) == (100, 100)
+    assert wait_for(lambda: db.execute("SELECT status FROM jobs WHERE id = %s",
+                                       (bad,)).fetchone()[0] == "dead", 10)
+    assert "not a UUID" in db.execute("SELECT error FROM jobs WHERE id = %s", (bad,)).fetchone()[0]
+    opened = db.execute("SELECT project_id::text, fingerprint FROM conflicts WHERE project_id = "
+                        "ANY(%s::uuid[]) AND resolved_at IS NULL",
+                        ([p["id"] for p in projects],)).fetchall()
+    assert opened == [(busy["id"], "agent_overlap:4.2")]
+    # exactly one of the busy project's 25 detections opened it; the rest found it open
+    results = db.execute("SELECT result FROM jobs WHERE id = ANY(%s::uuid[])",
+                         (jobs[busy["id"]],)).fetchall()
+    assert sum(res["opened"] for (res,) in results) == 1
