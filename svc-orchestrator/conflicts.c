@@ -230,7 +230,7 @@ static enum jc_err send_loads(struct orch_loads *loads)
         return JC_OK;
     for (dt = loads->head; dt != NULL && n < ORCH_LOADS_MAX; dt = dt->next)
         n++;
-    b = malloc(sizeof(*b) + (size_t)n * sizeof(b->dts[0]));
+    b = malloc(sizeof(*b) + (size_t)n * sizeof(struct detect *));
     ids = calloc((size_t)n, sizeof(*ids));
     if (b == NULL || ids == NULL)
         goto fail;
