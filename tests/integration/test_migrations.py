@@ -173,17 +173,22 @@ def test_constraints_reject_bad_rows(stack, fresh_db):
                           "VALUES (gen_random_uuid(), %s, 'docs/prd.md', 'prd')", (pid,))
 
 
+def migrate_before(stack, dsn, tmp_path, version):
+    """Migrates dsn with the migrations older than version only: an installation to upgrade."""
+    before = tmp_path / "schema"
+    before.mkdir()
+    for f in (ROOT / "schema").glob("[0-9][0-9][0-9]_*.sql"):
+        if f.name < version:
+            (before / f.name).write_text(f.read_text())
+    p = run_bin("jivectl", stack.env(DATABASE_URL=dsn, JIVE_SCHEMA_DIR=str(before)), "migrate")
+    assert p.returncode == 0, p.stderr
+
+
 def test_018_moves_existing_audit_rows_and_payloads_into_day_partitions(stack, fresh_db, tmp_path):
     """An installation upgraded to the partitioned tables keeps every row: audit rows land in
     their day's partition with their ids, payloads leave webhook_events for webhook_payloads, and
     new audit ids continue after the old ones."""
-    before = tmp_path / "schema"
-    before.mkdir()
-    for f in (ROOT / "schema").glob("[0-9][0-9][0-9]_*.sql"):
-        if f.name < "018":
-            (before / f.name).write_text(f.read_text())
-    p = run_bin("jivectl", stack.env(DATABASE_URL=fresh_db, JIVE_SCHEMA_DIR=str(before)), "migrate")
-    assert p.returncode == 0, p.stderr
+    migrate_before(stack, fresh_db, tmp_path, "018")
     a, _ = seed_two_orgs(fresh_db)
     with psycopg.connect(fresh_db, autocommit=True) as c:
         pid = c.execute("SELECT id FROM projects WHERE org_id = %s", (a,)).fetchone()[0]
@@ -231,13 +236,7 @@ def test_no_index_on_jobs_reads_what_a_claim_or_completion_changes(stack, fresh_
 def test_021_gives_existing_dead_letters_their_time_of_death(stack, fresh_db, tmp_path):
     """Dead jobs from before 021 keep being listed, at the time they died (their updated_at),
     and a retry clears it; finished jobs that were never marked enqueued are marked."""
-    before = tmp_path / "schema"
-    before.mkdir()
-    for f in (ROOT / "schema").glob("[0-9][0-9][0-9]_*.sql"):
-        if f.name < "021":
-            (before / f.name).write_text(f.read_text())
-    p = run_bin("jivectl", stack.env(DATABASE_URL=fresh_db, JIVE_SCHEMA_DIR=str(before)), "migrate")
-    assert p.returncode == 0, p.stderr
+    migrate_before(stack, fresh_db, tmp_path, "021")
     a, _ = seed_two_orgs(fresh_db)
     with psycopg.connect(fresh_db, autocommit=True) as c:
         pid = c.execute("SELECT id FROM projects WHERE org_id = %s", (a,)).fetchone()[0]
