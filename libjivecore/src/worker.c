@@ -20,20 +20,24 @@
 #define RESERVE_MAX 64 /* messages one reserve call moves at most */
 #define DONE_MAX 256   /* completions one statement writes at most */
 
+/* The scripts below LREM a finished job's message with count -1: from the active list's tail,
+ * where reserving puts the oldest messages (it pushes on the head), so the search stops near
+ * the start instead of passing every younger message in flight. */
+
 /* LREM the reserved message, ZADD the next attempt's message at its due time. */
-static const char retry_lua[] = "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
+static const char retry_lua[] = "redis.call('LREM', KEYS[1], -1, ARGV[1])\n"
                                 "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])\n"
                                 "redis.call('DEL', KEYS[3])\n"
                                 "return 1\n";
 
 /* LREM the reserved message, LPUSH it onto the dead letters of its queue. */
-static const char dead_lua[] = "redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
+static const char dead_lua[] = "redis.call('LREM', KEYS[1], -1, ARGV[1])\n"
                                "redis.call('LPUSH', KEYS[2], ARGV[2])\n"
                                "redis.call('DEL', KEYS[3])\n"
                                "return 1\n";
 
 /* Ack: LREM the reserved message and release the job lock. */
-static const char ack_lua[] = "local n = redis.call('LREM', KEYS[1], 1, ARGV[1])\n"
+static const char ack_lua[] = "local n = redis.call('LREM', KEYS[1], -1, ARGV[1])\n"
                               "redis.call('DEL', KEYS[2])\n"
                               "return n\n";
 
@@ -59,7 +63,7 @@ static const char lock_lua[] =
 
 /* Ack a batch: KEYS[1] the active list; ARGV pairs of a reserved message and its job lock. */
 static const char ack_batch_lua[] = "for i = 1, #ARGV, 2 do\n"
-                                    "  redis.call('LREM', KEYS[1], 1, ARGV[i])\n"
+                                    "  redis.call('LREM', KEYS[1], -1, ARGV[i])\n"
                                     "  redis.call('DEL', ARGV[i + 1])\n"
                                     "end\n"
                                     "return 1\n";
