@@ -198,8 +198,8 @@ static void loaded(const PGresult *res, enum jc_err err, const char *msg, void *
     struct load_batch *b = ud;
     int i;
 
-    b->loads->busy = false;
-    /* those that arrived meanwhile go now: Postgres reads while this batch computes */
+    b->loads->out--;
+    /* those that waited go now: Postgres reads while this batch computes */
     if (send_loads(b->loads) != JC_OK)
         fail_waiting(b->loads, JC_EPG, "cannot submit the load");
     if (err == JC_OK && PQntuples(res) != b->n) {
@@ -215,9 +215,9 @@ static void loaded(const PGresult *res, enum jc_err err, const char *msg, void *
     free(b);
 }
 
-/* Sends one load for the waiting detections (at most ORCH_LOADS_MAX) unless one is out. On
- * failure they stay waiting, and the caller decides. */
-static enum jc_err send_loads(struct orch_loads *loads)
+/* Sends one load for the first waiting detections (at most ORCH_LOADS_MAX of them). On failure
+ * they stay waiting, and the caller decides. */
+static enum jc_err send_load(struct orch_loads *loads)
 {
     struct load_batch *b;
     const char **ids;
@@ -226,8 +226,6 @@ static enum jc_err send_loads(struct orch_loads *loads)
     struct detect *dt;
     enum jc_err rc = JC_ENOMEM;
 
-    if (loads->busy || loads->head == NULL)
-        return JC_OK;
     for (dt = loads->head; dt != NULL && n < ORCH_LOADS_MAX; dt = dt->next)
         n++;
     b = malloc(sizeof(*b) + (size_t)n * sizeof(struct detect *));
@@ -250,7 +248,7 @@ static enum jc_err send_loads(struct orch_loads *loads)
     }
     if (rc != JC_OK)
         goto fail;
-    loads->busy = true;
+    loads->out++;
     loads->head = dt; /* the first one not sent */
     if (loads->head == NULL)
         loads->tail = NULL;
@@ -261,6 +259,16 @@ fail:
     free(b);
     free(ids);
     free(array);
+    return rc;
+}
+
+/* Sends loads for the waiting detections while fewer than ORCH_LOADS_OUT are out. */
+static enum jc_err send_loads(struct orch_loads *loads)
+{
+    enum jc_err rc = JC_OK;
+
+    while (rc == JC_OK && loads->head != NULL && loads->out < ORCH_LOADS_OUT)
+        rc = send_load(loads);
     return rc;
 }
 
@@ -293,8 +301,8 @@ enum jc_err orch_detect_conflicts(struct jc_app *app, struct orch_loads *loads,
     else
         loads->head = dt;
     loads->tail = dt;
-    /* With a load out, dt waits for the next one. Otherwise nothing else waits (a load's end
-     * sends or fails whatever waited), so dt goes now, alone, or is taken back. */
+    /* With every load slot taken, dt waits for the next one. Otherwise nothing else waits (a
+     * load's end sends or fails whatever waited), so dt goes now, alone, or is taken back. */
     rc = send_loads(loads);
     if (rc != JC_OK) {
         loads->head = loads->tail = NULL;

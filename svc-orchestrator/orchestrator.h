@@ -9,14 +9,16 @@
 #define ORCH_GIT_CLONE_TIMEOUT_MS 300000
 #define ORCH_GIT_TIMEOUT_MS 120000
 
-/* Conflict detections waiting to load their projects' state: the ones that arrive while a
- * load statement is out share the next one (conflicts.c). */
-#define ORCH_LOADS_MAX 256
+/* Conflict detections waiting to load their projects' state: the ones that arrive while
+ * ORCH_LOADS_OUT load statements are out share the next one, ORCH_LOADS_MAX projects at most
+ * (a bound on the memory a burst over big projects holds at once), conflicts.c. */
+#define ORCH_LOADS_MAX 64
+#define ORCH_LOADS_OUT 2
 struct detect;
 struct orch_loads {
     struct jc_app *app;
     struct detect *head, *tail;
-    bool busy; /* a load statement is out */
+    int out; /* load statements out */
 };
 
 /* What the handlers share, owned by main.c and handed to them as their user data. */
@@ -85,7 +87,7 @@ void orch_loads_init(struct orch_loads *loads, struct jc_app *app);
 
 /* Recomputes the conflicts of a project from the database and applies the difference,
  * publishing conflict.opened / conflict.resolved (job_id may be NULL). The project's state is
- * read by one statement for every detection that waited while the previous one was out (so a
+ * read by one statement for the detections that waited while the previous ones were out (so a
  * burst costs a statement per batch, not per project; each gets its own row); the difference
  * is applied per project, only when there is one. JC_OK: cb runs exactly once, later;
  * JC_EINVAL: project_id is not a UUID; otherwise the detection did not start either, and cb
