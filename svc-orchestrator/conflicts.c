@@ -13,7 +13,7 @@
 #include "jc/findings.h"
 #include "orchestrator.h"
 
-/* For each project of the array q.id, in its order: the state jc_findings_compute reads (its shape
+/* For each project of the array $1, in its order: the state jc_findings_compute reads (its shape
  * is documented in jc/findings.h), and the fingerprints of the project's open conflicts ("open",
  * taken out before the computation). */
 static const char load_sql[] =

@@ -198,6 +198,16 @@ static void slot_freed(struct jc_worker *w, enum jc_queue q)
     refill(w);
 }
 
+/* A job's run is over here (its message acknowledged, put back or dead-lettered). */
+static void run_end(struct jc_job_run *run)
+{
+    struct jc_worker *w = run->worker;
+    enum jc_queue q = run->job.queue;
+
+    run_free(run);
+    slot_freed(w, q);
+}
+
 static int running_total(const struct jc_worker *w)
 {
     int c, n = 0;
@@ -252,11 +262,7 @@ static void requeued(const redisReply *r, enum jc_err err, const char *msg, void
     (void)r;
     if (err != JC_OK) /* still in our active list: recovered at our next restart */
         jc_warn(w->app->log, "job %s: could not put back on the queue: %s", run->job.id, msg);
-    {
-        enum jc_queue q = run->job.queue;
-        run_free(run);
-        slot_freed(w, q);
-    }
+    run_end(run);
 }
 
 /* Moves the reserved message to jive:delayed (due after delay_ms), attempt unchanged. */
@@ -329,11 +335,19 @@ static void acked(const redisReply *r, enum jc_err err, const char *msg, void *u
     (void)r;
     if (err != JC_OK) /* the row says succeeded: a re-run is skipped by the claim */
         jc_warn(w->app->log, "job %s: succeeded but not acknowledged: %s", run->job.id, msg);
-    {
-        enum jc_queue q = run->job.queue;
-        run_free(run);
-        slot_freed(w, q);
-    }
+    run_end(run);
+}
+
+/* Removes one job's message from the active list and releases its lock. */
+static void ack(struct jc_job_run *run)
+{
+    struct jc_worker *w = run->worker;
+    char lock[96];
+    const char *argv[3] = {w->active_key, lock, run->raw};
+
+    jc_key_job_lock(lock, sizeof(lock), run->job.id);
+    if (jc_redis_eval(w->app->redis, &w->ack_s, 2, 3, argv, acked, run) != JC_OK)
+        acked(NULL, JC_EREDIS, "cannot submit", run);
 }
 
 /* The jobs of one completion statement, from its commit to their ack. */
@@ -527,11 +541,7 @@ static void failed_moved(const redisReply *r, enum jc_err err, const char *msg, 
         jc_warn(w->app->log, "job %s: could not %s: %s", run->job.id,
                 f->dead ? "dead-letter" : "schedule the retry", msg);
     free(f);
-    {
-        enum jc_queue q = run->job.queue;
-        run_free(run);
-        slot_freed(w, q);
-    }
+    run_end(run);
 }
 
 static void failed_row(const PGresult *res, enum jc_err err, const char *msg, void *ud)
@@ -638,8 +648,6 @@ static void rejected_row(const PGresult *res, enum jc_err err, const char *msg, 
     struct failing *f = ud;
     struct jc_job_run *run = f->run;
     struct jc_worker *w = run->worker;
-    char lock[96];
-    const char *argv[3];
     cJSON *data;
 
     (void)res;
@@ -658,12 +666,7 @@ static void rejected_row(const PGresult *res, enum jc_err err, const char *msg, 
     cJSON_AddBoolToObject(data, "will_retry", false);
     publish(run, "job.failed", data);
     free(f);
-    jc_key_job_lock(lock, sizeof(lock), run->job.id);
-    argv[0] = w->active_key;
-    argv[1] = lock;
-    argv[2] = run->raw;
-    if (jc_redis_eval(w->app->redis, &w->ack_s, 2, 3, argv, acked, run) != JC_OK)
-        acked(NULL, JC_EREDIS, "cannot submit", run);
+    ack(run);
 }
 
 void jc_job_reject(struct jc_job_run *run, const char *fmt, ...)
@@ -709,18 +712,19 @@ struct batch {
  * stale message): drop the message and the lock. */
 static void drop_stale(struct jc_job_run *run)
 {
-    struct jc_worker *w = run->worker;
-    const char *argv[3];
-    char lock[96];
+    jc_info(run->worker->app->log,
+            "job %s: nothing to do (done, dead or unknown); dropping message", run->job.id);
+    ack(run);
+}
 
-    jc_info(w->app->log, "job %s: nothing to do (done, dead or unknown); dropping message",
-            run->job.id);
-    jc_key_job_lock(lock, sizeof(lock), run->job.id);
-    argv[0] = w->active_key;
-    argv[1] = lock;
-    argv[2] = run->raw;
-    if (jc_redis_eval(w->app->redis, &w->ack_s, 2, 3, argv, acked, run) != JC_OK)
-        acked(NULL, JC_EREDIS, "cannot submit", run);
+/* Puts every job of b back for later, attempt unspent, and frees b. */
+static void batch_back(struct batch *b)
+{
+    int i;
+
+    for (i = 0; i < b->n; i++)
+        requeue_later(b->runs[i], b->w->app->cfg.retry_base_ms, false);
+    free(b);
 }
 
 static void claimed(const PGresult *res, enum jc_err err, const char *msg, void *ud)
@@ -731,9 +735,7 @@ static void claimed(const PGresult *res, enum jc_err err, const char *msg, void 
 
     if (err != JC_OK) { /* every message of the batch goes back, attempt unchanged */
         jc_warn(w->app->log, "%d job(s): cannot claim (%s); retrying later", b->n, msg);
-        for (i = 0; i < b->n; i++)
-            requeue_later(b->runs[i], w->app->cfg.retry_base_ms, false);
-        free(b);
+        batch_back(b);
         return;
     }
     for (i = 0; i < PQntuples(res); i++) { /* (position in the batch, attempts) */
@@ -765,25 +767,17 @@ static void locked(const redisReply *r, enum jc_err err, const char *msg, void *
 {
     struct batch *b = ud;
     struct jc_worker *w = b->w;
-    /* job ids are checked UUIDs (36 characters) and attempts small numbers */
-    size_t cap = (size_t)b->n * 40 + 3;
-    char *ids = malloc(cap), *max = malloc((size_t)b->n * 12 + 3);
-    size_t il = 0, ml = 0;
+    const char **ids = NULL, **maxp = NULL;
+    char(*maxes)[16] = NULL;
+    char *id_array = NULL, *max_array = NULL;
     int i, k = 0;
 
-    if (err != JC_OK || r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)b->n ||
-        ids == NULL || max == NULL) {
+    if (err != JC_OK || r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)b->n) {
         jc_warn(w->app->log, "%d job(s): cannot lock (%s); retrying later", b->n,
-                err != JC_OK ? msg : "unexpected reply or out of memory");
-        for (i = 0; i < b->n; i++)
-            requeue_later(b->runs[i], w->app->cfg.retry_base_ms, false);
-        free(b);
-        free(ids);
-        free(max);
+                err != JC_OK ? msg : "unexpected reply");
+        batch_back(b);
         return;
     }
-    ids[il++] = '{';
-    max[ml++] = '{';
     for (i = 0; i < b->n; i++) {
         struct jc_job_run *run = b->runs[i];
         if (r->element[i]->type != REDIS_REPLY_INTEGER || r->element[i]->integer != 1) {
@@ -791,26 +785,40 @@ static void locked(const redisReply *r, enum jc_err err, const char *msg, void *
             requeue_later(run, w->app->cfg.retry_base_ms, true);
             continue;
         }
-        il += (size_t)snprintf(ids + il, cap - il, "%s%s", k > 0 ? "," : "", run->job.id);
-        ml += (size_t)snprintf(max + ml, (size_t)b->n * 12 + 3 - ml, "%s%d", k > 0 ? "," : "",
-                               w->app->cfg.max_attempts[run->job.queue]);
         b->runs[k++] = run;
     }
-    ids[il++] = '}';
-    ids[il] = '\0';
-    max[ml++] = '}';
-    max[ml] = '\0';
     b->n = k;
     if (k == 0) {
         free(b);
+        return;
+    }
+    ids = malloc((size_t)k * sizeof(*ids));
+    maxp = malloc((size_t)k * sizeof(*maxp));
+    maxes = malloc((size_t)k * sizeof(*maxes));
+    if (ids != NULL && maxp != NULL && maxes != NULL) {
+        for (i = 0; i < k; i++) {
+            ids[i] = b->runs[i]->job.id;
+            snprintf(maxes[i], sizeof(maxes[i]), "%d",
+                     w->app->cfg.max_attempts[b->runs[i]->job.queue]);
+            maxp[i] = maxes[i];
+        }
+        id_array = jc_pg_array_literal(ids, k);
+        max_array = jc_pg_array_literal(maxp, k);
+    }
+    if (id_array == NULL || max_array == NULL) {
+        jc_warn(w->app->log, "%d job(s): cannot claim (out of memory); retrying later", k);
+        batch_back(b);
     } else {
-        const char *p[3] = {ids, w->id, max};
+        const char *p[3] = {id_array, w->id, max_array};
         if (jc_pg_query_prepared(w->app->pg, 0, "jive_jobs_claim", claim_sql, 3, p, claimed, b) !=
             JC_OK)
             claimed(NULL, JC_EPG, "cannot submit", b);
     }
     free(ids);
-    free(max);
+    free(maxp);
+    free(maxes);
+    free(id_array);
+    free(max_array);
 }
 
 /* Starts n reserved jobs (n slots are free): their locks in one script call, then their
@@ -1209,14 +1217,11 @@ static void gone_unsent(void *w)
     gone(NULL, JC_EREDIS, "cannot submit", w);
 }
 
-static void check_drained(struct jc_worker *w)
+/* Forgets the jobs reserved but not started (their messages stay in the active list). */
+static void drop_pending(struct jc_worker *w)
 {
-    char key[160];
     int c;
 
-    if (!w->draining || running_total(w) > 0 || w->drained_cb == NULL)
-        return;
-    /* everything reserved but not started goes back; then the heartbeat goes */
     for (c = 0; c < JC_WORK_CLASSES; c++) {
         while (w->slots[c].pending != NULL) {
             struct jc_job_run *run = w->slots[c].pending;
@@ -1225,6 +1230,16 @@ static void check_drained(struct jc_worker *w)
         }
         w->slots[c].npending = 0;
     }
+}
+
+static void check_drained(struct jc_worker *w)
+{
+    char key[160];
+
+    if (!w->draining || running_total(w) > 0 || w->drained_cb == NULL)
+        return;
+    /* everything reserved but not started goes back; then the heartbeat goes */
+    drop_pending(w);
     jc_key_worker(key, sizeof(key), w->id);
     {
         const char *del[2] = {"DEL", key};
@@ -1267,12 +1282,7 @@ void jc_worker_free(struct jc_worker *w)
         if (w->fetchers[q].retry != NULL)
             event_free(w->fetchers[q].retry);
     }
-    for (q = 0; q < JC_WORK_CLASSES; q++)
-        while (w->slots[q].pending != NULL) {
-            struct jc_job_run *run = w->slots[q].pending;
-            w->slots[q].pending = run->next;
-            run_free(run);
-        }
+    drop_pending(w);
     if (w->beat != NULL)
         event_free(w->beat);
     if (w->promote != NULL)
