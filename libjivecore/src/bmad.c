@@ -131,7 +131,35 @@ static size_t read_key(const char *s, bool dash, char *key, size_t keylen)
     return i;
 }
 
-/* The key a file name carries: 2.3.slug.md, 2.3.story.md, story-6.4-x.md, 1-2-slug.md. */
+/*
+ * A track prefix in front of a v4 story name: error-handling-1.1.story.md has the key
+ * "error-handling-1.1", the prefix (lower-case) keeping it apart from the 1.1.story.md next to
+ * it. Empty key when the name is not <letters, digits, '-'>-<dotted key>.story.md.
+ */
+static void key_with_prefix(const char *name, char *key, size_t keylen)
+{
+    size_t n = strlen(name), i, dash;
+    char dotted[64];
+
+    key[0] = '\0';
+    if (n <= 9 || strcasecmp(name + n - 9, ".story.md") != 0 || !isalpha((unsigned char)name[0]))
+        return;
+    n -= 9; /* the stem */
+    for (dash = n; dash > 0 && name[dash - 1] != '-'; dash--)
+        ;
+    if (dash < 2 || read_key(name + dash, false, dotted, sizeof(dotted)) != n - dash ||
+        dash + strlen(dotted) + 1 > keylen)
+        return;
+    for (i = 0; i + 1 < dash; i++)
+        if (!isalnum((unsigned char)name[i]) && name[i] != '-')
+            return;
+    for (i = 0; i + 1 < dash; i++)
+        key[i] = (char)tolower((unsigned char)name[i]);
+    snprintf(key + dash - 1, keylen - (dash - 1), "-%s", dotted);
+}
+
+/* The key a file name carries: 2.3.slug.md, 2.3.story.md, story-6.4-x.md, 1-2-slug.md,
+ * track-1.1.story.md (key_with_prefix). */
 static void key_from_name(const char *name, char *key, size_t keylen)
 {
     const char *s = name;
@@ -143,9 +171,9 @@ static void key_from_name(const char *name, char *key, size_t keylen)
         s += 6;
     else if (strncasecmp(s, "story", 5) == 0 && isdigit((unsigned char)s[5]))
         s += 5;
-    if (read_key(s, false, key, keylen) > 0)
+    if (read_key(s, false, key, keylen) > 0 || read_key(s, true, key, keylen) > 0)
         return;
-    read_key(s, true, key, keylen);
+    key_with_prefix(s, key, keylen);
 }
 
 /*

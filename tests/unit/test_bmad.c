@@ -24,6 +24,12 @@ static void classify(void **state)
         {"docs/stories/2.5a.split-part.md", JC_KIND_STORY, "2.5a"},
         {"docs/stories/story-6.4-search.md", JC_KIND_STORY, "6.4"},
         {"docs/stories/6.3.1.hotfix.md", JC_KIND_STORY, "6.3.1"},
+        /* a track prefix stays in the key: it is another story than 1.1.story.md */
+        {"docs/stories/Error-Handling-1.1.story.md", JC_KIND_STORY, "error-handling-1.1"},
+        {"_bmad-output/implementation-artifacts/stories/error-handling-2.1.story.md", JC_KIND_STORY,
+         "error-handling-2.1"},
+        {"docs/stories/error-handling.story.md", JC_KIND_STORY, ""}, /* no key in the name */
+        {"docs/stories/error_handling-1.1.story.md", JC_KIND_STORY, ""},
         {"docs/stories/archived/1.1.old.md", JC_KIND_OTHER, ""},
         {"docs/qa/gates/2.3-checkout-flow.yml", JC_KIND_QA_GATE, "2.3"},
         {"docs/qa/gates/2.3-checkout-flow.yaml", JC_KIND_QA_GATE, "2.3"},
