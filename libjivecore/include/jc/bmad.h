@@ -20,7 +20,7 @@
  * The version of the rules below. Rows record it (meta.parser); a project last read by an older
  * version gets a full scan, so every row follows the rules of the code that reads it.
  */
-#define JC_BMAD_PARSER_VERSION 2
+#define JC_BMAD_PARSER_VERSION 3
 
 enum jc_artifact_kind {
     JC_KIND_NONE = 0, /* not a BMAD artifact: ignored by the scanner */
