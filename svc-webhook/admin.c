@@ -144,12 +144,14 @@ static void enqueue_route(struct jc_req *req, void *ud)
                             who.org_id[0] != '\0' ? who.org_id : NULL,
                             max};
         snprintf(max, sizeof(max), "%d", wh->app->cfg.max_attempts[e->queue]);
-        if (jc_pg_query(wh->app->pg, 0,
-                        "INSERT INTO jobs (id, org_id, project_id, queue, payload, request_id, "
-                        "traceparent, max_attempts) SELECT $1::uuid, org_id, id, $3, $4::jsonb, "
-                        "$5, $6, $8::int FROM projects WHERE id = $2::uuid AND ($7::uuid IS NULL "
-                        "OR org_id = $7::uuid) RETURNING org_id",
-                        8, p, inserted, e) != JC_OK) {
+        /* prepared: the statement's parse and plan stay off the enqueue → start path */
+        if (jc_pg_query_prepared(
+                wh->app->pg, 0, "jive_admin_enqueue",
+                "INSERT INTO jobs (id, org_id, project_id, queue, payload, request_id, "
+                "traceparent, max_attempts) SELECT $1::uuid, org_id, id, $3, $4::jsonb, "
+                "$5, $6, $8::int FROM projects WHERE id = $2::uuid AND ($7::uuid IS NULL "
+                "OR org_id = $7::uuid) RETURNING org_id",
+                8, p, inserted, e) != JC_OK) {
             jc_http_reply_error(req, 503, "unavailable", "cannot submit the query");
             goto fail;
         }

@@ -47,7 +47,7 @@ enum jc_err jc_outbox_mark_enqueued(struct jc_pg *pg, const char *ids_pg_array, 
 {
     const char *p[1] = {ids_pg_array};
 
-    return jc_pg_query(pg, 0, mark_sql, 1, p, cb, ud);
+    return jc_pg_query_prepared(pg, 0, "jive_mark_enqueued", mark_sql, 1, p, cb, ud);
 }
 
 /* ---- the producer path ---- */
