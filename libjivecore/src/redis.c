@@ -262,6 +262,13 @@ enum jc_err jc_redis_command(struct jc_redis *r, long timeout_ms, jc_redis_cb *c
 enum jc_err jc_redis_eval(struct jc_redis *r, const struct jc_redis_script *script, int nkeys,
                           int argc, const char *const *argv, jc_redis_cb *cb, void *ud)
 {
+    return jc_redis_eval_timeout(r, 0, script, nkeys, argc, argv, cb, ud);
+}
+
+enum jc_err jc_redis_eval_timeout(struct jc_redis *r, long timeout_ms,
+                                  const struct jc_redis_script *script, int nkeys, int argc,
+                                  const char *const *argv, jc_redis_cb *cb, void *ud)
+{
     const char **all = NULL;
     char nk[16];
     struct rcmd *c;
@@ -278,7 +285,7 @@ enum jc_err jc_redis_eval(struct jc_redis *r, const struct jc_redis_script *scri
     all[2] = nk;
     for (i = 0; i < argc; i++)
         all[i + 3] = argv[i];
-    c = cmd_new(r, 0, cb, ud, argc + 3, all, NULL);
+    c = cmd_new(r, timeout_ms, cb, ud, argc + 3, all, NULL);
     free(all);
     if (c == NULL)
         return JC_ENOMEM;

@@ -143,6 +143,46 @@ static void script_noscript_fallback(void **state)
     assert_int_equal(r2.integer, 10);
 }
 
+/* A script sent behind a blocking command on the same client runs once that command has
+ * answered, within the script's own deadline: the worker's wait for a quiet queue. */
+static void script_waits_behind_a_blocking_command(void **state)
+{
+    struct fx *fx = *state;
+    struct jc_redis_script s;
+    struct jc_redis *other = jc_redis_new(fx->base, NULL, &fx->o);
+    const char *del[] = {"DEL", "unit:q"};
+    const char *blk[] = {"BLMOVE", "unit:q", "unit:q", "RIGHT", "RIGHT", "2"};
+    const char *push[] = {"LPUSH", "unit:q", "job"};
+    const char *keys[] = {"unit:q"};
+    struct res moved = {0}, len = {0}, pushed = {0}, late = {0};
+
+    jc_redis_script_init(&s, "return redis.call('LLEN', KEYS[1])");
+    wait_healthy(fx->base, other);
+    cmd(fx, 0, 2, del);
+    assert_int_equal(jc_redis_command(fx->r, 3000, on_reply, &moved, 6, blk, NULL), JC_OK);
+    assert_int_equal(jc_redis_eval_timeout(fx->r, 3000, &s, 1, 1, keys, on_reply, &len), JC_OK);
+    {
+        struct timeval tv = {0, 100000};
+        event_base_loopexit(fx->base, &tv);
+        event_base_dispatch(fx->base);
+    }
+    assert_int_equal(len.done, 0); /* still waiting behind the BLMOVE */
+    assert_int_equal(jc_redis_command(other, 0, on_reply, &pushed, 3, push, NULL), JC_OK);
+    unit_run_until(fx->base, &len.done, 5000);
+    assert_int_equal(moved.err, JC_OK);
+    assert_string_equal(moved.str, "job"); /* the queue onto itself: answered, unchanged */
+    assert_int_equal(len.err, JC_OK);
+    assert_int_equal(len.integer, 1);
+    /* the script's own deadline applies, not the client's 2 s default */
+    cmd(fx, 0, 2, del);
+    blk[5] = "1";
+    assert_int_equal(jc_redis_command(fx->r, 3000, NULL, NULL, 6, blk, NULL), JC_OK);
+    assert_int_equal(jc_redis_eval_timeout(fx->r, 200, &s, 1, 1, keys, on_reply, &late), JC_OK);
+    unit_run_until(fx->base, &late.done, 5000);
+    assert_int_equal(late.err, JC_ETIMEOUT);
+    jc_redis_free(other);
+}
+
 static void timeout_then_reconnects(void **state)
 {
     struct fx *fx = *state;
@@ -330,6 +370,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(set_get_binary_safe, setup, teardown),
         cmocka_unit_test_setup_teardown(error_reply, setup, teardown),
         cmocka_unit_test_setup_teardown(script_noscript_fallback, setup, teardown),
+        cmocka_unit_test_setup_teardown(script_waits_behind_a_blocking_command, setup, teardown),
         cmocka_unit_test_setup_teardown(timeout_then_reconnects, setup, teardown),
         cmocka_unit_test_setup_teardown(pattern_subscriber_sees_the_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(subscriber_receives, setup, teardown),

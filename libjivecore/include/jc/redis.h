@@ -84,6 +84,12 @@ enum jc_err jc_redis_eval(struct jc_redis *r, const struct jc_redis_script *scri
                           int argc, const char *const *argv, jc_redis_cb *cb,
                           void *ud) JC_MUSTCHECK;
 
+/* As jc_redis_eval with a deadline of timeout_ms (0: client default), for a script sent behind
+ * a blocking command on the same client: it runs only once that command has answered. */
+enum jc_err jc_redis_eval_timeout(struct jc_redis *r, long timeout_ms,
+                                  const struct jc_redis_script *script, int nkeys, int argc,
+                                  const char *const *argv, jc_redis_cb *cb, void *ud) JC_MUSTCHECK;
+
 /*
  * On a subscriber client: subscribes to channel (copied; a glob such as "project:*" uses
  * PSUBSCRIBE) and keeps the subscription across reconnects. cb runs once per (re)subscription
