@@ -41,25 +41,33 @@ static const char ack_lua[] = "local n = redis.call('LREM', KEYS[1], -1, ARGV[1]
                               "redis.call('DEL', KEYS[2])\n"
                               "return n\n";
 
-/* Reserve up to ARGV[1] messages at once: each moved from the queue's head end to the active
- * list as BLMOVE would, in one atomic step. Empty when the queue is. */
-static const char reserve_lua[] = "local out = {}\n"
-                                  "for i = 1, tonumber(ARGV[1]) do\n"
-                                  "  local m = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', "
-                                  "'LEFT')\n"
-                                  "  if not m then break end\n"
-                                  "  out[i] = m\n"
-                                  "end\n"
-                                  "return out\n";
-
-/* The job locks of a batch in one step: KEYS are the lock keys, ARGV[1] the worker, ARGV[2]
- * the TTL; one 1 (taken) or 0 (another worker holds it) per key. */
-static const char lock_lua[] =
-    "local got = {}\n"
-    "for i, k in ipairs(KEYS) do\n"
-    "  got[i] = redis.call('SET', k, ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0\n"
+/*
+ * Reserve up to ARGV[1] messages at once, each moved from the queue's head end to the active
+ * list as BLMOVE would, and take their job locks, in one atomic step: KEYS[1] the queue,
+ * KEYS[2] the active list, ARGV[2] the worker, ARGV[3] the lock's TTL. Three values per message:
+ * the message, the job id its lock was asked for ("" when none could be read) and 1 (taken) or
+ * 0 (another worker holds it). The id is read from the front of the message, where
+ * jc_queue_message writes it, else by decoding it. Empty when the queue is.
+ */
+static const char reserve_lua[] =
+    "local out = {}\n"
+    "for i = 1, tonumber(ARGV[1]) do\n"
+    "  local m = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')\n"
+    "  if not m then break end\n"
+    "  local id = string.match(m, '^{\"id\":\"([%x%-]+)\"')\n"
+    "  if not id then\n"
+    "    local ok, job = pcall(cjson.decode, m)\n"
+    "    if ok and type(job) == 'table' and type(job.id) == 'string' then id = job.id end\n"
+    "  end\n"
+    "  local got = 0\n"
+    "  if id then\n"
+    "    got = redis.call('SET', 'jive:lock:job:' .. id, ARGV[2], 'NX', 'PX', ARGV[3]) and 1 or 0\n"
+    "  end\n"
+    "  out[#out + 1] = m\n"
+    "  out[#out + 1] = id or ''\n"
+    "  out[#out + 1] = got\n"
     "end\n"
-    "return got\n";
+    "return out\n";
 
 /* Ack a batch: KEYS[1] the active list; ARGV pairs of a reserved message and its job lock. */
 static const char ack_batch_lua[] = "for i = 1, #ARGV, 2 do\n"
@@ -116,7 +124,7 @@ struct fetcher {
     enum jc_queue queue;
     struct jc_redis *conn; /* blocking connection of its own */
     bool waiting;
-    bool idle; /* the last batch came back empty: block (BLMOVE) for the next message */
+    bool idle; /* the last batch came back empty: wait (BLMOVE) for the next message */
     struct event *retry;
 };
 
@@ -134,8 +142,7 @@ struct jc_worker {
     void *drained_ud;
     struct event *beat;    /* heartbeat + recovery */
     struct event *promote; /* delayed → queue */
-    struct jc_redis_script retry_s, dead_s, ack_s, ack_batch_s, promote_s, recover_s, reserve_s,
-        lock_s;
+    struct jc_redis_script retry_s, dead_s, ack_s, ack_batch_s, promote_s, recover_s, reserve_s;
     struct jc_job_run *done_head, *done_tail; /* succeeded, waiting for the next commit */
     bool completing;                          /* a completion statement is in flight */
     struct jc_metric *m_ok, *m_failed, *m_dead, *m_recovered;
@@ -763,50 +770,28 @@ static void claimed(const PGresult *res, enum jc_err err, const char *msg, void 
 static const char claim_sql[] =
     "SELECT k, attempts FROM jive_jobs_claim($1::uuid[], $2, $3::int[])";
 
-static void locked(const redisReply *r, enum jc_err err, const char *msg, void *ud)
+/* The claim of a batch whose locks are held: one statement (jive_jobs_claim). */
+static void claim(struct batch *b)
 {
-    struct batch *b = ud;
     struct jc_worker *w = b->w;
-    const char **ids = NULL, **maxp = NULL;
-    char(*maxes)[16] = NULL;
+    const char **ids = malloc((size_t)b->n * sizeof(*ids));
+    const char **maxp = malloc((size_t)b->n * sizeof(*maxp));
+    char(*maxes)[16] = malloc((size_t)b->n * sizeof(*maxes));
     char *id_array = NULL, *max_array = NULL;
-    int i, k = 0;
+    int i;
 
-    if (err != JC_OK || r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)b->n) {
-        jc_warn(w->app->log, "%d job(s): cannot lock (%s); retrying later", b->n,
-                err != JC_OK ? msg : "unexpected reply");
-        batch_back(b);
-        return;
-    }
-    for (i = 0; i < b->n; i++) {
-        struct jc_job_run *run = b->runs[i];
-        if (r->element[i]->type != REDIS_REPLY_INTEGER || r->element[i]->integer != 1) {
-            /* the same job runs on another worker (a duplicate message): try again later */
-            requeue_later(run, w->app->cfg.retry_base_ms, true);
-            continue;
-        }
-        b->runs[k++] = run;
-    }
-    b->n = k;
-    if (k == 0) {
-        free(b);
-        return;
-    }
-    ids = malloc((size_t)k * sizeof(*ids));
-    maxp = malloc((size_t)k * sizeof(*maxp));
-    maxes = malloc((size_t)k * sizeof(*maxes));
     if (ids != NULL && maxp != NULL && maxes != NULL) {
-        for (i = 0; i < k; i++) {
+        for (i = 0; i < b->n; i++) {
             ids[i] = b->runs[i]->job.id;
             snprintf(maxes[i], sizeof(maxes[i]), "%d",
                      w->app->cfg.max_attempts[b->runs[i]->job.queue]);
             maxp[i] = maxes[i];
         }
-        id_array = jc_pg_array_literal(ids, k);
-        max_array = jc_pg_array_literal(maxp, k);
+        id_array = jc_pg_array_literal(ids, b->n);
+        max_array = jc_pg_array_literal(maxp, b->n);
     }
     if (id_array == NULL || max_array == NULL) {
-        jc_warn(w->app->log, "%d job(s): cannot claim (out of memory); retrying later", k);
+        jc_warn(w->app->log, "%d job(s): cannot claim (out of memory); retrying later", b->n);
         batch_back(b);
     } else {
         const char *p[3] = {id_array, w->id, max_array};
@@ -821,49 +806,64 @@ static void locked(const redisReply *r, enum jc_err err, const char *msg, void *
     free(max_array);
 }
 
-/* Starts n reserved jobs (n slots are free): their locks in one script call, then their
- * claims in one statement, then each handler. */
+/*
+ * Starts n reserved jobs (n slots are free). Their reservation took their locks: the jobs it
+ * locked are claimed in one statement, then each handler runs; a job whose lock another worker
+ * holds (a duplicate message of a job running there) goes back for later.
+ */
 static void start_batch(struct jc_worker *w, struct jc_job_run **runs, int n)
 {
     struct batch *b = malloc(sizeof(*b) + (size_t)n * sizeof(struct jc_job_run *));
-    const char **argv = malloc(((size_t)n + 2) * sizeof(*argv));
-    char(*keys)[96] = malloc((size_t)n * sizeof(*keys));
-    char ttl[32];
-    int i;
+    int i, k = 0;
 
     for (i = 0; i < n; i++) {
         w->slots[jc_queue_class(runs[i]->job.queue)].running++;
         runs[i]->t0 = jc_clock_mono();
         jc_clock_iso(runs[i]->started_at);
     }
-    if (b == NULL || argv == NULL || keys == NULL) {
-        free(b);
-        free(argv);
-        free(keys);
+    if (b == NULL) {
         for (i = 0; i < n; i++)
-            requeue_later(runs[i], w->app->cfg.retry_base_ms, false);
+            requeue_later(runs[i], w->app->cfg.retry_base_ms, !runs[i]->locked);
         return;
     }
     b->w = w;
-    b->n = n;
     for (i = 0; i < n; i++) {
-        b->runs[i] = runs[i];
-        jc_key_job_lock(keys[i], sizeof(keys[i]), runs[i]->job.id);
-        argv[i] = keys[i];
+        if (runs[i]->locked)
+            b->runs[k++] = runs[i];
+        else /* the same job runs on another worker: try again later */
+            requeue_later(runs[i], w->app->cfg.retry_base_ms, true);
     }
-    /* a lock outlives a slow job comfortably; a crash leaves it to expire */
-    snprintf(ttl, sizeof(ttl), "%ld", w->app->cfg.worker_ttl_ms * 20);
-    argv[n] = w->id;
-    argv[n + 1] = ttl;
-    if (jc_redis_eval(w->app->redis, &w->lock_s, n, n + 2, argv, locked, b) != JC_OK)
-        locked(NULL, JC_EREDIS, "cannot submit", b);
-    free(argv);
-    free(keys);
+    b->n = k;
+    if (k == 0)
+        free(b);
+    else
+        claim(b);
 }
 
-/* A message arrived in our active list: the job it names, or NULL (a malformed message is
- * dropped; without memory it stays in the active list, recovered when this worker restarts). */
-static struct jc_job_run *parse_reserved(struct jc_worker *w, const char *raw, size_t len)
+/* Drops a reserved message that is not a job, with the lock its reservation took for lock_id
+ * (when locked). */
+static void drop_malformed(struct jc_worker *w, const char *raw, const char *lock_id, bool locked)
+{
+    char key[JC_KEY_LEN];
+    const char *argv[3] = {w->active_key, key, raw};
+
+    jc_error(w->app->log, "dropping a malformed queue message (%zu bytes)", strlen(raw));
+    if (locked)
+        jc_key_job_lock(key, sizeof(key), lock_id);
+    else
+        snprintf(key, sizeof(key), "%s", JC_KEY_NO_LOCK);
+    if (jc_redis_eval(w->app->redis, &w->ack_s, 2, 3, argv, NULL, NULL) != JC_OK)
+        jc_warn(w->app->log, "could not drop the malformed message");
+}
+
+/*
+ * A message the reserve moved to our active list, with the id its lock was asked for and
+ * whether it was taken: the job it names, or NULL. A message that is not a job, or whose id is
+ * not the one the script read (a message jc_queue_message did not write), is dropped; without
+ * memory it stays in the active list, recovered when this worker restarts.
+ */
+static struct jc_job_run *parse_reserved(struct jc_worker *w, const char *raw, size_t len,
+                                         const char *lock_id, bool locked)
 {
     struct jc_job_run *run = calloc(1, sizeof(*run));
     const cJSON *v, *id;
@@ -875,6 +875,7 @@ static struct jc_job_run *parse_reserved(struct jc_worker *w, const char *raw, s
     memcpy(run->raw, raw, len);
     run->raw[len] = '\0';
     run->worker = w;
+    run->locked = locked;
     run->msg = cJSON_ParseWithLength(raw, len);
     v = cJSON_GetObjectItemCaseSensitive(run->msg, "queue");
     id = cJSON_GetObjectItemCaseSensitive(run->msg, "id");
@@ -882,11 +883,9 @@ static struct jc_job_run *parse_reserved(struct jc_worker *w, const char *raw, s
      * its neighbours */
     if (!cJSON_IsString(v) || !jc_queue_parse(v->valuestring, &run->job.queue) ||
         !cJSON_IsString(id) || !jc_crypto_is_uuid(id->valuestring) ||
+        strcmp(id->valuestring, lock_id) != 0 ||
         !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(run->msg, "project_id"))) {
-        const char *argv[4] = {"LREM", w->active_key, "1", run->raw};
-        jc_error(w->app->log, "dropping a malformed queue message (%zu bytes)", len);
-        if (jc_redis_command(w->app->redis, 0, NULL, NULL, 4, argv, NULL) != JC_OK)
-            jc_warn(w->app->log, "could not drop the malformed message");
+        drop_malformed(w, run->raw, lock_id, locked);
         run_free(run);
         return NULL;
     }
@@ -937,31 +936,9 @@ static void fetch_later(struct fetcher *f)
     evtimer_add(f->retry, &tv);
 }
 
-/* BLMOVE's answer: one message, or nil when the block timed out. */
+/* The reserve script's answer: the messages it moved with their locks, none when the queue was
+ * empty. */
 static void fetched(const redisReply *r, enum jc_err err, const char *msg, void *ud)
-{
-    struct fetcher *f = ud;
-    struct jc_worker *w = f->w;
-
-    f->waiting = false;
-    if (err == JC_ECLOSED)
-        return;
-    if (err != JC_OK) {
-        jc_debug(w->app->log, "reserve on %s: %s", jc_queue_name(f->queue), msg);
-        fetch_later(f);
-        return;
-    }
-    if (r->type == REDIS_REPLY_STRING) {
-        struct jc_job_run *run = parse_reserved(w, r->str, r->len);
-        f->idle = false; /* work arrived: reserve in batches again */
-        if (run != NULL)
-            take(w, &run, 1);
-    }
-    fetch(f);
-}
-
-/* The reserve script's answer: the messages it moved, none when the queue was empty. */
-static void fetched_batch(const redisReply *r, enum jc_err err, const char *msg, void *ud)
 {
     struct fetcher *f = ud;
     struct jc_worker *w = f->w;
@@ -972,55 +949,66 @@ static void fetched_batch(const redisReply *r, enum jc_err err, const char *msg,
     f->waiting = false;
     if (err == JC_ECLOSED)
         return;
-    if (err != JC_OK || r->type != REDIS_REPLY_ARRAY) {
+    if (err != JC_OK || r->type != REDIS_REPLY_ARRAY || r->elements % 3 != 0) {
         jc_debug(w->app->log, "reserve on %s: %s", jc_queue_name(f->queue),
                  err != JC_OK ? msg : "unexpected reply");
         fetch_later(f);
         return;
     }
     f->idle = r->elements == 0;
-    for (i = 0; i < r->elements && n < RESERVE_MAX; i++)
-        if (r->element[i]->type == REDIS_REPLY_STRING &&
-            (runs[n] = parse_reserved(w, r->element[i]->str, r->element[i]->len)) != NULL)
+    for (i = 0; i + 2 < r->elements && n < RESERVE_MAX; i += 3) {
+        const redisReply *m = r->element[i], *id = r->element[i + 1], *got = r->element[i + 2];
+        if (m->type != REDIS_REPLY_STRING || id->type != REDIS_REPLY_STRING ||
+            got->type != REDIS_REPLY_INTEGER)
+            continue; /* not what the script returns: left in the active list */
+        if ((runs[n] = parse_reserved(w, m->str, m->len, id->str, got->integer == 1)) != NULL)
             n++;
+    }
     if (n > 0)
         take(w, runs, n);
     fetch(f);
 }
 
+/*
+ * Reserves what the free slots of f's class can take, in one script call. When the last call
+ * found the queue empty, the call waits behind a BLMOVE of the queue onto itself, sent on the
+ * same connection: it answers as soon as the queue has a message and changes nothing, and
+ * Redis runs the script right after it, so the first job after a quiet spell costs no extra
+ * round trip.
+ */
 static void fetch(struct fetcher *f)
 {
     struct jc_worker *w = f->w;
-    char src[64], count[16];
+    char src[64], count[16], ttl[32];
     const char *argv[6];
     const struct slots *sl = &w->slots[jc_queue_class(f->queue)];
     int room = sl->cap - sl->running - sl->npending;
+    long timeout = 0;
 
     /* a worker nobody could recover must not hold jobs: reserve only once registered */
     if (f->waiting || w->draining || !w->registered || room <= 0)
         return;
     jc_key_queue(src, sizeof(src), jc_queue_name(f->queue));
     f->waiting = true;
-    if (!f->idle) { /* up to the free slots at once, without blocking */
-        snprintf(count, sizeof(count), "%d", room < RESERVE_MAX ? room : RESERVE_MAX);
-        argv[0] = src;
-        argv[1] = w->active_key;
-        argv[2] = count;
-        if (jc_redis_eval(f->conn, &w->reserve_s, 2, 3, argv, fetched_batch, f) != JC_OK) {
+    if (f->idle) {
+        const char *wait[6] = {"BLMOVE", src, src, "RIGHT", "RIGHT", BLOCK_SECONDS};
+        /* the blocking command's deadline: its block time plus the usual command timeout */
+        timeout = 1000 + w->app->cfg.redis_timeout_ms;
+        if (jc_redis_command(f->conn, timeout, NULL, NULL, 6, wait, NULL) != JC_OK) {
             f->waiting = false;
             fetch_later(f);
+            return;
         }
-        return;
     }
-    argv[0] = "BLMOVE";
-    argv[1] = src;
-    argv[2] = w->active_key;
-    argv[3] = "RIGHT";
-    argv[4] = "LEFT";
-    argv[5] = BLOCK_SECONDS;
-    /* the blocking command's deadline: its block time plus the usual command timeout */
-    if (jc_redis_command(f->conn, 1000 + w->app->cfg.redis_timeout_ms, fetched, f, 6, argv, NULL) !=
-        JC_OK) {
+    snprintf(count, sizeof(count), "%d", room < RESERVE_MAX ? room : RESERVE_MAX);
+    /* a lock outlives a slow job comfortably; a crash leaves it to expire */
+    snprintf(ttl, sizeof(ttl), "%ld", w->app->cfg.worker_ttl_ms * 20);
+    argv[0] = src;
+    argv[1] = w->active_key;
+    argv[2] = count;
+    argv[3] = w->id;
+    argv[4] = ttl;
+    if (jc_redis_eval_timeout(f->conn, timeout, &w->reserve_s, 2, 5, argv, fetched, f) != JC_OK) {
         f->waiting = false;
         fetch_later(f);
     }
@@ -1148,7 +1136,6 @@ struct jc_worker *jc_worker_new(struct jc_app *app, jc_job_handler *const handle
     jc_redis_script_init(&w->promote_s, promote_lua);
     jc_redis_script_init(&w->recover_s, recover_lua);
     jc_redis_script_init(&w->reserve_s, reserve_lua);
-    jc_redis_script_init(&w->lock_s, lock_lua);
     w->m_ok = jc_metrics_counter(app->metrics, "jive_jobs_total", "Jobs finished by outcome",
                                  "outcome=\"succeeded\"");
     w->m_failed = jc_metrics_counter(app->metrics, "jive_jobs_total", NULL, "outcome=\"failed\"");

@@ -95,6 +95,60 @@ def test_a_poisoned_malformed_or_stale_message_does_not_fail_its_neighbours(spaw
     assert wait_for(lambda: r.llen("jive:active:batcher") == 0, 5)
 
 
+def test_a_job_locked_by_another_worker_waits_for_its_lock(spawn, db, stack, tmp_path):
+    """The reservation takes each job's lock: a job whose lock another worker holds (it runs
+    there) is not claimed while that lock lasts, and the holder's lock is left alone; its
+    neighbours in the same batch run at once, and it runs once the lock is gone."""
+    p = new_project(db)
+    ids = make_jobs(db, p, 6)
+    r = stack.redis.client()
+    held = "jive:lock:job:" + ids[2]
+    r.set(held, "elsewhere", px=60000)
+    push(r, "conflict-detection", [message(p, j) for j in ids])
+    orch = spawn("jive-orchestrator", JIVE_WORKSPACE_DIR=str(tmp_path / "ws"),
+                 JIVE_WORKER_ID="lock-waiter", **FAST)
+    assert wait_for(lambda: succeeded(db, ids[:2] + ids[3:]) == 5, 10), orch.log()[-2000:]
+    time.sleep(1.0)  # several rounds of putting it back (JIVE_RETRY_BASE_MS 300)
+    assert db.execute("SELECT status, attempts FROM jobs WHERE id = %s",
+                      (ids[2],)).fetchone() == ("queued", 0)
+    assert r.get(held) == b"elsewhere"
+    r.delete(held)
+    assert wait_for(lambda: succeeded(db, ids) == 6, 10), orch.log()[-2000:]
+    assert once_each(db, ids) == (6, 6)
+    assert wait_for(lambda: r.llen("jive:active:lock-waiter") == 0
+                    and r.exists(*["jive:lock:job:" + j for j in ids]) == 0, 5)
+
+
+def test_a_malformed_message_is_dropped_with_the_lock_its_reservation_took(spawn, db, stack,
+                                                                          tmp_path):
+    """The reservation locks the id it reads in a message before the worker parses it. A message
+    that is no job (an unknown queue; two different ids, where the script and the worker would
+    read different ones) is dropped and that lock released, so the real message of the same job
+    runs at once instead of waiting for the lock to expire."""
+    p = new_project(db)
+    ids = make_jobs(db, p, 3)
+    other = str(uuid.uuid4())
+    unknown_queue = json.dumps({"id": ids[1], "queue": "no-such-queue", "project_id": p["id"],
+                                "org_id": p["org_id"], "attempt": 0, "payload": {}})
+    two_ids = ('{"queue": "conflict-detection", "id": "%s", "project_id": "%s", "org_id": "%s", '
+               '"id": "%s", "payload": {}}' % (ids[2], p["id"], p["org_id"], other))
+    r = stack.redis.client()
+    push(r, "conflict-detection", [message(p, ids[0]), unknown_queue, two_ids])
+    orch = spawn("jive-orchestrator", JIVE_WORKSPACE_DIR=str(tmp_path / "ws"),
+                 JIVE_WORKER_ID="dropper", **FAST)
+    assert wait_for(lambda: succeeded(db, ids[:1]) == 1
+                    and orch.log().count("dropping a malformed queue message") == 2, 10), \
+        orch.log()[-2000:]
+    assert wait_for(lambda: r.llen("jive:active:dropper") == 0, 5)
+    assert r.exists("jive:lock:job:" + ids[1], "jive:lock:job:" + ids[2],
+                    "jive:lock:job:" + other) == 0
+    assert db.execute("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND status = "
+                      "'queued' AND attempts = 0", (ids[1:],)).fetchone()[0] == 2
+    push(r, "conflict-detection", [message(p, j) for j in ids[1:]])
+    assert wait_for(lambda: succeeded(db, ids) == 3, 5), orch.log()[-2000:]
+    assert once_each(db, ids) == (3, 3)
+
+
 def test_a_batch_whose_claim_fails_puts_every_message_back(spawn, db, stack, tmp_path):
     """The claim statement of this worker's batches fails (a constraint refuses its rows): every
     message of the batch goes back unspent; once the claim can succeed each job runs once, on

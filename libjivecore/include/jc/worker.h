@@ -42,6 +42,7 @@ struct jc_job_run {
     char started_at[40];  /* ISO-8601 */
     double t0;            /* monotonic seconds */
     cJSON *result, *hist; /* a succeeded job's, until its completion statement (owned) */
+    bool locked;          /* its reservation took the job lock */
     struct jc_job_run *next;
 };
 
