@@ -345,7 +345,10 @@ push wakes the `BLMOVE` it waits behind), the claim. During the run Postgres flu
 {r['latency']['sync_ms']:.2f} ms a flush on average on this machine's disk. Same-run floor: one client
 committing a one-row insert at the same rate, timed by the client, p50
 {r['latency']['floor_p50_ms']:.1f} ms, p99 {r['latency']['floor_p99_ms']:.1f} ms; **enqueue → start p99 : commit
-p99 = {r['latency']['p99_ms'] / r['latency']['floor_p99_ms']:.1f}×**.
+p99 = {r['latency']['p99_ms'] / r['latency']['floor_p99_ms']:.1f}×**. The two minutes run one after the other,
+and this disk's commit tail changes from minute to minute (a bare commit's p99 has measured
+1.8 to 4.9 ms here), so the ratio is a rough guide; a ratio under 1 means the floor's minute
+had the slower disk.
 
 Reproduce: `make bench`, or `BENCH_SIZES=100,1000,10000 /usr/bin/python3 tests/bench/bench_orchestrator.py`.
 """
