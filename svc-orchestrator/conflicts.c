@@ -278,9 +278,9 @@ void orch_loads_init(struct orch_loads *loads, struct jc_app *app)
     loads->app = app;
 }
 
-enum jc_err orch_detect_conflicts(struct jc_app *app, struct orch_loads *loads,
-                                  const char *project_id, const char *org_id, const char *job_id,
-                                  orch_conflicts_cb *cb, void *ud)
+enum jc_err orch_detect_conflicts(struct orch_loads *loads, const char *project_id,
+                                  const char *org_id, const char *job_id, orch_conflicts_cb *cb,
+                                  void *ud)
 {
     struct detect *dt;
     enum jc_err rc;
@@ -290,7 +290,7 @@ enum jc_err orch_detect_conflicts(struct jc_app *app, struct orch_loads *loads,
     dt = calloc(1, sizeof(*dt));
     if (dt == NULL)
         return JC_ENOMEM;
-    dt->app = app;
+    dt->app = loads->app;
     dt->cb = cb;
     dt->ud = ud;
     snprintf(dt->project_id, sizeof(dt->project_id), "%s", project_id);
@@ -331,9 +331,8 @@ static void job_done(enum jc_err err, const char *msg, int opened, int resolved,
 void orch_conflict_detection(struct jc_job_run *run, void *ud)
 {
     struct orch_ctx *ctx = ud;
-    enum jc_err rc =
-        orch_detect_conflicts(jc_worker_app(run->worker), &ctx->loads, run->job.project_id,
-                              run->job.org_id, run->job.id, job_done, run);
+    enum jc_err rc = orch_detect_conflicts(&ctx->loads, run->job.project_id, run->job.org_id,
+                                           run->job.id, job_done, run);
 
     if (rc != JC_OK)
         jc_job_fail(run, "conflict detection: cannot start: %s",

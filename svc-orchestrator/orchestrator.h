@@ -92,9 +92,9 @@ void orch_loads_init(struct orch_loads *loads, struct jc_app *app);
  * is applied per project, only when there is one. JC_OK: cb runs exactly once, later;
  * JC_EINVAL: project_id is not a UUID; otherwise the detection did not start either, and cb
  * is not called. */
-enum jc_err orch_detect_conflicts(struct jc_app *app, struct orch_loads *loads,
-                                  const char *project_id, const char *org_id, const char *job_id,
-                                  orch_conflicts_cb *cb, void *ud) JC_MUSTCHECK;
+enum jc_err orch_detect_conflicts(struct orch_loads *loads, const char *project_id,
+                                  const char *org_id, const char *job_id, orch_conflicts_cb *cb,
+                                  void *ud) JC_MUSTCHECK;
 
 /* service.c: the service's start (jc_app_main's setup): its state, routes and shutdown. */
 enum jc_err orch_setup(struct jc_app *app, char *err, size_t errlen) JC_MUSTCHECK;

@@ -257,7 +257,7 @@ static void gates_deleted(const PGresult *res, enum jc_err err, const char *msg,
         succeed(s);
         return;
     }
-    if (orch_detect_conflicts(s->app, &s->ctx->loads, s->project_id, s->org_id, s->run->job.id,
+    if (orch_detect_conflicts(&s->ctx->loads, s->project_id, s->org_id, s->run->job.id,
                               conflicts_done, s) != JC_OK)
         fail(s, "%s", "conflict detection: cannot start");
 }

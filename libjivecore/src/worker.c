@@ -272,6 +272,16 @@ static void requeued(const redisReply *r, enum jc_err err, const char *msg, void
     run_end(run);
 }
 
+/* The lock key a script is to release: job_id's, or with NULL a name nobody uses (the lock
+ * stays with whoever holds it). */
+static void lock_to_release(char *buf, size_t len, const char *job_id)
+{
+    if (job_id != NULL)
+        jc_key_job_lock(buf, len, job_id);
+    else
+        snprintf(buf, len, "%s", JC_KEY_NO_LOCK);
+}
+
 /* Moves the reserved message to jive:delayed (due after delay_ms), attempt unchanged. */
 static void requeue_later(struct jc_job_run *run, long delay_ms, bool keep_lock)
 {
@@ -280,11 +290,8 @@ static void requeue_later(struct jc_job_run *run, long delay_ms, bool keep_lock)
     const char *argv[6];
 
     snprintf(due, sizeof(due), "%lld", jc_clock_ms() + delay_ms);
-    /* with keep_lock the lock key is a name nobody uses, so the running duplicate keeps its lock */
-    if (keep_lock)
-        snprintf(lock, sizeof(lock), "%s", JC_KEY_NO_LOCK);
-    else
-        jc_key_job_lock(lock, sizeof(lock), run->job.id);
+    /* with keep_lock the running duplicate keeps its lock */
+    lock_to_release(lock, sizeof(lock), keep_lock ? NULL : run->job.id);
     argv[0] = w->active_key;
     argv[1] = JC_KEY_DELAYED;
     argv[2] = lock;
@@ -345,15 +352,22 @@ static void acked(const redisReply *r, enum jc_err err, const char *msg, void *u
     run_end(run);
 }
 
+/* Removes a reserved message from the active list and releases the lock of job_id (NULL:
+ * none was taken), in one script call. cb as jc_redis_eval. */
+static enum jc_err unreserve(struct jc_worker *w, const char *raw, const char *job_id,
+                             jc_redis_cb *cb, void *ud)
+{
+    char lock[JC_KEY_LEN];
+    const char *argv[3] = {w->active_key, lock, raw};
+
+    lock_to_release(lock, sizeof(lock), job_id);
+    return jc_redis_eval(w->app->redis, &w->ack_s, 2, 3, argv, cb, ud);
+}
+
 /* Removes one job's message from the active list and releases its lock. */
 static void ack(struct jc_job_run *run)
 {
-    struct jc_worker *w = run->worker;
-    char lock[96];
-    const char *argv[3] = {w->active_key, lock, run->raw};
-
-    jc_key_job_lock(lock, sizeof(lock), run->job.id);
-    if (jc_redis_eval(w->app->redis, &w->ack_s, 2, 3, argv, acked, run) != JC_OK)
+    if (unreserve(run->worker, run->raw, run->job.id, acked, run) != JC_OK)
         acked(NULL, JC_EREDIS, "cannot submit", run);
 }
 
@@ -840,22 +854,6 @@ static void start_batch(struct jc_worker *w, struct jc_job_run **runs, int n)
         claim(b);
 }
 
-/* Drops a reserved message that is not a job, with the lock its reservation took for lock_id
- * (when locked). */
-static void drop_malformed(struct jc_worker *w, const char *raw, const char *lock_id, bool locked)
-{
-    char key[JC_KEY_LEN];
-    const char *argv[3] = {w->active_key, key, raw};
-
-    jc_error(w->app->log, "dropping a malformed queue message (%zu bytes)", strlen(raw));
-    if (locked)
-        jc_key_job_lock(key, sizeof(key), lock_id);
-    else
-        snprintf(key, sizeof(key), "%s", JC_KEY_NO_LOCK);
-    if (jc_redis_eval(w->app->redis, &w->ack_s, 2, 3, argv, NULL, NULL) != JC_OK)
-        jc_warn(w->app->log, "could not drop the malformed message");
-}
-
 /*
  * A message the reserve moved to our active list, with the id its lock was asked for and
  * whether it was taken: the job it names, or NULL. A message that is not a job, or whose id is
@@ -885,7 +883,10 @@ static struct jc_job_run *parse_reserved(struct jc_worker *w, const char *raw, s
         !cJSON_IsString(id) || !jc_crypto_is_uuid(id->valuestring) ||
         strcmp(id->valuestring, lock_id) != 0 ||
         !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(run->msg, "project_id"))) {
-        drop_malformed(w, run->raw, lock_id, locked);
+        jc_error(w->app->log, "dropping a malformed queue message (%zu bytes)", len);
+        /* with the lock its reservation took */
+        if (unreserve(w, run->raw, locked ? lock_id : NULL, NULL, NULL) != JC_OK)
+            jc_warn(w->app->log, "could not drop the malformed message");
         run_free(run);
         return NULL;
     }
